@@ -1,0 +1,175 @@
+"""One loopback endpoint for every AWS service the local stack serves.
+
+Like LocalStack's edge port: a request is routed by the service name in its SigV4
+credential scope (``Authorization`` header or presigned ``X-Amz-Credential``);
+unsigned STS federation calls (AssumeRoleWithWebIdentity, AssumeRoleWithSAML) by
+their ``Action``. qbizfed's own handlers (the federation STS, the Q Business
+emulator) see a request first; what they decline goes to moto.
+
+Control endpoints live under ``/_qbizfed/`` (health, faults, reset).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+from werkzeug.wrappers import Request, Response
+
+from qbizfed.errors import ConfigError
+from qbizfed.local.faults import FaultInjector, FaultKind, FaultRule
+from qbizfed.local.moto_backend import WsgiApp
+from qbizfed.local.wire import error_response, server_error_response, throttling_response
+
+MOTO_SERVICES = ("iam", "sts", "secretsmanager", "kms", "s3")
+UNSIGNED_STS_ACTIONS = frozenset({"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"})
+CONTROL_PREFIX = "/_qbizfed/"
+
+
+class ServiceHandler(Protocol):
+    """A qbizfed-implemented service (or the part of one moto gets wrong)."""
+
+    def operation_name(self, request: Request) -> str | None:
+        """The API operation a request calls, for fault rules; None if unknown."""
+
+    def handle(self, request: Request) -> Response | None:
+        """Answer the request, or return None to let moto answer it."""
+
+
+def _credential_scope_service(request: Request) -> str | None:
+    auth = request.headers.get("Authorization", "")
+    credential = ""
+    if auth.startswith("AWS4-HMAC-SHA256"):
+        for part in auth[len("AWS4-HMAC-SHA256") :].split(","):
+            key, _, value = part.strip().partition("=")
+            if key == "Credential":
+                credential = value
+    else:
+        credential = request.args.get("X-Amz-Credential", "")
+    scope = credential.split("/")
+    return scope[3].lower() if len(scope) == 5 else None
+
+
+def service_of(request: Request) -> str | None:
+    """Which AWS service a request is for, as AWS's front door decides it."""
+    signed = _credential_scope_service(request)
+    if signed:
+        return signed
+    if request.values.get("Action") in UNSIGNED_STS_ACTIONS:
+        return "sts"
+    return None
+
+
+def _query_or_json_operation(request: Request) -> str | None:
+    target = request.headers.get("X-Amz-Target")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    action = request.values.get("Action")
+    return str(action) if action else None
+
+
+class Edge:
+    """The WSGI application behind ``qbizfed local aws``."""
+
+    def __init__(
+        self,
+        *,
+        moto_app: WsgiApp,
+        handlers: Mapping[str, ServiceHandler],
+        faults: FaultInjector,
+        on_reset: Callable[[], None],
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._moto_app = moto_app
+        self._handlers = dict(handlers)
+        self._faults = faults
+        self._on_reset = on_reset
+        self._sleep = sleep
+
+    @property
+    def services(self) -> list[str]:
+        return sorted(set(MOTO_SERVICES) | set(self._handlers))
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        request = Request(environ)
+        request.get_data(cache=True)  # body stays readable for handlers that parse forms
+        response = self._respond(request)
+        if response is None:  # moto answers
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            return self._moto_app(environ, start_response)
+        return response(environ, start_response)
+
+    def _respond(self, request: Request) -> Response | None:
+        if request.path.startswith(CONTROL_PREFIX):
+            return self._control(request)
+        service = service_of(request)
+        if service is None:
+            return error_response(
+                "qbusiness",
+                status=400,
+                code="MissingAuthenticationToken",
+                message="Request is not signed with SigV4, so qbizfed local cannot tell which "
+                "AWS service it is for. Sign it (any fake credentials work) or call "
+                "AssumeRoleWithWebIdentity/AssumeRoleWithSAML.",
+            )
+        handler = self._handlers.get(service)
+        if handler is None and service not in MOTO_SERVICES:
+            return error_response(
+                service,
+                status=400,
+                code="UnknownService",
+                message=f"qbizfed local does not serve {service!r}; it serves "
+                + ", ".join(self.services),
+            )
+        operation = (
+            handler.operation_name(request) if handler else _query_or_json_operation(request)
+        )
+        decision = self._faults.decide(service, operation)
+        if decision.delay_seconds:
+            self._sleep(decision.delay_seconds)
+        if decision.outcome is FaultKind.THROTTLE:
+            return throttling_response(service)
+        if decision.outcome is FaultKind.ERROR:
+            return server_error_response(service)
+        return handler.handle(request) if handler else None
+
+    def _control(self, request: Request) -> Response:
+        action = request.path[len(CONTROL_PREFIX) :].strip("/")
+        if action == "health":
+            return _json({"status": "ok", "services": self.services})
+        if action == "faults" and request.method == "GET":
+            return _json({"rules": [_rule_json(rule) for rule in self._faults.rules()]})
+        if action == "faults" and request.method in ("POST", "PUT"):
+            try:
+                payload = json.loads(request.get_data() or b"{}")
+                rules = [FaultRule.from_mapping(item) for item in payload.get("rules", [])]
+            except (ValueError, AttributeError, ConfigError) as exc:
+                return _json({"error": str(exc)}, status=400)
+            self._faults.replace_rules(rules)
+            return _json({"rules": [_rule_json(rule) for rule in rules]})
+        if action == "reset" and request.method == "POST":
+            self._on_reset()
+            return _json({"status": "reset"})
+        return _json({"error": f"unknown control endpoint {request.path}"}, status=404)
+
+
+def _rule_json(rule: FaultRule) -> dict[str, Any]:
+    return {
+        "kind": rule.kind.value,
+        "service": rule.service,
+        "operation": rule.operation,
+        "rate": rule.rate,
+        "latency_ms": rule.latency_ms,
+        "count": rule.remaining,
+    }
+
+
+def _json(payload: Mapping[str, Any], status: int = 200) -> Response:
+    return Response(json.dumps(payload), status=status, content_type="application/json")

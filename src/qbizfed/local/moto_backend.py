@@ -1,0 +1,117 @@
+"""moto, in process: its WSGI app and a read-only view of its IAM state.
+
+The federation STS needs what AWS STS reads from IAM (OIDC and SAML providers,
+roles and their trust policies). moto keeps that state in module-level backends;
+this module is the only place that reaches into them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+PARTITION = "aws"
+
+
+def moto_wsgi_app() -> WsgiApp:
+    """moto's own dispatcher, serving every service moto knows by its credential scope."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    app: WsgiApp = DomainDispatcherApplication(create_backend_app)
+    return app
+
+
+def reset_moto() -> None:
+    """Forget every resource moto holds (all accounts, all services)."""
+    from moto.moto_api._internal import moto_api_backend
+
+    moto_api_backend.reset()
+
+
+@dataclass(frozen=True)
+class OidcProvider:
+    arn: str
+    url: str
+    """As stored by IAM: the issuer without its ``https://`` scheme."""
+    client_ids: tuple[str, ...]
+    thumbprints: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SamlProvider:
+    arn: str
+    name: str
+    metadata_document: str
+
+
+@dataclass(frozen=True)
+class RoleView:
+    arn: str
+    role_id: str
+    name: str
+    account_id: str
+    trust_policy: str
+    max_session_duration: int
+
+
+def _iam(account_id: str) -> Any:
+    from moto.iam.models import iam_backends
+
+    return iam_backends[account_id][PARTITION]
+
+
+def _strip_scheme(url: str) -> str:
+    for scheme in ("https://", "http://"):
+        if url.startswith(scheme):
+            return url[len(scheme) :]
+    return url
+
+
+class IamView:
+    """Read-only access to moto's IAM: what STS consults before issuing credentials."""
+
+    def oidc_providers(self, account_id: str) -> list[OidcProvider]:
+        backend = _iam(account_id)
+        providers = []
+        for arn in backend.list_open_id_connect_providers():
+            raw = backend.get_open_id_connect_provider(arn)
+            providers.append(
+                OidcProvider(
+                    arn=arn,
+                    url=_strip_scheme(str(raw.url)),
+                    client_ids=tuple(raw.client_id_list or ()),
+                    thumbprints=tuple(raw.thumbprint_list or ()),
+                )
+            )
+        return providers
+
+    def saml_provider(self, arn: str) -> SamlProvider | None:
+        account_id = arn.split(":")[4] if arn.count(":") >= 5 else ""
+        if not account_id:
+            return None
+        try:
+            raw = _iam(account_id).get_saml_provider(arn)
+        except Exception:  # moto raises its own NotFound types
+            return None
+        return SamlProvider(arn=arn, name=str(raw.name), metadata_document=str(raw.saml_metadata_document))
+
+    def role(self, arn: str) -> RoleView | None:
+        parts = arn.split(":")
+        if len(parts) < 6 or parts[2] != "iam" or not parts[5].startswith("role/"):
+            return None
+        account_id = parts[4]
+        try:
+            raw = _iam(account_id).get_role_by_arn(arn)
+        except Exception:  # moto raises its own NotFound types
+            return None
+        return RoleView(
+            arn=str(raw.arn),
+            role_id=str(raw.id),
+            name=str(raw.name),
+            account_id=account_id,
+            trust_policy=str(raw.assume_role_policy_document),
+            max_session_duration=int(raw.max_session_duration or 3600),
+        )
