@@ -20,8 +20,8 @@ local_app = typer.Typer(
 _SERVICE_FLAG_HELP = "A number for every service, or SERVICE=NUMBER; repeatable."
 
 
-def wait_for_stop_signal() -> None:
-    """Block until Ctrl-C or SIGTERM."""
+def install_stop_signal() -> threading.Event:
+    """An event set by Ctrl-C or SIGTERM; install it before announcing readiness."""
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -29,6 +29,12 @@ def wait_for_stop_signal() -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    return stop
+
+
+def wait_for_stop_signal(stop: threading.Event | None = None) -> None:
+    """Block until Ctrl-C or SIGTERM."""
+    stop = stop or install_stop_signal()
     while not stop.wait(0.5):
         pass
 
@@ -76,6 +82,7 @@ def aws(
         corpus_dir=corpus,
         allow_non_loopback=allow_non_loopback,
     )
+    stop = install_stop_signal()
     stack = LocalAws(settings).start()
     console = Console()
     console.print(
@@ -85,8 +92,11 @@ def aws(
     )
     console.print("  services: " + ", ".join(stack.edge.services), highlight=False)
     for rule in rules:
-        console.print(f"  fault: {rule.kind.value} {rule.service} "
-                      f"{rule.latency_ms if rule.latency_ms else rule.rate}", highlight=False)
+        console.print(
+            f"  fault: {rule.kind.value} {rule.service} "
+            f"{rule.latency_ms if rule.latency_ms else rule.rate}",
+            highlight=False,
+        )
     console.print(
         f"  use it:   export AWS_ENDPOINT_URL={stack.url} AWS_ACCESS_KEY_ID=test "
         "AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1",
@@ -94,7 +104,7 @@ def aws(
     )
     console.print("  Ctrl-C stops it.", highlight=False)
     try:
-        wait_for_stop_signal()
+        wait_for_stop_signal(stop)
     finally:
         stack.stop()
         console.print("qbizfed local aws stopped.", highlight=False)

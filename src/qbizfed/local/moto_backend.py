@@ -96,7 +96,9 @@ class IamView:
             raw = _iam(account_id).get_saml_provider(arn)
         except Exception:  # moto raises its own NotFound types
             return None
-        return SamlProvider(arn=arn, name=str(raw.name), metadata_document=str(raw.saml_metadata_document))
+        return SamlProvider(
+            arn=arn, name=str(raw.name), metadata_document=str(raw.saml_metadata_document)
+        )
 
     def role(self, arn: str) -> RoleView | None:
         parts = arn.split(":")

@@ -4,6 +4,7 @@ emulator, served on one loopback port from a background thread."""
 from __future__ import annotations
 
 import ipaddress
+import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,16 @@ class LocalAwsSettings:
     corpus_dir: Path | None = None
     allow_non_loopback: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail with OSError before werkzeug would print and ``sys.exit`` on a busy port."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
 
 
 def is_loopback(host: str) -> bool:
@@ -86,6 +97,7 @@ class LocalAws:
         from moto.moto_server.werkzeug_app import MotoRequestHandler
 
         try:
+            _check_port_free(self.settings.host, self.settings.port)
             self._server = make_server(
                 self.settings.host,
                 self.settings.port,

@@ -62,9 +62,7 @@ def error_response(
         return Response(body, status=status, headers=headers, content_type="application/xml")
     headers["x-amzn-ErrorType"] = code
     payload = {"__type": code, "message": message}
-    content_type = (
-        "application/x-amz-json-1.1" if protocol is Protocol.JSON else "application/json"
-    )
+    content_type = "application/x-amz-json-1.1" if protocol is Protocol.JSON else "application/json"
     return Response(json.dumps(payload), status=status, headers=headers, content_type=content_type)
 
 

@@ -1,0 +1,13 @@
+.PHONY: demo test lint bench install
+
+install:
+	scripts/bootstrap.sh
+
+demo: install
+	.venv/bin/qbizfed local aws
+
+test:
+	scripts/test.sh
+
+lint: install
+	.venv/bin/ruff check src tests bench && .venv/bin/mypy
