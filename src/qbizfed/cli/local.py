@@ -108,3 +108,8 @@ def aws(
     finally:
         stack.stop()
         console.print("qbizfed local aws stopped.", highlight=False)
+
+
+from qbizfed.local.idp.command import idp  # noqa: E402
+
+local_app.command("idp")(idp)

@@ -1,0 +1,1 @@
+"""AWS-facing logic: provisioning, STS exchange, and the Q Business conversation client."""

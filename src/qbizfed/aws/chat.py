@@ -1,0 +1,571 @@
+"""Q Business conversations over ChatSync, for any boto3 session.
+
+The conversation keeps ``conversationId`` and ``parentMessageId`` between turns,
+returns typed turns with their citations, and handles what the sample left to the
+user: the first call of a new user fails with "User does not have a subscription"
+while that very call subscribes them, so it is retried a bounded number of times,
+with backoff, and the caller is told. Throttling is retried by botocore's own retry
+modes. A turn that fails is never lost: the error carries the unsent message and
+the conversation stays where it was, so the same message can be sent again.
+
+Streaming ``Chat`` needs HTTP/2 duplex and is removed from boto3: ChatSync only.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+
+from qbizfed.errors import AwsError, ConfigError, NetworkError
+
+MAX_ATTACHMENTS = 5
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+MAX_FEEDBACK_COMMENT = 1000
+SUBSCRIPTION_PENDING = "does not have a subscription"
+NOT_IDENTITY_AWARE = "not authorized for this service call"
+CHAT_MODES = ("RETRIEVAL_MODE", "CREATOR_MODE", "PLUGIN_MODE")
+FEEDBACK_REASONS = (
+    "HELPFUL", "NOT_HELPFUL", "FACTUALLY_CORRECT", "NOT_FACTUALLY_CORRECT", "COMPLETE",
+    "NOT_COMPLETE", "RELEVANT_SOURCES", "INCORRECT_OR_MISSING_SOURCES", "HARMFUL_OR_UNSAFE",
+    "NOT_BASED_ON_DOCUMENTS", "NOT_CONCISE", "OTHER",
+)  # fmt: skip
+
+RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 6})
+
+
+@dataclass(frozen=True)
+class CitedSegment:
+    """A span of the answer (offsets into ``ChatTurn.text``) backed by a source."""
+
+    begin: int
+    end: int
+    excerpt: str = ""
+
+
+@dataclass(frozen=True)
+class Citation:
+    number: int
+    title: str
+    url: str | None
+    snippet: str
+    document_id: str | None = None
+    updated_at: datetime | None = None
+    segments: tuple[CitedSegment, ...] = ()
+
+
+@dataclass(frozen=True)
+class FailedAttachment:
+    name: str
+    status: str
+    error: str
+
+
+@dataclass(frozen=True)
+class ActionReview:
+    """A plugin action Q wants the user to confirm (PLUGIN_MODE)."""
+
+    plugin_id: str
+    plugin_type: str
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    """One question and its answer."""
+
+    conversation_id: str
+    user_message: str
+    text: str
+    user_message_id: str | None
+    system_message_id: str | None
+    citations: tuple[Citation, ...] = ()
+    failed_attachments: tuple[FailedAttachment, ...] = ()
+    action_review: ActionReview | None = None
+    auth_challenge_url: str | None = None
+    subscription_retries: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        """The full turn as JSON-ready data (``qbizfed ask --json``)."""
+        return {
+            "conversationId": self.conversation_id,
+            "userMessage": self.user_message,
+            "userMessageId": self.user_message_id,
+            "systemMessageId": self.system_message_id,
+            "systemMessage": self.text,
+            "sourceAttributions": [
+                {
+                    "citationNumber": c.number,
+                    "title": c.title,
+                    "url": c.url,
+                    "snippet": c.snippet,
+                    "documentId": c.document_id,
+                    "updatedAt": c.updated_at.isoformat() if c.updated_at else None,
+                    "textMessageSegments": [
+                        {"beginOffset": s.begin, "endOffset": s.end, "snippetExcerpt": s.excerpt}
+                        for s in c.segments
+                    ],
+                }
+                for c in self.citations
+            ],
+            "failedAttachments": [
+                {"name": f.name, "status": f.status, "error": f.error}
+                for f in self.failed_attachments
+            ],
+            "actionReview": None
+            if self.action_review is None
+            else {
+                "pluginId": self.action_review.plugin_id,
+                "pluginType": self.action_review.plugin_type,
+                "payload": dict(self.action_review.payload),
+            },
+            "authChallengeUrl": self.auth_challenge_url,
+            "subscriptionRetries": self.subscription_retries,
+        }
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    conversation_id: str
+    title: str
+    start_time: datetime | None
+
+
+@dataclass(frozen=True)
+class HistoryMessage:
+    message_id: str
+    kind: str
+    """USER or SYSTEM."""
+    body: str
+    time: datetime | None
+    citations: tuple[Citation, ...] = ()
+
+
+@dataclass(frozen=True)
+class Attachment:
+    name: str
+    data: bytes = field(repr=False)
+
+    @classmethod
+    def from_path(cls, path: Path) -> Attachment:
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read attachment {path}: {exc.strerror}", remedy="check the file path"
+            ) from exc
+        if size > MAX_ATTACHMENT_BYTES:
+            raise ConfigError(
+                f"attachment {path.name} is {size} bytes; Q Business accepts at most 10 MB",
+                remedy="attach a smaller file, or split it",
+            )
+        return cls(name=path.name, data=path.read_bytes())
+
+
+class ChatError(AwsError):
+    """A turn failed; ``unsent_message`` is the user's message, to send again."""
+
+    def __init__(self, message: str, *, code: str, remedy: str, unsent_message: str) -> None:
+        super().__init__(message, code=code, remedy=remedy)
+        self.unsent_message = unsent_message
+
+
+def _error_remedy(code: str, message: str) -> str:
+    lowered = message.lower()
+    if NOT_IDENTITY_AWARE in lowered:
+        return (
+            "these credentials carry no user identity: use credentials from `qbizfed login`, "
+            "`qbizfed serve` or AssumeRoleWithWebIdentity/AssumeRoleWithSAML with an Email "
+            "session tag, not admin or plain role credentials"
+        )
+    if SUBSCRIPTION_PENDING in lowered:
+        return (
+            "the application does not subscribe users automatically: ask the administrator to "
+            "enable auto-subscription (qbizfed admin apply) or to create your subscription"
+        )
+    if code in ("ExpiredTokenException", "ExpiredToken"):
+        return "the credentials expired: sign in again (`qbizfed login`, or reload `qbizfed serve`)"
+    if code in ("UnrecognizedClientException", "InvalidSignatureException"):
+        return "the credentials are not valid for this endpoint: sign in again"
+    if code == "ThrottlingException":
+        return "Q Business is throttling chat calls: wait a few seconds and send the message again"
+    if code == "ResourceNotFoundException":
+        return "check the application id (and region), or the conversation id you resumed"
+    if code == "LicenseNotFoundException":
+        return "ask the administrator to assign you a Q Business subscription"
+    if code == "ValidationException":
+        return "the request was refused as malformed: see the message above"
+    return "send the message again; if it keeps failing, run `qbizfed doctor`"
+
+
+def _citation(raw: Mapping[str, Any]) -> Citation:
+    segments = tuple(
+        CitedSegment(
+            begin=int(seg.get("beginOffset", 0)),
+            end=int(seg.get("endOffset", 0)),
+            excerpt=str((seg.get("snippetExcerpt") or {}).get("text", "")),
+        )
+        for seg in raw.get("textMessageSegments", [])
+    )
+    return Citation(
+        number=int(raw.get("citationNumber", 0)),
+        title=str(raw.get("title", "")),
+        url=raw.get("url"),
+        snippet=str(raw.get("snippet", "")),
+        document_id=raw.get("documentId"),
+        updated_at=raw.get("updatedAt"),
+        segments=segments,
+    )
+
+
+def _turn(message: str, raw: Mapping[str, Any], retries: int) -> ChatTurn:
+    review = raw.get("actionReview")
+    return ChatTurn(
+        conversation_id=str(raw.get("conversationId", "")),
+        user_message=message,
+        text=str(raw.get("systemMessage", "")),
+        user_message_id=raw.get("userMessageId"),
+        system_message_id=raw.get("systemMessageId"),
+        citations=tuple(
+            sorted(
+                (_citation(c) for c in raw.get("sourceAttributions", [])), key=lambda c: c.number
+            )
+        ),
+        failed_attachments=tuple(
+            FailedAttachment(
+                name=str(f.get("attachment", {}).get("name", "")),
+                status=str(f.get("attachment", {}).get("status", "FAILED")),
+                error=str((f.get("attachment", {}).get("error") or {}).get("errorMessage", "")),
+            )
+            for f in raw.get("failedAttachments", [])
+        ),
+        action_review=None
+        if not review
+        else ActionReview(
+            plugin_id=str(review.get("pluginId", "")),
+            plugin_type=str(review.get("pluginType", "")),
+            payload=dict(review.get("payload", {})),
+        ),
+        auth_challenge_url=(raw.get("authChallengeRequest") or {}).get("authorizationUrl"),
+        subscription_retries=retries,
+    )
+
+
+class ChatClient:
+    """Identity-aware Q Business chat for one application.
+
+    ``qbusiness`` is a boto3 ``qbusiness`` client made from identity-aware credentials;
+    ``ChatClient.from_session`` builds one with adaptive retries.
+    """
+
+    def __init__(
+        self,
+        *,
+        qbusiness: Any,
+        application_id: str,
+        subscription_retries: int = 4,
+        subscription_backoff: float = 1.0,
+        on_notice: Callable[[str], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not application_id:
+            raise ConfigError(
+                "no Q Business application id given",
+                remedy="pass --app-id, or set QBUSINESS_APPLICATION_ID",
+            )
+        self._client = qbusiness
+        self.application_id = application_id
+        self._subscription_retries = subscription_retries
+        self._backoff = subscription_backoff
+        self._notice = on_notice or (lambda _message: None)
+        self._sleep = sleep
+
+    @classmethod
+    def from_session(
+        cls, session: Any, application_id: str, *, region: str | None = None, **kwargs: Any
+    ) -> ChatClient:
+        """From any boto3 Session (environment, profile, ``credential_process``...)."""
+        try:
+            client = session.client("qbusiness", region_name=region, config=RETRY_CONFIG)
+        except BotoCoreError as exc:
+            raise ConfigError(
+                f"cannot make a Q Business client: {exc}",
+                remedy="set a region (--region or AWS_REGION) and credentials",
+            ) from exc
+        return cls(qbusiness=client, application_id=application_id, **kwargs)
+
+    # -- conversations -----------------------------------------------------------
+
+    def conversation(self, conversation_id: str | None = None) -> Conversation:
+        """A new conversation, or an existing one resumed after its last answer."""
+        if conversation_id is None:
+            return Conversation(self)
+        history = self.history(conversation_id)
+        parent = next((m.message_id for m in reversed(history) if m.kind == "SYSTEM"), None)
+        return Conversation(self, conversation_id=conversation_id, parent_message_id=parent)
+
+    def list_conversations(self) -> Iterator[ConversationSummary]:
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"applicationId": self.application_id}
+            if token:
+                params["nextToken"] = token
+            page = self._call("list_conversations", params)
+            for raw in page.get("conversations", []):
+                yield ConversationSummary(
+                    conversation_id=str(raw["conversationId"]),
+                    title=str(raw.get("title", "")),
+                    start_time=raw.get("startTime"),
+                )
+            token = page.get("nextToken")
+            if not token:
+                return
+
+    def history(self, conversation_id: str) -> list[HistoryMessage]:
+        """Every message of a conversation, oldest first."""
+        messages: list[HistoryMessage] = []
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {
+                "applicationId": self.application_id,
+                "conversationId": conversation_id,
+            }
+            if token:
+                params["nextToken"] = token
+            page = self._call("list_messages", params)
+            for raw in page.get("messages", []):
+                messages.append(
+                    HistoryMessage(
+                        message_id=str(raw.get("messageId", "")),
+                        kind=str(raw.get("type", "")),
+                        body=str(raw.get("body", "")),
+                        time=raw.get("time"),
+                        citations=tuple(_citation(c) for c in raw.get("sourceAttribution", [])),
+                    )
+                )
+            token = page.get("nextToken")
+            if not token:
+                break
+        epoch = datetime.min
+        return sorted(messages, key=lambda m: m.time.replace(tzinfo=None) if m.time else epoch)
+
+    def delete_conversation(self, conversation_id: str) -> None:
+        self._call(
+            "delete_conversation",
+            {"applicationId": self.application_id, "conversationId": conversation_id},
+        )
+
+    def feedback(
+        self,
+        conversation_id: str,
+        message_id: str,
+        *,
+        useful: bool,
+        reason: str | None = None,
+        comment: str | None = None,
+    ) -> None:
+        if reason is not None and reason not in FEEDBACK_REASONS:
+            raise ConfigError(
+                f"unknown feedback reason {reason!r}",
+                remedy="use one of " + ", ".join(FEEDBACK_REASONS),
+            )
+        if comment is not None and len(comment) > MAX_FEEDBACK_COMMENT:
+            raise ConfigError(
+                f"feedback comment is {len(comment)} characters; the limit is 1000",
+                remedy="shorten the comment",
+            )
+        usefulness: dict[str, Any] = {
+            "usefulness": "USEFUL" if useful else "NOT_USEFUL",
+            "submittedAt": datetime.now().astimezone(),
+        }
+        if reason:
+            usefulness["reason"] = reason
+        if comment:
+            usefulness["comment"] = comment
+        self._call(
+            "put_feedback",
+            {
+                "applicationId": self.application_id,
+                "conversationId": conversation_id,
+                "messageId": message_id,
+                "messageUsefulness": usefulness,
+            },
+        )
+
+    # -- one turn ------------------------------------------------------------------
+
+    def send(
+        self,
+        message: str,
+        *,
+        conversation_id: str | None = None,
+        parent_message_id: str | None = None,
+        attachments: Sequence[Attachment] = (),
+        attribute_filter: Mapping[str, Any] | None = None,
+        chat_mode: str | None = None,
+        chat_mode_configuration: Mapping[str, Any] | None = None,
+    ) -> ChatTurn:
+        """One ChatSync call, retrying the first-call subscription error."""
+        if not message.strip() and not attachments:
+            raise ConfigError("the message is empty", remedy="type a question")
+        if len(attachments) > MAX_ATTACHMENTS:
+            raise ConfigError(
+                f"{len(attachments)} attachments; Q Business accepts at most {MAX_ATTACHMENTS}",
+                remedy="attach fewer files",
+            )
+        if chat_mode is not None and chat_mode not in CHAT_MODES:
+            raise ConfigError(
+                f"unknown chat mode {chat_mode!r}", remedy="use one of " + ", ".join(CHAT_MODES)
+            )
+        params: dict[str, Any] = {
+            "applicationId": self.application_id,
+            "userMessage": message,
+            "clientToken": str(uuid.uuid4()),
+        }
+        if conversation_id:
+            params["conversationId"] = conversation_id
+            if parent_message_id:
+                params["parentMessageId"] = parent_message_id
+        if attachments:
+            params["attachments"] = [{"name": a.name, "data": a.data} for a in attachments]
+        if attribute_filter:
+            params["attributeFilter"] = dict(attribute_filter)
+        if chat_mode:
+            params["chatMode"] = chat_mode
+        if chat_mode_configuration:
+            params["chatModeConfiguration"] = dict(chat_mode_configuration)
+
+        retries = 0
+        while True:
+            try:
+                raw = self._client.chat_sync(**params)
+            except ClientError as exc:
+                code, text = _client_error(exc)
+                if SUBSCRIPTION_PENDING in text.lower() and retries < self._subscription_retries:
+                    retries += 1
+                    delay = self._backoff * (2 ** (retries - 1))
+                    self._notice(
+                        "You had no Q Business subscription yet; this call subscribes you. "
+                        f"Retrying in {delay:g} s ({retries}/{self._subscription_retries})."
+                    )
+                    self._sleep(delay)
+                    continue
+                raise ChatError(
+                    f"ChatSync failed: {code}: {text}",
+                    code=code,
+                    remedy=_error_remedy(code, text),
+                    unsent_message=message,
+                ) from exc
+            except ParamValidationError as exc:
+                raise ChatError(
+                    f"ChatSync refused the request before sending it: {exc}",
+                    code="ParamValidation",
+                    remedy="check the conversation id, attachments and filters",
+                    unsent_message=message,
+                ) from exc
+            except BotoCoreError as exc:
+                raise ChatError(
+                    f"ChatSync failed: {exc}",
+                    code="NetworkError",
+                    remedy="check the network and AWS_ENDPOINT_URL, then send the message again",
+                    unsent_message=message,
+                ) from exc
+            return _turn(message, raw, retries)
+
+    def _call(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            result: dict[str, Any] = getattr(self._client, method)(**params)
+        except ClientError as exc:
+            code, text = _client_error(exc)
+            raise AwsError(
+                f"{method} failed: {code}: {text}", code=code, remedy=_error_remedy(code, text)
+            ) from exc
+        except ParamValidationError as exc:
+            raise ConfigError(
+                f"{method}: invalid request: {exc}", remedy="check the ids and values given"
+            ) from exc
+        except BotoCoreError as exc:
+            raise NetworkError(
+                f"{method} failed: {exc}", remedy="check the network and AWS_ENDPOINT_URL"
+            ) from exc
+        return result
+
+
+def _client_error(exc: ClientError) -> tuple[str, str]:
+    error = exc.response.get("Error", {})
+    return str(error.get("Code", "Unknown")), str(error.get("Message", ""))
+
+
+class Conversation:
+    """A conversation: each ``ask`` continues from the previous answer."""
+
+    def __init__(
+        self,
+        client: ChatClient,
+        *,
+        conversation_id: str | None = None,
+        parent_message_id: str | None = None,
+    ) -> None:
+        self._client = client
+        self.conversation_id = conversation_id
+        self.parent_message_id = parent_message_id
+        self.turns: list[ChatTurn] = []
+
+    def ask(
+        self,
+        message: str,
+        *,
+        attachments: Sequence[Attachment] = (),
+        attribute_filter: Mapping[str, Any] | None = None,
+        chat_mode: str | None = None,
+        chat_mode_configuration: Mapping[str, Any] | None = None,
+    ) -> ChatTurn:
+        """Send a message; on failure nothing changes and ``ChatError.unsent_message`` has it."""
+        turn = self._client.send(
+            message,
+            conversation_id=self.conversation_id,
+            parent_message_id=self.parent_message_id,
+            attachments=attachments,
+            attribute_filter=attribute_filter,
+            chat_mode=chat_mode,
+            chat_mode_configuration=chat_mode_configuration,
+        )
+        self.conversation_id = turn.conversation_id
+        self.parent_message_id = turn.system_message_id
+        self.turns.append(turn)
+        return turn
+
+    def feedback(
+        self,
+        *,
+        useful: bool,
+        reason: str | None = None,
+        comment: str | None = None,
+        message_id: str | None = None,
+    ) -> None:
+        """Feedback on ``message_id``, by default the last answer."""
+        target = message_id or self.parent_message_id
+        if not self.conversation_id or not target:
+            raise ConfigError(
+                "there is no answer to give feedback on yet", remedy="ask something first"
+            )
+        self._client.feedback(
+            self.conversation_id, target, useful=useful, reason=reason, comment=comment
+        )
+
+    def history(self) -> list[HistoryMessage]:
+        return self._client.history(self.conversation_id) if self.conversation_id else []
+
+    def delete(self) -> None:
+        if self.conversation_id:
+            self._client.delete_conversation(self.conversation_id)
+        self.conversation_id = None
+        self.parent_message_id = None
+        self.turns.clear()
