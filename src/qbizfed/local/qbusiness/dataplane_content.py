@@ -1,0 +1,86 @@
+"""Text of a BatchPutDocument ``DocumentContent.blob``, by ``contentType``.
+
+The emulator indexes text formats only: ``PLAIN_TEXT``, ``MD``, ``CSV``, ``JSON``,
+``XML``/``XSLT`` (text nodes) and ``HTML`` (visible text). Binary formats (PDF,
+Word, PowerPoint, Excel, RTF) are refused with ValidationException so the caller
+can report them in ``failedDocuments``. XML and HTML are parsed with lxml with
+entities unresolved, no DTD and no network.
+"""
+
+from __future__ import annotations
+
+from lxml import etree, html
+
+from qbizfed.local.qbusiness.dataplane_errors import DataPlaneValidationError
+
+TEXT_TYPES = frozenset({"PLAIN_TEXT", "MD", "CSV", "JSON"})
+MARKUP_TYPES = frozenset({"HTML", "XML", "XSLT"})
+MAX_BYTES = 10 * 1024 * 1024
+_BLOCKS = (
+    "p",
+    "div",
+    "section",
+    "article",
+    "li",
+    "ul",
+    "ol",
+    "table",
+    "tr",
+    "td",
+    "th",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "br",
+    "pre",
+    "blockquote",
+    "title",
+)
+
+
+def _decode(blob: bytes) -> str:
+    try:
+        return blob.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return blob.decode("latin-1")
+
+
+def extract_text(blob: bytes, content_type: str | None) -> str:
+    """The searchable text of a document body (``content_type`` None = plain text)."""
+    if len(blob) > MAX_BYTES:
+        raise DataPlaneValidationError(
+            f"The document is larger than the emulator's {MAX_BYTES} byte limit."
+        )
+    kind = content_type or "PLAIN_TEXT"
+    if kind in TEXT_TYPES:
+        return _decode(blob)
+    if kind == "HTML":
+        parser = html.HTMLParser(no_network=True, remove_comments=True, remove_pis=True)
+        try:
+            root = html.document_fromstring(blob, parser=parser)
+        except (etree.ParserError, ValueError) as exc:
+            raise DataPlaneValidationError("The HTML document could not be parsed.") from exc
+        for node in root.xpath("//script|//style|//noscript|//template"):
+            node.drop_tree()
+        for node in root.iter(*_BLOCKS):
+            node.tail = "\n\n" + (node.tail or "")
+            node.text = "\n\n" + (node.text or "")
+        return "\n\n".join(
+            " ".join(p.split()) for p in str(root.text_content()).split("\n\n") if p.strip()
+        )
+    if kind in MARKUP_TYPES:
+        parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+        )
+        try:
+            root = etree.fromstring(blob, parser=parser)
+        except etree.XMLSyntaxError as exc:
+            raise DataPlaneValidationError("The XML document could not be parsed.") from exc
+        return "\n\n".join(" ".join(t.split()) for t in root.itertext() if t.strip())
+    raise DataPlaneValidationError(
+        f"The local emulator cannot extract text from {kind} documents.",
+        remedy="Upload PLAIN_TEXT, MD, HTML, CSV, JSON or XML content to the local stack.",
+    )
