@@ -1,0 +1,1 @@
+"""Exports of a stack for teams that deploy through infrastructure as code."""

@@ -1,0 +1,322 @@
+"""What exists in the account for one stack, read with Get/List/Describe calls only.
+
+:func:`observe` finds each resource by its derived name and the ``qbizfed:stack`` tag
+and returns an :class:`ObservedStack` (frozen). Planning compares it with the config;
+applying threads an updated copy from step to step.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from botocore.exceptions import ClientError
+
+from qbizfed.aws.provision.clients import AwsClients
+from qbizfed.aws.provision.names import (
+    SERVICE_LINKED_ROLE_PATH,
+    STACK_TAG,
+    StackNames,
+)
+from qbizfed.config import Mode, StackConfig
+from qbizfed.errors import AwsError, ConfigError
+
+NOT_FOUND_CODES = frozenset({"ResourceNotFoundException", "NoSuchEntity", "NoSuchEntityException"})
+
+
+def is_not_found(err: ClientError) -> bool:
+    return err.response.get("Error", {}).get("Code", "") in NOT_FOUND_CODES
+
+
+@dataclass(frozen=True)
+class ObservedProvider:
+    arn: str
+    owned: bool
+    client_ids: tuple[str, ...] = ()
+    metadata_document: str | None = None
+
+
+@dataclass(frozen=True)
+class ObservedRole:
+    name: str
+    arn: str
+    trust_policy: dict[str, Any]
+    permission_policy: dict[str, Any] | None
+    owned: bool
+
+
+@dataclass(frozen=True)
+class ObservedApplication:
+    id: str
+    arn: str
+    status: str
+    identity_type: str | None
+    provider_arn: str | None
+    client_ids: tuple[str, ...]
+    role_arn: str | None
+    auto_subscribe: str | None
+    default_subscription_type: str | None
+
+
+@dataclass(frozen=True)
+class ObservedChild:
+    """An index or retriever of the application."""
+
+    id: str
+    arn: str
+    status: str
+    index_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ObservedWebExperience:
+    id: str
+    arn: str
+    status: str
+    endpoint: str | None
+    role_arn: str | None
+    identity_provider_configuration: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ObservedStack:
+    account_id: str
+    secret_arn: str | None
+    service_role_arn: str | None
+    """The configured role, or the service-linked role if it exists; None: to be created."""
+    provider: ObservedProvider | None = None
+    application: ObservedApplication | None = None
+    index: ObservedChild | None = None
+    retriever: ObservedChild | None = None
+    web_role: ObservedRole | None = None
+    secrets_role: ObservedRole | None = None
+    web_experience: ObservedWebExperience | None = None
+
+
+def wrap_client_error(err: ClientError, doing: str) -> AwsError:
+    error = err.response.get("Error", {})
+    code = str(error.get("Code", "Unknown"))
+    remedy = "check the credentials' permissions and the region, then run the command again"
+    if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+        remedy = "the caller lacks a permission: grant it (see the message) and run again"
+    return AwsError(f"{doing} failed: {code}: {error.get('Message', '')}", code=code,
+                    remedy=remedy)
+
+
+def _paginate(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    token: str | None = None
+    while True:
+        args = dict(kwargs)
+        if token:
+            args["nextToken"] = token
+        page = getattr(client, operation)(**args)
+        yield from page.get(key, [])
+        token = page.get("nextToken")
+        if not token:
+            return
+
+
+def _qtags(clients: AwsClients, arn: str) -> dict[str, str]:
+    try:
+        tags = clients.qbusiness.list_tags_for_resource(resourceARN=arn).get("tags", [])
+    except ClientError as err:
+        if is_not_found(err):
+            return {}
+        raise
+    return {t["key"]: t["value"] for t in tags}
+
+
+def _decode_policy(document: Any) -> dict[str, Any]:
+    if isinstance(document, dict):
+        return document
+    decoded = json.loads(unquote(str(document)))
+    return decoded if isinstance(decoded, dict) else {}
+
+
+def account_id_of(config: StackConfig, clients: AwsClients) -> str:
+    """The caller's account; a configured ``account_id`` must match it (wrong-account guard)."""
+    actual = str(clients.sts.get_caller_identity()["Account"])
+    if config.account_id and config.account_id != actual:
+        raise ConfigError(
+            f"account_id (AWS_ACCOUNT_ID) is {config.account_id} but the credentials in use "
+            f"belong to account {actual}",
+            remedy="use credentials for the intended account (AWS_PROFILE), or fix account_id",
+        )
+    return actual
+
+
+def _service_role(config: StackConfig, clients: AwsClients) -> str | None:
+    if config.service_role_arn:
+        return config.service_role_arn
+    roles = clients.iam.list_roles(PathPrefix=SERVICE_LINKED_ROLE_PATH).get("Roles", [])
+    return str(roles[0]["Arn"]) if roles else None
+
+
+def _secret_arn(config: StackConfig, clients: AwsClients) -> str | None:
+    """The secret's full ARN; None when it does not exist (plan then blocks, destroy goes on)."""
+    if config.oidc is None:
+        return None
+    try:
+        return str(clients.secretsmanager.describe_secret(SecretId=config.oidc.secret_id)["ARN"])
+    except ClientError as err:
+        if is_not_found(err):
+            return None
+        raise
+
+
+def observe_role(clients: AwsClients, name: str, policy_name: str, stack: str
+                 ) -> ObservedRole | None:
+    try:
+        role = clients.iam.get_role(RoleName=name)["Role"]
+    except ClientError as err:
+        if is_not_found(err):
+            return None
+        raise
+    tags = {t["Key"]: t["Value"] for t in role.get("Tags", [])}
+    permission: dict[str, Any] | None
+    try:
+        got = clients.iam.get_role_policy(RoleName=name, PolicyName=policy_name)
+        permission = _decode_policy(got["PolicyDocument"])
+    except ClientError as err:
+        if not is_not_found(err):
+            raise
+        permission = None
+    return ObservedRole(
+        name=name,
+        arn=str(role["Arn"]),
+        trust_policy=_decode_policy(role.get("AssumeRolePolicyDocument", {})),
+        permission_policy=permission,
+        owned=tags.get(STACK_TAG) == stack,
+    )
+
+
+def _oidc_provider(config: StackConfig, clients: AwsClients, stack: str
+                   ) -> ObservedProvider | None:
+    assert config.oidc is not None
+    wanted = config.oidc.provider_path
+    for entry in clients.iam.list_open_id_connect_providers().get("OpenIDConnectProviderList", []):
+        arn = str(entry["Arn"])
+        if not arn.endswith(f":oidc-provider/{wanted}"):
+            continue
+        got = clients.iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+        tags = {t["Key"]: t["Value"] for t in got.get("Tags", [])}
+        return ObservedProvider(arn=arn, owned=tags.get(STACK_TAG) == stack,
+                                client_ids=tuple(got.get("ClientIDList", [])))
+    return None
+
+
+def _saml_provider(clients: AwsClients, names: StackNames) -> ObservedProvider | None:
+    for entry in clients.iam.list_saml_providers().get("SAMLProviderList", []):
+        arn = str(entry["Arn"])
+        if not arn.endswith(f":saml-provider/{names.saml_provider}"):
+            continue
+        got = clients.iam.get_saml_provider(SAMLProviderArn=arn)
+        if "Tags" in got:
+            owned = {t["Key"]: t["Value"] for t in got["Tags"]}.get(STACK_TAG) == names.stack
+        else:
+            # Emulators that omit Tags from GetSAMLProvider: the qbizfed-<stack> name decides.
+            owned = True
+        return ObservedProvider(arn=arn, owned=owned,
+                                metadata_document=str(got.get("SAMLMetadataDocument", "")))
+    return None
+
+
+def _application(clients: AwsClients, names: StackNames) -> ObservedApplication | None:
+    for summary in _paginate(clients.qbusiness, "list_applications", "applications"):
+        if summary.get("displayName") != names.application:
+            continue
+        app = clients.qbusiness.get_application(applicationId=summary["applicationId"])
+        if _qtags(clients, app["applicationArn"]).get(STACK_TAG) != names.stack:
+            continue
+        auto = app.get("autoSubscriptionConfiguration") or {}
+        return ObservedApplication(
+            id=str(app["applicationId"]),
+            arn=str(app["applicationArn"]),
+            status=str(app.get("status", "")),
+            identity_type=app.get("identityType"),
+            provider_arn=app.get("iamIdentityProviderArn"),
+            client_ids=tuple(app.get("clientIdsForOIDC", [])),
+            role_arn=app.get("roleArn"),
+            auto_subscribe=auto.get("autoSubscribe"),
+            default_subscription_type=auto.get("defaultSubscriptionType"),
+        )
+    return None
+
+
+def _index(clients: AwsClients, app: ObservedApplication, names: StackNames
+           ) -> ObservedChild | None:
+    for summary in _paginate(clients.qbusiness, "list_indices", "indices", applicationId=app.id):
+        if summary.get("displayName") != names.index:
+            continue
+        got = clients.qbusiness.get_index(applicationId=app.id, indexId=summary["indexId"])
+        if _qtags(clients, got["indexArn"]).get(STACK_TAG) != names.stack:
+            continue
+        return ObservedChild(id=str(got["indexId"]), arn=str(got["indexArn"]),
+                             status=str(got.get("status", "")))
+    return None
+
+
+def _retriever(clients: AwsClients, app: ObservedApplication, names: StackNames
+               ) -> ObservedChild | None:
+    for summary in _paginate(clients.qbusiness, "list_retrievers", "retrievers",
+                             applicationId=app.id):
+        if summary.get("displayName") != names.retriever:
+            continue
+        got = clients.qbusiness.get_retriever(applicationId=app.id,
+                                              retrieverId=summary["retrieverId"])
+        if _qtags(clients, got["retrieverArn"]).get(STACK_TAG) != names.stack:
+            continue
+        native = (got.get("configuration") or {}).get("nativeIndexConfiguration") or {}
+        return ObservedChild(id=str(got["retrieverId"]), arn=str(got["retrieverArn"]),
+                             status=str(got.get("status", "")), index_id=native.get("indexId"))
+    return None
+
+
+def get_web_experience(clients: AwsClients, app_id: str, web_id: str) -> ObservedWebExperience:
+    got = clients.qbusiness.get_web_experience(applicationId=app_id, webExperienceId=web_id)
+    return ObservedWebExperience(
+        id=str(got["webExperienceId"]),
+        arn=str(got["webExperienceArn"]),
+        status=str(got.get("status", "")),
+        endpoint=got.get("defaultEndpoint"),
+        role_arn=got.get("roleArn"),
+        identity_provider_configuration=dict(got.get("identityProviderConfiguration") or {}),
+    )
+
+
+def _web_experience(clients: AwsClients, app: ObservedApplication, names: StackNames
+                    ) -> ObservedWebExperience | None:
+    for summary in _paginate(clients.qbusiness, "list_web_experiences", "webExperiences",
+                             applicationId=app.id):
+        web = get_web_experience(clients, app.id, summary["webExperienceId"])
+        if _qtags(clients, web.arn).get(STACK_TAG) == names.stack:
+            return web
+    return None
+
+
+def observe(config: StackConfig, clients: AwsClients) -> ObservedStack:
+    """Read the stack's current state (read-only calls only)."""
+    names = StackNames(config.name)
+    try:
+        account = account_id_of(config, clients)
+        provider = (_oidc_provider(config, clients, names.stack) if config.mode is Mode.OIDC
+                    else _saml_provider(clients, names))
+        app = _application(clients, names)
+        return ObservedStack(
+            account_id=account,
+            secret_arn=_secret_arn(config, clients),
+            service_role_arn=_service_role(config, clients),
+            provider=provider,
+            application=app,
+            index=_index(clients, app, names) if app else None,
+            retriever=_retriever(clients, app, names) if app else None,
+            web_role=observe_role(clients, names.web_role, names.web_policy, names.stack),
+            secrets_role=(observe_role(clients, names.secrets_role, names.secrets_policy,
+                                       names.stack) if config.mode is Mode.OIDC else None),
+            web_experience=_web_experience(clients, app, names) if app else None,
+        )
+    except ClientError as err:
+        raise wrap_client_error(err, "reading the stack's resources") from err
