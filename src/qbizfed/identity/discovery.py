@@ -1,0 +1,158 @@
+"""OpenID Provider metadata: fetch ``/.well-known/openid-configuration`` and check it.
+
+The document must name exactly the issuer we asked for (OIDC Discovery 1.0 §4.3),
+and every endpoint must pass :func:`require_secure_url`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from qbizfed.identity.endpoint_policy import require_secure_url
+from qbizfed.identity.errors import DiscoveryDocumentError, IdpUnreachableError
+
+MAX_DOCUMENT_BYTES = 512 * 1024
+
+
+@dataclass(frozen=True)
+class ProviderMetadata:
+    """The parts of an OpenID Provider's discovery document the relying party uses."""
+
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    jwks_uri: str
+    id_token_signing_alg_values_supported: tuple[str, ...]
+    token_endpoint_auth_methods_supported: tuple[str, ...] = ("client_secret_basic",)
+    code_challenge_methods_supported: tuple[str, ...] = ()
+    scopes_supported: tuple[str, ...] = ()
+    userinfo_endpoint: str | None = None
+    end_session_endpoint: str | None = None
+
+
+def well_known_url(issuer: str) -> str:
+    return issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+
+def _strings(doc: Mapping[str, Any], key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    value = doc.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise DiscoveryDocumentError(
+            f"discovery document field {key!r} is not a list of strings",
+            remedy="check the IdP's /.well-known/openid-configuration",
+        )
+    return tuple(value)
+
+
+def parse_provider_metadata(
+    doc: Mapping[str, Any], *, expected_issuer: str, allow_insecure_loopback_http: bool = False
+) -> ProviderMetadata:
+    """Check a decoded discovery document and keep what we need."""
+    issuer = doc.get("issuer")
+    if issuer != expected_issuer:
+        raise DiscoveryDocumentError(
+            f"the discovery document names issuer {issuer!r}, expected {expected_issuer!r}",
+            remedy="configure the issuer exactly as the IdP publishes it (scheme, host, path, "
+            "trailing slash)",
+        )
+
+    def url(key: str, *, required: bool) -> str | None:
+        value = doc.get(key)
+        if value is None and not required:
+            return None
+        if not isinstance(value, str) or not value:
+            raise DiscoveryDocumentError(
+                f"discovery document lacks {key!r}",
+                remedy="check the IdP's /.well-known/openid-configuration",
+            )
+        return require_secure_url(
+            value, what=key, allow_insecure_loopback_http=allow_insecure_loopback_http
+        )
+
+    require_secure_url(
+        expected_issuer, what="issuer", allow_insecure_loopback_http=allow_insecure_loopback_http
+    )
+    algs = _strings(doc, "id_token_signing_alg_values_supported", ("RS256",))
+    return ProviderMetadata(
+        issuer=expected_issuer,
+        authorization_endpoint=str(url("authorization_endpoint", required=True)),
+        token_endpoint=str(url("token_endpoint", required=True)),
+        jwks_uri=str(url("jwks_uri", required=True)),
+        id_token_signing_alg_values_supported=algs,
+        token_endpoint_auth_methods_supported=_strings(
+            doc, "token_endpoint_auth_methods_supported", ("client_secret_basic",)
+        ),
+        code_challenge_methods_supported=_strings(doc, "code_challenge_methods_supported", ()),
+        scopes_supported=_strings(doc, "scopes_supported", ()),
+        userinfo_endpoint=url("userinfo_endpoint", required=False),
+        end_session_endpoint=url("end_session_endpoint", required=False),
+    )
+
+
+async def fetch_json(http: httpx.AsyncClient, url: str, *, what: str) -> Any:
+    """GET a JSON document from an IdP, bounded in size, wrapping transport errors."""
+    try:
+        response = await http.get(url, headers={"Accept": "application/json"})
+    except httpx.HTTPError as exc:
+        raise IdpUnreachableError(
+            f"could not reach the IdP's {what} at {url}: {type(exc).__name__}",
+            remedy="check the issuer URL and that the IdP is reachable from here",
+        ) from exc
+    if response.status_code != 200:
+        raise IdpUnreachableError(
+            f"the IdP's {what} at {url} answered HTTP {response.status_code}",
+            remedy="check the issuer URL (it must be the exact issuer, without "
+            "/.well-known/openid-configuration)",
+        )
+    if len(response.content) > MAX_DOCUMENT_BYTES:
+        raise IdpUnreachableError(
+            f"the IdP's {what} at {url} is larger than {MAX_DOCUMENT_BYTES} bytes",
+            remedy="check that the URL points at the IdP",
+        )
+    try:
+        return json.loads(response.content)
+    except ValueError as exc:
+        raise IdpUnreachableError(
+            f"the IdP's {what} at {url} is not JSON",
+            remedy="check that the URL points at the IdP",
+        ) from exc
+
+
+async def discover(
+    issuer: str, *, http: httpx.AsyncClient, allow_insecure_loopback_http: bool = False
+) -> ProviderMetadata:
+    """Fetch and check the issuer's discovery document."""
+    require_secure_url(
+        issuer, what="issuer", allow_insecure_loopback_http=allow_insecure_loopback_http
+    )
+    doc = await fetch_json(http, well_known_url(issuer), what="discovery document")
+    if not isinstance(doc, dict):
+        raise DiscoveryDocumentError(
+            "the discovery document is not a JSON object",
+            remedy="check the IdP's /.well-known/openid-configuration",
+        )
+    return parse_provider_metadata(
+        doc, expected_issuer=issuer, allow_insecure_loopback_http=allow_insecure_loopback_http
+    )
+
+
+def discover_sync(
+    issuer: str, *, allow_insecure_loopback_http: bool = False, timeout: float = 10.0
+) -> ProviderMetadata:
+    """Blocking :func:`discover` for the CLI (never call it from inside an event loop)."""
+
+    async def run() -> ProviderMetadata:
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
+            return await discover(
+                issuer, http=http, allow_insecure_loopback_http=allow_insecure_loopback_http
+            )
+
+    return asyncio.run(run())

@@ -1,0 +1,78 @@
+"""Errors of the relying-party core, each with what happened and how to fix it.
+
+Messages never contain tokens, codes, assertions or secrets: only claim names,
+issuer URLs and the like.
+
+    IdentityError (qbizfed.errors)
+     +-- IdTokenError          an ID token failed validation (``reason`` names the check)
+     +-- MissingEmailClaimError        the token has no https://aws.amazon.com/tags Email tag
+     +-- AuthorizationError      the IdP answered the redirect with an error, or state mismatch
+     +-- TokenEndpointError       the IdP's token endpoint refused a grant
+     +-- DiscoveryDocumentError   the discovery document is malformed or for another issuer
+     +-- SamlResponseError     a SAML response failed validation (``reason`` names the check)
+     +-- SamlAttributeError       a required SAML attribute is missing or malformed
+    ConfigError (qbizfed.errors)
+     +-- InsecureEndpointError    an IdP endpoint is not https (and not an allowed loopback)
+    NetworkError (qbizfed.errors)
+     +-- IdpUnreachableError           discovery, JWKS or token endpoint could not be reached
+"""
+
+from __future__ import annotations
+
+from qbizfed.errors import ConfigError, IdentityError, NetworkError
+
+
+class IdTokenError(IdentityError):
+    """An ID token failed one validation step; ``reason`` is a short machine-readable name."""
+
+    def __init__(self, message: str, *, reason: str, remedy: str = "") -> None:
+        super().__init__(
+            message,
+            remedy=remedy or "sign in again; if it persists, check the IdP and client settings",
+        )
+        self.reason = reason
+
+
+class MissingEmailClaimError(IdentityError):
+    """The ID token lacks ``https://aws.amazon.com/tags`` -> ``principal_tags.Email``."""
+
+
+class AuthorizationError(IdentityError):
+    """The authorization response was an error, or did not belong to our request."""
+
+
+class TokenEndpointError(IdentityError):
+    """The token endpoint refused the grant (``error`` is the OAuth error code)."""
+
+    def __init__(self, message: str, *, error: str = "", remedy: str = "") -> None:
+        super().__init__(message, remedy=remedy)
+        self.error = error
+
+
+class DiscoveryDocumentError(IdentityError):
+    """The OpenID discovery document is malformed or names another issuer."""
+
+
+class SamlResponseError(IdentityError):
+    """A SAML response failed validation; ``reason`` is a short machine-readable name."""
+
+    def __init__(self, message: str, *, reason: str, remedy: str = "") -> None:
+        super().__init__(
+            message,
+            remedy=remedy
+            or "sign in again; if it persists, compare the IdP's SAML app "
+            "settings with this service provider's metadata",
+        )
+        self.reason = reason
+
+
+class SamlAttributeError(IdentityError):
+    """A SAML attribute AWS needs (Role, RoleSessionName, PrincipalTag:Email) is wrong."""
+
+
+class InsecureEndpointError(ConfigError):
+    """An IdP URL is not https, and is not a loopback URL explicitly allowed."""
+
+
+class IdpUnreachableError(NetworkError):
+    """An IdP endpoint could not be reached or did not answer JSON."""

@@ -1,0 +1,458 @@
+"""OpenID Connect relying party: authorization request, code exchange, refresh, logout URL.
+
+Framework-free; the web app and the CLI login are thin adapters around
+:class:`OidcRelyingParty` (async, for FastAPI) and :class:`SyncOidcRelyingParty`
+(blocking, for the CLI). A login is::
+
+    rp = await OidcRelyingParty.discover(settings, http=client)
+    pending = rp.authorization_request()          # keep it server-side (never in a cookie)
+    # ... browser goes to pending.url, comes back with ?code=...&state=...
+    tokens = await rp.complete(pending, callback_params)
+    identity = tokens.identity                    # FederatedIdentity, ready for STS
+
+Nothing here logs or puts in messages a code, token, verifier or secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote_plus, urlencode, urlsplit
+
+import httpx
+
+from qbizfed.identity.aws_tags import session_tags_from_claims
+from qbizfed.identity.discovery import ProviderMetadata, discover
+from qbizfed.identity.endpoint_policy import require_secure_url
+from qbizfed.identity.errors import (
+    AuthorizationError,
+    DiscoveryDocumentError,
+    IdpUnreachableError,
+    IdTokenError,
+    MissingEmailClaimError,
+    TokenEndpointError,
+)
+from qbizfed.identity.federated import FederatedIdentity
+from qbizfed.identity.id_token import (
+    DEFAULT_LEEWAY_SECONDS,
+    DEFAULT_MAX_TOKEN_BYTES,
+    IdTokenExpectations,
+    ValidatedIdToken,
+    validate_id_token,
+)
+from qbizfed.identity.jwks import JwksCache
+from qbizfed.identity.pkce import PkcePair, random_token
+
+__all__ = [
+    "AuthorizationError",
+    "IdTokenError",
+    "IdpUnreachableError",
+    "MissingEmailClaimError",
+    "OidcClientSettings",
+    "OidcRelyingParty",
+    "PendingAuthorization",
+    "SyncOidcRelyingParty",
+    "TokenEndpointError",
+    "TokenSet",
+    "identity_from_id_token",
+]
+
+MAX_TOKEN_RESPONSE_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class OidcClientSettings:
+    """How this application is registered at the IdP."""
+
+    issuer: str
+    client_id: str
+    redirect_uri: str
+    client_secret: str | None = field(default=None, repr=False)
+    scopes: tuple[str, ...] = ("openid", "email", "profile")
+    allow_insecure_loopback_http: bool = False
+    leeway_seconds: int = DEFAULT_LEEWAY_SECONDS
+    max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES
+
+
+@dataclass(frozen=True)
+class PendingAuthorization:
+    """What to remember between the redirect to the IdP and the callback (server-side)."""
+
+    url: str = field(repr=False)  # contains state and nonce
+    state: str = field(repr=False)
+    nonce: str = field(repr=False)
+    code_verifier: str = field(repr=False)
+    redirect_uri: str
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    """The result of a code exchange or refresh: a validated ID token and its identity."""
+
+    id_token: ValidatedIdToken
+    identity: FederatedIdentity
+    access_token: str | None = field(default=None, repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    expires_in: int | None = None
+
+
+def _first_str(claims: Mapping[str, Any], *names: str) -> str | None:
+    for name in names:
+        value = claims.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def identity_from_id_token(token: ValidatedIdToken) -> FederatedIdentity:
+    """Turn a validated ID token into the identity STS and the web layer use."""
+    tags = session_tags_from_claims(token.claims, issuer=token.issuer)
+    groups = token.claims.get("groups")
+    return FederatedIdentity(
+        protocol="oidc",
+        email=tags.email,
+        subject=token.subject,
+        issuer=token.issuer,
+        credential=token.raw,
+        display_name=_first_str(token.claims, "name", "preferred_username", "email"),
+        groups=tuple(g for g in groups if isinstance(g, str)) if isinstance(groups, list) else (),
+        session_tags=tags.principal_tags,
+        transitive_tag_keys=tags.transitive_tag_keys,
+        expires_at=token.expires_at,
+        audiences=token.audiences,
+    )
+
+
+class OidcRelyingParty:
+    """Async OIDC client for one IdP registration; share one instance across requests."""
+
+    def __init__(
+        self,
+        settings: OidcClientSettings,
+        metadata: ProviderMetadata,
+        *,
+        http: httpx.AsyncClient,
+        jwks: JwksCache | None = None,
+    ) -> None:
+        if metadata.issuer != settings.issuer:
+            raise DiscoveryDocumentError(
+                f"the provider metadata is for {metadata.issuer!r}, not {settings.issuer!r}",
+                remedy="build the relying party from the issuer's own discovery document",
+            )
+        self.settings = settings
+        self.metadata = metadata
+        self._http = http
+        self.jwks = jwks or JwksCache(
+            metadata.jwks_uri, allow_insecure_loopback_http=settings.allow_insecure_loopback_http
+        )
+        self.expectations = IdTokenExpectations(
+            issuer=settings.issuer,
+            client_id=settings.client_id,
+            advertised_algorithms=metadata.id_token_signing_alg_values_supported,
+            leeway_seconds=settings.leeway_seconds,
+            max_token_bytes=settings.max_token_bytes,
+        )
+
+    @classmethod
+    async def discover(
+        cls, settings: OidcClientSettings, *, http: httpx.AsyncClient
+    ) -> OidcRelyingParty:
+        """Fetch the issuer's discovery document and build the relying party."""
+        metadata = await discover(
+            settings.issuer,
+            http=http,
+            allow_insecure_loopback_http=settings.allow_insecure_loopback_http,
+        )
+        return cls(settings, metadata, http=http)
+
+    # -- authorization request ------------------------------------------------------
+
+    def authorization_request(
+        self,
+        *,
+        extra_scopes: Sequence[str] = (),
+        prompt: str | None = None,
+        login_hint: str | None = None,
+        redirect_uri: str | None = None,
+    ) -> PendingAuthorization:
+        """A fresh authorization-code request with PKCE (S256), ``state`` and ``nonce``."""
+        if (
+            self.metadata.code_challenge_methods_supported
+            and "S256" not in self.metadata.code_challenge_methods_supported
+        ):
+            raise AuthorizationError(
+                "the IdP does not advertise PKCE with S256",
+                remedy="enable PKCE (S256) for this client at the IdP",
+            )
+        redirect = redirect_uri or self.settings.redirect_uri
+        pkce = PkcePair.generate()
+        state, nonce = random_token(), random_token()
+        scopes = list(dict.fromkeys([*self.settings.scopes, *extra_scopes]))
+        if "openid" not in scopes:
+            scopes.insert(0, "openid")
+        params: dict[str, str] = {
+            "response_type": "code",
+            "client_id": self.settings.client_id,
+            "redirect_uri": redirect,
+            "scope": " ".join(scopes),
+            "state": state,
+            "nonce": nonce,
+            "code_challenge": pkce.challenge,
+            "code_challenge_method": pkce.method,
+        }
+        if prompt:
+            params["prompt"] = prompt
+        if login_hint:
+            params["login_hint"] = login_hint
+        endpoint = self.metadata.authorization_endpoint
+        separator = "&" if urlsplit(endpoint).query else "?"
+        return PendingAuthorization(
+            url=endpoint + separator + urlencode(params),
+            state=state,
+            nonce=nonce,
+            code_verifier=pkce.verifier,
+            redirect_uri=redirect,
+        )
+
+    # -- callback -----------------------------------------------------------------
+
+    def code_from_callback(self, pending: PendingAuthorization, params: Mapping[str, str]) -> str:
+        """Check the callback's ``state`` (constant time) and ``iss`` and return the code."""
+        state = params.get("state", "")
+        if not hmac.compare_digest(state.encode("utf-8"), pending.state.encode("utf-8")):
+            raise AuthorizationError(
+                "the login callback does not belong to the login started here (state mismatch)",
+                remedy="start the login again from this application",
+            )
+        # RFC 9207: an IdP that names itself in the callback must name the right issuer
+        # (defends against IdP mix-up when several IdPs are configured).
+        if "iss" in params and params["iss"] != self.settings.issuer:
+            raise AuthorizationError(
+                "the login callback comes from another issuer (iss mismatch)",
+                remedy="start the login again; if it repeats, check the IdP configuration",
+            )
+        if "error" in params:
+            error = params["error"][:64]
+            description = params.get("error_description", "")[:200]
+            raise AuthorizationError(
+                f"the IdP refused the login: {error}"
+                + (f" ({description})" if description else ""),
+                remedy="check that this user is assigned to the application at the IdP and "
+                "that the redirect URI is registered",
+            )
+        code = params.get("code")
+        if not code:
+            raise AuthorizationError(
+                "the login callback carries no authorization code",
+                remedy="start the login again",
+            )
+        return code
+
+    async def complete(
+        self, pending: PendingAuthorization, callback_params: Mapping[str, str]
+    ) -> TokenSet:
+        """Check the callback, exchange the code and validate the ID token."""
+        code = self.code_from_callback(pending, callback_params)
+        return await self.exchange_code(code, pending=pending)
+
+    async def exchange_code(self, code: str, *, pending: PendingAuthorization) -> TokenSet:
+        """Redeem ``code`` (with the PKCE verifier) and validate the returned ID token."""
+        body = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": pending.redirect_uri,
+            "code_verifier": pending.code_verifier,
+        }
+        payload = await self._token_request(body)
+        return await self._token_set(payload, nonce=pending.nonce)
+
+    async def refresh(self, refresh_token: str, *, expected_subject: str | None = None) -> TokenSet:
+        """Use a refresh token; the new ID token is validated like the first one.
+
+        Pass the ``sub`` of the original login as ``expected_subject``: OIDC Core §12.2
+        requires the refreshed ID token to name the same user.
+        """
+        payload = await self._token_request(
+            {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        )
+        if "refresh_token" not in payload:
+            payload = {**payload, "refresh_token": refresh_token}
+        tokens = await self._token_set(payload, nonce=None)
+        if expected_subject is not None and not hmac.compare_digest(
+            tokens.id_token.subject.encode("utf-8"), expected_subject.encode("utf-8")
+        ):
+            raise IdTokenError(
+                "the refreshed ID token names another user", reason="sub",
+                remedy="sign in again",
+            )  # fmt: skip
+        return tokens
+
+    async def validate(self, id_token: str, *, nonce: str | None) -> ValidatedIdToken:
+        """Validate an ID token obtained elsewhere (e.g. from a cache)."""
+        return await validate_id_token(
+            id_token, expected=self.expectations, nonce=nonce, jwks=self.jwks, http=self._http
+        )
+
+    # -- logout -------------------------------------------------------------------
+
+    def end_session_url(
+        self,
+        *,
+        post_logout_redirect_uri: str | None = None,
+        state: str | None = None,
+        id_token_hint: str | None = None,
+    ) -> str | None:
+        """RP-initiated logout URL, or ``None`` when the IdP has no end-session endpoint.
+
+        The ID token goes into the URL only when passed explicitly as ``id_token_hint``
+        (URLs end up in logs); ``client_id`` identifies us otherwise.
+        """
+        endpoint = self.metadata.end_session_endpoint
+        if endpoint is None:
+            return None
+        params: dict[str, str] = {"client_id": self.settings.client_id}
+        if post_logout_redirect_uri:
+            params["post_logout_redirect_uri"] = post_logout_redirect_uri
+        if state:
+            params["state"] = state
+        if id_token_hint:
+            params["id_token_hint"] = id_token_hint
+        separator = "&" if urlsplit(endpoint).query else "?"
+        return endpoint + separator + urlencode(params)
+
+    # -- internals ----------------------------------------------------------------
+
+    def _client_auth(self, body: dict[str, str]) -> httpx.BasicAuth | None:
+        secret = self.settings.client_secret
+        if secret is None:
+            body["client_id"] = self.settings.client_id  # public client (PKCE only)
+            return None
+        methods = self.metadata.token_endpoint_auth_methods_supported
+        if "client_secret_basic" in methods or not methods:
+            # RFC 6749 §2.3.1: form-urlencode id and secret before Basic encoding.
+            return httpx.BasicAuth(quote_plus(self.settings.client_id), quote_plus(secret))
+        if "client_secret_post" in methods:
+            body["client_id"] = self.settings.client_id
+            body["client_secret"] = secret
+            return None
+        raise TokenEndpointError(
+            f"the IdP supports none of client_secret_basic/client_secret_post "
+            f"(it offers {list(methods)})",
+            remedy="configure the client at the IdP for client_secret_basic or client_secret_post",
+        )
+
+    async def _token_request(self, body: dict[str, str]) -> dict[str, Any]:
+        url = require_secure_url(
+            self.metadata.token_endpoint,
+            what="token_endpoint",
+            allow_insecure_loopback_http=self.settings.allow_insecure_loopback_http,
+        )
+        auth = self._client_auth(body)
+        try:
+            response = await self._http.post(
+                url, data=body, auth=auth or httpx.USE_CLIENT_DEFAULT,
+                headers={"Accept": "application/json"},
+            )  # fmt: skip
+        except httpx.HTTPError as exc:
+            raise IdpUnreachableError(
+                f"could not reach the IdP's token endpoint: {type(exc).__name__}",
+                remedy="check that the IdP is reachable from this host",
+            ) from exc
+        content = response.content[: MAX_TOKEN_RESPONSE_BYTES + 1]
+        try:
+            payload = json.loads(content) if len(content) <= MAX_TOKEN_RESPONSE_BYTES else None
+        except ValueError:
+            payload = None
+        if response.status_code != 200 or not isinstance(payload, dict):
+            error = payload.get("error", "") if isinstance(payload, dict) else ""
+            error = error[:64] if isinstance(error, str) else ""
+            raise TokenEndpointError(
+                f"the IdP's token endpoint refused the request (HTTP {response.status_code}"
+                + (f", {error}" if error else "") + ")",
+                error=error,
+                remedy=_token_error_remedy(error),
+            )  # fmt: skip
+        return payload
+
+    async def _token_set(self, payload: Mapping[str, Any], *, nonce: str | None) -> TokenSet:
+        raw = payload.get("id_token")
+        if not isinstance(raw, str):
+            raise TokenEndpointError(
+                "the token response has no id_token",
+                remedy="request the 'openid' scope and allow the authorization-code flow",
+            )
+        token = await self.validate(raw, nonce=nonce)
+        access = payload.get("access_token")
+        refresh = payload.get("refresh_token")
+        expires_in = payload.get("expires_in")
+        return TokenSet(
+            id_token=token,
+            identity=identity_from_id_token(token),
+            access_token=access if isinstance(access, str) else None,
+            refresh_token=refresh if isinstance(refresh, str) else None,
+            expires_in=expires_in if isinstance(expires_in, int) else None,
+        )
+
+
+def _token_error_remedy(error: str) -> str:
+    return {
+        "invalid_client": "check the client id and secret, and the client authentication "
+        "method configured at the IdP",
+        "invalid_grant": "the code or refresh token is expired, used or for another "
+        "redirect URI: sign in again",
+        "unauthorized_client": "allow the authorization-code (and refresh-token) grant for "
+        "this client at the IdP",
+    }.get(error, "check the client's settings at the IdP and sign in again")
+
+
+class SyncOidcRelyingParty:
+    """Blocking facade for the CLI: each call runs the async core on a private loop."""
+
+    def __init__(self, settings: OidcClientSettings, *, timeout: float = 10.0) -> None:
+        self.settings = settings
+        self._timeout = timeout
+        self._metadata: ProviderMetadata | None = None
+        self._jwks: JwksCache | None = None
+
+    def _run(self, use: Any) -> Any:
+        async def run() -> Any:
+            async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=False) as http:
+                if self._metadata is None:
+                    rp = await OidcRelyingParty.discover(self.settings, http=http)
+                    self._metadata, self._jwks = rp.metadata, rp.jwks
+                else:
+                    rp = OidcRelyingParty(self.settings, self._metadata, http=http, jwks=self._jwks)
+                return await use(rp)
+
+        return asyncio.run(run())
+
+    def _rp(self) -> OidcRelyingParty:
+        async def same(rp: OidcRelyingParty) -> OidcRelyingParty:
+            return rp
+
+        rp: OidcRelyingParty = self._run(same)
+        return rp
+
+    def authorization_request(self, **kwargs: Any) -> PendingAuthorization:
+        pending: PendingAuthorization = self._rp().authorization_request(**kwargs)
+        return pending
+
+    def complete(
+        self, pending: PendingAuthorization, callback_params: Mapping[str, str]
+    ) -> TokenSet:
+        result: TokenSet = self._run(lambda rp: rp.complete(pending, callback_params))
+        return result
+
+    def refresh(self, refresh_token: str, *, expected_subject: str | None = None) -> TokenSet:
+        result: TokenSet = self._run(
+            lambda rp: rp.refresh(refresh_token, expected_subject=expected_subject)
+        )
+        return result
+
+    def end_session_url(self, **kwargs: Any) -> str | None:
+        url: str | None = self._rp().end_session_url(**kwargs)
+        return url
