@@ -84,8 +84,7 @@ class LocalAws:
     def url(self) -> str:
         if self._server is None:
             raise LocalStackError("the local AWS endpoint is not started", remedy="call start()")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self.settings.host}:{self.port}"
 
     @property
     def port(self) -> int:
