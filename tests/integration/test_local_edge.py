@@ -140,3 +140,18 @@ def test_port_in_use_is_a_clear_error(local_aws: LocalAws) -> None:
     with pytest.raises(LocalStackError) as info:
         LocalAws(LocalAwsSettings(port=local_aws.port)).start()
     assert "--port" in info.value.remedy
+
+
+def test_an_action_moto_lacks_is_a_parsable_not_implemented_error(
+    local_aws: LocalAws, unique_name: str
+) -> None:
+    iam = _client(local_aws, "iam", NO_RETRY)
+    arn = iam.create_open_id_connect_provider(
+        Url=f"https://{unique_name}.example.test", ClientIDList=["a"], ThumbprintList=["0" * 40]
+    )["OpenIDConnectProviderArn"]
+    assert arn
+    with pytest.raises(ClientError) as info:
+        iam.simulate_custom_policy(PolicyInputList=["{}"], ActionNames=["s3:GetObject"])
+    error = info.value.response["Error"]
+    assert error["Code"] == "NotImplemented"
+    assert "SimulateCustomPolicy is not implemented by qbizfed local" in error["Message"]

@@ -105,8 +105,49 @@ class Edge:
         if response is None:  # moto answers
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))
-            return self._moto_app(environ, start_response)
+            return self._call_moto(request, environ, start_response)
         return response(environ, start_response)
+
+    def _call_moto(
+        self, request: Request, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        """Let moto answer; its HTML crash page for an unimplemented action becomes an
+        AWS-style error that SDKs can parse."""
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured["status"], captured["headers"] = status, headers
+            return lambda _data: None
+
+        try:
+            chunks = self._moto_app(environ, capture)
+        except NotImplementedError:
+            return self._not_implemented(request)(environ, start_response)
+        try:
+            body = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        status = str(captured.get("status", "500"))
+        headers: list[tuple[str, str]] = captured.get("headers", [])
+        content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+        if status.startswith("500") and "html" in content_type:
+            return self._not_implemented(request)(environ, start_response)
+        start_response(status, headers)
+        return [body]
+
+    @staticmethod
+    def _not_implemented(request: Request) -> Response:
+        service = service_of(request) or "iam"
+        operation = _query_or_json_operation(request) or "this operation"
+        return error_response(
+            service,
+            status=501,
+            code="NotImplemented",
+            message=f"{operation} is not implemented by qbizfed local (moto {service})",
+            sender_fault=False,
+        )
 
     def _respond(self, request: Request) -> Response | None:
         if request.path.startswith(CONTROL_PREFIX):
