@@ -26,7 +26,7 @@ def moto_wsgi_app() -> WsgiApp:
 
 def reset_moto() -> None:
     """Forget every resource moto holds (all accounts, all services)."""
-    from moto.moto_api._internal import moto_api_backend
+    from moto.moto_api._internal.models import moto_api_backend
 
     moto_api_backend.reset()
 

@@ -106,6 +106,10 @@ class SessionRegistry:
         with self._lock:
             return self._sessions.get(access_key_id)
 
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._sessions)
+
     def reset(self) -> None:
         with self._lock:
             self._sessions.clear()

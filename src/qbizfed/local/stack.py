@@ -129,6 +129,7 @@ class LocalAws:
         """Forget every resource and session (moto's state is process-wide)."""
         reset_moto()
         self.registry.reset()
+        self.sts.reset()
         self.qbusiness.reset()
 
     def __enter__(self) -> LocalAws:

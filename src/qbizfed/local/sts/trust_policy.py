@@ -1,0 +1,127 @@
+"""A role's trust policy, and whether it lets a federated principal do an action.
+
+IAM's evaluation for a resource-based policy on its own: an explicit ``Deny`` that
+applies wins; otherwise an ``Allow`` that applies grants; otherwise the request is
+implicitly denied. A statement applies when its principal, action and condition
+all match. For web identity and SAML federation the principal is ``Federated``:
+the IAM identity provider's ARN (or ``*``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+from qbizfed.local.sts.conditions import (
+    PolicyError,
+    RequestContext,
+    evaluate_condition_block,
+    wildcard_match,
+)
+
+
+class Decision(Enum):
+    ALLOW = "allow"
+    IMPLICIT_DENY = "implicit-deny"
+    EXPLICIT_DENY = "explicit-deny"
+
+
+@dataclass(frozen=True)
+class FederatedRequest:
+    """Who asks (the identity provider's ARN) to do what, with which context."""
+
+    provider_arn: str
+    action: str
+    context: RequestContext
+
+
+def _as_list(raw: object, what: str) -> list[object]:
+    if isinstance(raw, list):
+        return raw
+    if raw is None:
+        raise PolicyError(f"{what} is missing")
+    return [raw]
+
+
+def _strings(raw: object, what: str) -> list[str]:
+    values = _as_list(raw, what)
+    if not all(isinstance(value, str) for value in values):
+        raise PolicyError(f"{what} must be a string or a list of strings")
+    return [str(value) for value in values]
+
+
+def _principal_matches(principal: object, provider_arn: str) -> bool:
+    if principal == "*":
+        return True
+    if not isinstance(principal, Mapping):
+        raise PolicyError('Principal must be "*" or an object')
+    for kind, raw in principal.items():
+        values = _strings(raw, f"Principal.{kind}")
+        if kind == "Federated" and provider_arn in values:
+            return True
+        if kind == "AWS" and "*" in values:
+            return True
+    return False
+
+
+def _action_matches(patterns: list[str], action: str) -> bool:
+    return any(wildcard_match(pattern, action, ignore_case=True) for pattern in patterns)
+
+
+def _statement_applies(statement: Mapping[str, object], request: FederatedRequest) -> bool:
+    if "Principal" in statement:
+        principal_ok = _principal_matches(statement["Principal"], request.provider_arn)
+    elif "NotPrincipal" in statement:
+        principal_ok = not _principal_matches(statement["NotPrincipal"], request.provider_arn)
+    else:
+        raise PolicyError("a trust policy statement needs a Principal")
+    if not principal_ok:
+        return False
+    if "Action" in statement:
+        action_ok = _action_matches(_strings(statement["Action"], "Action"), request.action)
+    elif "NotAction" in statement:
+        action_ok = not _action_matches(
+            _strings(statement["NotAction"], "NotAction"), request.action
+        )
+    else:
+        raise PolicyError("a statement needs an Action")
+    if not action_ok:
+        return False
+    return evaluate_condition_block(statement.get("Condition"), request.context)
+
+
+@dataclass(frozen=True)
+class TrustPolicy:
+    """A parsed trust policy document. Build it with ``TrustPolicy.parse``."""
+
+    statements: tuple[Mapping[str, object], ...]
+
+    @classmethod
+    def parse(cls, document: str) -> TrustPolicy:
+        try:
+            parsed = json.loads(document)
+        except ValueError as exc:
+            raise PolicyError("the trust policy is not JSON") from exc
+        if not isinstance(parsed, Mapping):
+            raise PolicyError("the trust policy must be a JSON object")
+        statements = _as_list(parsed.get("Statement"), "Statement")
+        checked: list[Mapping[str, object]] = []
+        for statement in statements:
+            if not isinstance(statement, Mapping):
+                raise PolicyError("each Statement must be an object")
+            if statement.get("Effect") not in ("Allow", "Deny"):
+                raise PolicyError("Effect must be Allow or Deny")
+            checked.append(statement)
+        return cls(statements=tuple(checked))
+
+    def decide(self, request: FederatedRequest) -> Decision:
+        allowed = False
+        for statement in self.statements:
+            if not _statement_applies(statement, request):
+                continue
+            if statement["Effect"] == "Deny":
+                return Decision.EXPLICIT_DENY
+            allowed = True
+        return Decision.ALLOW if allowed else Decision.IMPLICIT_DENY
