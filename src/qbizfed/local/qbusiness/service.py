@@ -1,26 +1,152 @@
-"""PLACEHOLDER replaced by the Q Business emulator (issue 2)."""
+"""The Q Business emulator behind ``qbizfed local aws``: one request in, one response out.
+
+Order of work for each request, as AWS's front door does it:
+
+1. route by the botocore model's HTTP bindings (unknown path: ``UnknownOperationException``);
+2. verify the SigV4 signature and the session (``qbizfed.local.sigv4``);
+3. check who may call the operation (admin, read, or identity-aware user; IAM
+   policies themselves are not evaluated);
+4. parse and validate the input against the model's shapes (``protocol``);
+5. run the registered handler; an operation nobody registered answers HTTP 501
+   "<Operation> is not implemented by qbizfed local" — never a silent success;
+6. serialise the result per the output shape.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from werkzeug.wrappers import Request, Response
 
+from qbizfed.local.qbusiness import chat_controls, control_plane, data_plane, subscriptions
+from qbizfed.local.qbusiness.api_errors import AccessDeniedError, NotImplementedByLocalError
+from qbizfed.local.qbusiness.dataplane_errors import DataPlaneError
+from qbizfed.local.qbusiness.operations import (
+    Access,
+    Operation,
+    OperationContext,
+    OperationRegistry,
+)
+from qbizfed.local.qbusiness.protocol import (
+    error_response,
+    output_response,
+    parse_input,
+    plain_error,
+    validate_input,
+)
+from qbizfed.local.qbusiness.routing import Router
+from qbizfed.local.qbusiness.state import EmulatorState
 from qbizfed.local.sessions import SessionRegistry
-from qbizfed.local.wire import error_response
+from qbizfed.local.sigv4 import (
+    Caller,
+    SignatureError,
+    SigV4Verifier,
+    moto_sts_lookup,
+    raw_path_and_query,
+)
+
+logger = logging.getLogger(__name__)
+
+NOT_AUTHORIZED = "User is not authorized for this service call."
+
+
+def default_operations() -> OperationRegistry:
+    """Every operation the emulator implements."""
+    operations = OperationRegistry()
+    operations.include(control_plane.registry)
+    operations.include(subscriptions.registry)
+    operations.include(data_plane.registry)
+    operations.include(chat_controls.registry)
+    return operations
 
 
 class QBusinessEmulator:
+    """The ``qbusiness`` service of the local stack (werkzeug Request -> Response)."""
+
     def __init__(
-        self, *, registry: SessionRegistry, active_delay_seconds: float, corpus_dir: Path | None
+        self,
+        *,
+        registry: SessionRegistry,
+        active_delay_seconds: float,
+        corpus_dir: Path | None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._registry = registry
+        self._clock = clock
+        self._router = Router()
+        self._verifier = SigV4Verifier(registry=registry, moto_lookup=moto_sts_lookup, clock=clock)
+        self._operations = default_operations()
+        self.state = EmulatorState(active_delay_seconds=active_delay_seconds)
+        self.corpus_dir = corpus_dir
+        data_plane.install(self.state, corpus_dir=corpus_dir)
+
+    @property
+    def operations(self) -> OperationRegistry:
+        return self._operations
 
     def operation_name(self, request: Request) -> str | None:
-        return None
+        path, query = raw_path_and_query(request)
+        found = self._router.resolve(request.method, path, query)
+        return found[0].name if found else None
 
     def handle(self, request: Request) -> Response | None:
-        return error_response("qbusiness", status=501, code="NotImplemented", message="todo")
+        try:
+            return self._handle(request)
+        except SignatureError as exc:
+            return plain_error(exc.code, exc.status, exc.message)
+        except DataPlaneError as exc:
+            return error_response(exc)
+        except Exception:
+            logger.exception("qbusiness emulator failed on %s %s", request.method, request.path)
+            return plain_error(
+                "InternalServerException",
+                500,
+                "An internal error occurred in the qbizfed local Q Business emulator.",
+            )
+
+    def _handle(self, request: Request) -> Response:
+        path, query = raw_path_and_query(request)
+        found = self._router.resolve(request.method, path, query)
+        if found is None:
+            # AWS checks the signature before routing; so do we, then say what is unknown.
+            self._verifier.verify(request)
+            return plain_error(
+                "UnknownOperationException",
+                404,
+                f"No Q Business operation at {request.method} {request.path}",
+            )
+        model, labels = found
+        caller = self._verifier.verify(request)
+        operation = self._operations.get(model.name)
+        if operation is not None:
+            self._authorize(operation, caller)
+        params = parse_input(model, request, labels)
+        validate_input(model, params)
+        if operation is None:
+            raise NotImplementedByLocalError(model.name)
+        ctx = OperationContext(
+            operation=model.name, caller=caller, now=self._clock(), state=self.state
+        )
+        result = operation.handler(ctx, params)
+        return output_response(model, result)
+
+    @staticmethod
+    def _authorize(operation: Operation, caller: Caller) -> None:
+        if operation.access is Access.USER:
+            if caller.session is None or caller.email is None:
+                raise AccessDeniedError(NOT_AUTHORIZED)
+            return
+        if operation.access is Access.READ or caller.is_admin:
+            return
+        session = caller.session
+        who = session.assumed_role_arn if session else caller.access_key_id
+        raise AccessDeniedError(
+            f"User: {who} is not authorized to perform: qbusiness:{operation.name} "
+            "because no identity-based policy allows the qbusiness action"
+        )
 
     def reset(self) -> None:
-        pass
+        self.state.reset()

@@ -1,0 +1,563 @@
+"""Wire operations of the data plane: documents, groups, and the identity-aware chat calls.
+
+The logic lives in the data-plane engineer's pure modules (``dataplane_application``,
+``permissions``, ``retrieval``, ``answers``, ``conversations``, ``corpus``); this module
+only turns decoded requests into calls on them and their results into the output
+shapes, and applies the rules of the service's front end:
+
+* identity-aware calls (ChatSync, SearchRelevantContent, ListConversations,
+  ListMessages, DeleteConversation, PutFeedback) act as the user named by the session's
+  ``Email`` tag; credentials without one are refused in ``service`` with
+  "User is not authorized for this service call.";
+* ``userId``/``userGroups`` may not be sent with identity-aware credentials (the user
+  is who the credentials say) -> ``ValidationException`` (*unconfirmed* code; refusing
+  is the safe reading of AWS-FACTS.md);
+* identity-aware calls on an application still CREATING -> ``ConflictException``
+  (*unconfirmed*);
+* documents are indexed synchronously and listed as INDEXED; S3 content and S3 group
+  member lists are not supported (reported as failed documents / ValidationException);
+* a user without a subscription is refused with "User does not have a subscription
+  for the given application." and auto-subscribed when the application allows it;
+* the application (and for document/group calls the index) must exist in the
+  caller's account and region, else ``ResourceNotFoundException``;
+* ``corpus_dir`` documents and groups are loaded into every new index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qbizfed.local.qbusiness import chat_controls, subscriptions
+from qbizfed.local.qbusiness.api_errors import ConflictError, NotFoundError, ValidationError
+from qbizfed.local.qbusiness.control_plane import get_application, get_child, idempotent, state_of
+from qbizfed.local.qbusiness.dataplane_attributes import AttributeFilter, DocumentAttribute
+from qbizfed.local.qbusiness.dataplane_errors import DataPlaneError
+from qbizfed.local.qbusiness.operations import (
+    Access,
+    OperationContext,
+    OperationRegistry,
+    Params,
+    Result,
+)
+from qbizfed.local.qbusiness.pagination import page
+from qbizfed.local.qbusiness.permissions import AccessConfiguration, GroupMembers
+from qbizfed.local.qbusiness.state import EmulatorState, Resource
+
+if TYPE_CHECKING:
+    from qbizfed.local.qbusiness.corpus import Corpus
+    from qbizfed.local.qbusiness.dataplane_application import (
+        ApplicationDataPlane,
+        PutDocument,
+    )
+
+# The retrieval stack (bm25s, numpy, lxml.html) is imported on first use, not at
+# import time, so ``qbizfed local aws`` starts fast when nobody chats.
+
+registry = OperationRegistry()
+
+MAX_ATTACHMENTS = 5
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+
+
+@dataclass
+class _IndexBook:
+    """Per-index bookkeeping the pure modules do not keep: times of documents and groups."""
+
+    document_created: dict[str, datetime] = field(default_factory=dict)
+    document_updated: dict[str, datetime] = field(default_factory=dict)
+    document_bytes: dict[str, int] = field(default_factory=dict)
+    group_updated: dict[str, datetime] = field(default_factory=dict)
+
+
+@dataclass
+class _AppData:
+    plane: ApplicationDataPlane
+    books: dict[str, _IndexBook] = field(default_factory=dict)
+
+    def book(self, index_id: str) -> _IndexBook:
+        return self.books.setdefault(index_id, _IndexBook())
+
+
+def _app_data(state: EmulatorState, application_id: str) -> _AppData:
+    with state.lock:
+        data = state.extensions.get(application_id)
+        if not isinstance(data, _AppData):
+            from qbizfed.local.qbusiness.dataplane_application import ApplicationDataPlane
+
+            data = _AppData(ApplicationDataPlane(application_id))
+            state.extensions[application_id] = data
+        return data
+
+
+def install(state: EmulatorState, *, corpus_dir: Path | None) -> None:
+    """Hook the data plane into the emulator's control plane.
+
+    The corpus folder is read here, once, so a broken ``--corpus`` fails at start
+    (``ConfigError`` with a remedy) rather than on the first CreateIndex.
+    """
+    corpus: Corpus | None = None
+    if corpus_dir is not None:
+        from qbizfed.local.qbusiness.corpus import load_corpus
+
+        corpus = load_corpus(corpus_dir)
+
+    def on_index_created(ctx: OperationContext, index: Resource) -> None:
+        data = _app_data(state, index.application_id)
+        data.plane.index(index.resource_id)
+        if corpus is None:
+            return
+        data.plane.index(index.resource_id).load_corpus(corpus)
+        book = data.book(index.resource_id)
+        for name in corpus.groups:
+            book.group_updated[name] = ctx.now
+        for item in corpus.documents:
+            doc_id = item.document.document_id
+            book.document_created[doc_id] = ctx.now
+            book.document_updated[doc_id] = ctx.now
+            book.document_bytes[doc_id] = len(item.document.text.encode())
+
+    def on_index_deleted(ctx: OperationContext, index: Resource) -> None:
+        data = state.extensions.get(index.application_id)
+        if isinstance(data, _AppData):
+            data.plane.drop_index(index.resource_id)
+            data.books.pop(index.resource_id, None)
+
+    def statistics(ctx: OperationContext, index: Resource) -> dict[str, Any]:
+        data = state.extensions.get(index.application_id)
+        book = data.books.get(index.resource_id) if isinstance(data, _AppData) else None
+        sizes = book.document_bytes if book else {}
+        return {
+            "textDocumentStatistics": {
+                "indexedTextBytes": sum(sizes.values()),
+                "indexedTextDocumentCount": len(sizes),
+            }
+        }
+
+    state.index_created_hooks.append(on_index_created)
+    state.index_deleted_hooks.append(on_index_deleted)
+    state.index_statistics = statistics
+
+
+# ---------------------------------------------------------------------------- documents
+
+
+def _failure(doc_id: str, code: str, message: str) -> Result:
+    return {"id": doc_id, "error": {"errorCode": code, "errorMessage": message}}
+
+
+def _to_put(doc: dict[str, Any], index_id: str, now: datetime) -> PutDocument:
+    from qbizfed.local.qbusiness.dataplane_application import PutDocument
+    from qbizfed.local.qbusiness.dataplane_content import extract_text
+    from qbizfed.local.qbusiness.retrieval import IndexedDocument
+
+    content = doc.get("content") or {}
+    if content.get("s3") is not None:
+        raise ValidationError(
+            "Document content from S3 is not supported by qbizfed local; send content.blob."
+        )
+    blob = content.get("blob")
+    if blob is None:
+        raise ValidationError("The document has no content.blob.")
+    text = extract_text(bytes(blob), doc.get("contentType"))
+    attributes = tuple(DocumentAttribute.from_wire(a) for a in doc.get("attributes") or [])
+    access_raw = doc.get("accessConfiguration")
+    access = AccessConfiguration.from_wire(access_raw) if access_raw is not None else None
+    return PutDocument(
+        IndexedDocument(
+            document_id=str(doc["id"]),
+            title=str(doc.get("title") or doc["id"]),
+            text=text,
+            attributes=attributes,
+            updated_at=now,
+            index_id=index_id,
+        ),
+        access,
+    )
+
+
+@registry.operation("BatchPutDocument")
+def batch_put_document(ctx: OperationContext, params: Params) -> Result:
+    index = get_child(ctx, params["applicationId"], "index", params["indexId"])
+    data = _app_data(state_of(ctx), index.application_id)
+    accepted: list[PutDocument] = []
+    failed: list[Result] = []
+    for doc in params["documents"]:
+        try:
+            accepted.append(_to_put(doc, index.resource_id, ctx.now))
+        except (DataPlaneError, ValueError, KeyError) as exc:
+            message = exc.message if isinstance(exc, DataPlaneError) else str(exc)
+            failed.append(_failure(str(doc.get("id")), "InvalidRequest", message))
+    data.plane.index(index.resource_id).put_documents(accepted)
+    book = data.book(index.resource_id)
+    with state_of(ctx).lock:
+        for item in accepted:
+            doc_id = item.document.document_id
+            book.document_created.setdefault(doc_id, ctx.now)
+            book.document_updated[doc_id] = ctx.now
+            book.document_bytes[doc_id] = len(item.document.text.encode())
+    return {"failedDocuments": failed}
+
+
+@registry.operation("BatchDeleteDocument")
+def batch_delete_document(ctx: OperationContext, params: Params) -> Result:
+    index = get_child(ctx, params["applicationId"], "index", params["indexId"])
+    data = _app_data(state_of(ctx), index.application_id)
+    ids = [str(d["documentId"]) for d in params["documents"]]
+    data.plane.index(index.resource_id).delete_documents(ids)
+    book = data.book(index.resource_id)
+    with state_of(ctx).lock:
+        for doc_id in ids:
+            book.document_created.pop(doc_id, None)
+            book.document_updated.pop(doc_id, None)
+            book.document_bytes.pop(doc_id, None)
+    return {"failedDocuments": []}
+
+
+@registry.operation("ListDocuments")
+def list_documents(ctx: OperationContext, params: Params) -> Result:
+    index = get_child(ctx, params["applicationId"], "index", params["indexId"])
+    book = _app_data(state_of(ctx), index.application_id).book(index.resource_id)
+    with state_of(ctx).lock:
+        ids = sorted(book.document_created, key=lambda d: (book.document_created[d], d))
+        details = [
+            {
+                "documentId": doc_id,
+                "status": "INDEXED",
+                "createdAt": book.document_created[doc_id],
+                "updatedAt": book.document_updated.get(doc_id, book.document_created[doc_id]),
+            }
+            for doc_id in ids
+        ]
+    chunk, token = page(
+        details,
+        scope=f"ListDocuments:{index.resource_id}",
+        next_token=params.get("nextToken"),
+        max_results=params.get("maxResults"),
+        default_max=100,
+    )
+    return {"documentDetailList": chunk, "nextToken": token}
+
+
+# ---------------------------------------------------------------------------- groups
+
+
+def _group_missing(name: str) -> NotFoundError:
+    return NotFoundError(
+        f"The group {name} was not found.", resource_id=name, resource_type="AWS::QBusiness::Group"
+    )
+
+
+@registry.operation("PutGroup")
+def put_group(ctx: OperationContext, params: Params) -> Result:
+    index = get_child(ctx, params["applicationId"], "index", params["indexId"])
+    members = params["groupMembers"]
+    if members.get("s3PathForGroupMembers") is not None:
+        raise ValidationError(
+            "groupMembers.s3PathForGroupMembers is not supported by qbizfed local; "
+            "send memberUsers/memberGroups inline."
+        )
+    data = _app_data(state_of(ctx), index.application_id)
+    data.plane.index(index.resource_id).groups.put_group(
+        params["groupName"], GroupMembers.from_wire(members)
+    )
+    with state_of(ctx).lock:
+        data.book(index.resource_id).group_updated[params["groupName"]] = ctx.now
+    return {}
+
+
+@registry.operation("GetGroup")
+def get_group(ctx: OperationContext, params: Params) -> Result:
+    index = get_child(ctx, params["applicationId"], "index", params["indexId"])
+    data = _app_data(state_of(ctx), index.application_id)
+    name = params["groupName"]
+    if data.plane.index(index.resource_id).groups.get_group(name) is None:
+        raise _group_missing(name)
+    updated = data.book(index.resource_id).group_updated.get(name, ctx.now)
+    status = {"status": "SUCCEEDED", "lastUpdatedAt": updated}
+    return {"status": status, "statusHistory": [status]}
+
+
+@registry.operation("ListGroups")
+def list_groups(ctx: OperationContext, params: Params) -> Result:
+    index = get_child(ctx, params["applicationId"], "index", params["indexId"])
+    data = _app_data(state_of(ctx), index.application_id)
+    book = data.book(index.resource_id)
+    earlier_than: datetime = params["updatedEarlierThan"]
+    names = [
+        name
+        for name in data.plane.index(index.resource_id).groups.group_names()
+        if book.group_updated.get(name, ctx.now) < earlier_than
+    ]
+    chunk, token = page(
+        names,
+        scope=f"ListGroups:{index.resource_id}",
+        next_token=params.get("nextToken"),
+        max_results=params.get("maxResults"),
+        default_max=10,
+    )
+    return {"items": [{"groupName": n} for n in chunk], "nextToken": token}
+
+
+@registry.operation("DeleteGroup")
+def delete_group(ctx: OperationContext, params: Params) -> Result:
+    index = get_child(ctx, params["applicationId"], "index", params["indexId"])
+    data = _app_data(state_of(ctx), index.application_id)
+    name = params["groupName"]
+    if not data.plane.index(index.resource_id).groups.delete_group(name):
+        raise _group_missing(name)
+    with state_of(ctx).lock:
+        data.book(index.resource_id).group_updated.pop(name, None)
+    return {}
+
+
+# ---------------------------------------------------------------------------- identity-aware
+
+
+def _user_app(ctx: OperationContext, params: Params, *, subscribed: bool = True) -> Resource:
+    """The application, checked for the user: no impersonation, ready, subscribed."""
+    if params.get("userId") is not None or params.get("userGroups"):
+        raise ValidationError(
+            "userId and userGroups cannot be used with identity-aware credentials: "
+            "the user is the one the credentials' Email tag names.",
+            fields=[("userId", "Member must be null with identity-aware credentials")],
+        )
+    app = get_application(ctx, params["applicationId"])
+    if app.status(ctx.now) == "CREATING":
+        raise ConflictError(
+            f"The application {app.resource_id} is not ACTIVE yet.",
+            resource_id=app.resource_id,
+            resource_type="AWS::QBusiness::Application",
+        )
+    email = ctx.caller.email
+    assert email is not None  # guaranteed by Access.USER in service
+    if subscribed:
+        subscriptions.ensure_subscribed(ctx, app, email)
+    return app
+
+
+def _user(ctx: OperationContext) -> str:
+    email = ctx.caller.email
+    assert email is not None
+    return email
+
+
+@registry.operation("ChatSync", access=Access.USER)
+def chat_sync(ctx: OperationContext, params: Params) -> Result:
+    app = _user_app(ctx, params)
+    if params.get("actionExecution") or params.get("authChallengeResponse"):
+        raise ValidationError(
+            "Plugins (actionExecution, authChallengeResponse) are not available in qbizfed local."
+        )
+    attachments = params.get("attachments") or []
+    if len(attachments) > MAX_ATTACHMENTS:
+        raise ValidationError(
+            f"At most {MAX_ATTACHMENTS} attachments can be sent in one ChatSync call.",
+            fields=[
+                ("attachments", f"Member must have length less than or equal to {MAX_ATTACHMENTS}")
+            ],
+        )
+    message = params.get("userMessage")
+    if not message:
+        raise ValidationError(
+            "userMessage is required.", fields=[("userMessage", "Member must not be null")]
+        )
+    from qbizfed.local.qbusiness.dataplane_application import ChatMode, ChatRequest
+
+    filter_raw = params.get("attributeFilter")
+    request = ChatRequest(
+        user_id=_user(ctx),
+        user_message=str(message),
+        conversation_id=params.get("conversationId"),
+        parent_message_id=params.get("parentMessageId"),
+        attribute_filter=AttributeFilter.from_wire(filter_raw) if filter_raw else None,
+        chat_mode=ChatMode(params.get("chatMode") or "RETRIEVAL_MODE"),
+    )
+    plane = _app_data(state_of(ctx), app.resource_id).plane
+
+    def run() -> Result:
+        from qbizfed.local.qbusiness.answers import Answer
+
+        # ApplicationDataPlane.chat, with the chat controls applied between answering
+        # and recording the turn.
+        plane.conversations.check_continuation(
+            request.user_id, request.conversation_id, request.parent_message_id
+        )
+        answer = plane.answer(request)
+        override = chat_controls.blocked_reply(
+            app.attrs, request.user_message, answer.system_message
+        )
+        if override is not None:
+            answer = Answer(override)
+        turn = plane.conversations.record_turn(
+            request.user_id,
+            request.user_message,
+            answer,
+            conversation_id=request.conversation_id,
+            parent_message_id=request.parent_message_id,
+        )
+        failed = [
+            {
+                "name": a.get("name"),
+                "status": "FAILED",
+                "conversationId": turn.conversation_id,
+                "error": {
+                    "errorCode": "InvalidRequest",
+                    "errorMessage": "Attachments are not supported by qbizfed local.",
+                },
+            }
+            for a in attachments
+        ]
+        return {
+            "conversationId": turn.conversation_id,
+            "systemMessage": answer.system_message,
+            "systemMessageId": turn.system_message_id,
+            "userMessageId": turn.user_message_id,
+            "sourceAttributions": [s.to_wire() for s in answer.source_attributions],
+            "failedAttachments": failed,
+        }
+
+    return idempotent(
+        ctx, params, f"{app.resource_id}:{request.user_id.lower()}", run, exclusive=False
+    )
+
+
+@registry.operation("ListConversations", access=Access.USER)
+def list_conversations(ctx: OperationContext, params: Params) -> Result:
+    app = _user_app(ctx, params)
+    listing = _app_data(state_of(ctx), app.resource_id).plane.conversations.list_conversations(
+        _user(ctx), max_results=params.get("maxResults"), next_token=params.get("nextToken")
+    )
+    return {
+        "conversations": [
+            {"conversationId": c.conversation_id, "title": c.title, "startTime": c.start_time}
+            for c in listing.items
+        ],
+        "nextToken": listing.next_token,
+    }
+
+
+@registry.operation("ListMessages", access=Access.USER)
+def list_messages(ctx: OperationContext, params: Params) -> Result:
+    app = _user_app(ctx, params)
+    listing = _app_data(state_of(ctx), app.resource_id).plane.conversations.list_messages(
+        _user(ctx),
+        params["conversationId"],
+        max_results=params.get("maxResults"),
+        next_token=params.get("nextToken"),
+    )
+    return {
+        "messages": [
+            {
+                "messageId": m.message_id,
+                "body": m.body,
+                "time": m.time,
+                "type": m.type.value,
+                "sourceAttribution": [s.to_wire() for s in m.source_attribution],
+            }
+            for m in listing.items
+        ],
+        "nextToken": listing.next_token,
+    }
+
+
+@registry.operation("DeleteConversation", access=Access.USER)
+def delete_conversation(ctx: OperationContext, params: Params) -> Result:
+    app = _user_app(ctx, params)
+    _app_data(state_of(ctx), app.resource_id).plane.conversations.delete_conversation(
+        _user(ctx), params["conversationId"]
+    )
+    return {}
+
+
+@registry.operation("PutFeedback", access=Access.USER)
+def put_feedback(ctx: OperationContext, params: Params) -> Result:
+    from qbizfed.local.qbusiness.conversations import Feedback
+
+    app = _user_app(ctx, params)
+    feedback = Feedback.from_wire(params.get("messageUsefulness"), params.get("messageCopiedAt"))
+    _app_data(state_of(ctx), app.resource_id).plane.conversations.put_feedback(
+        _user(ctx), params["conversationId"], params["messageId"], feedback
+    )
+    return {}
+
+
+def _confidence(coverage: float) -> str:
+    if coverage >= 0.9:
+        return "VERY_HIGH"
+    if coverage >= 0.7:
+        return "HIGH"
+    if coverage >= 0.5:
+        return "MEDIUM"
+    return "LOW"
+
+
+def _attribute_wire(attribute: DocumentAttribute) -> Result:
+    value = attribute.value
+    wire: Result = {}
+    if value.string_value is not None:
+        wire["stringValue"] = value.string_value
+    elif value.string_list_value is not None:
+        wire["stringListValue"] = list(value.string_list_value)
+    elif value.long_value is not None:
+        wire["longValue"] = value.long_value
+    else:
+        wire["dateValue"] = value.date_value
+    return {"name": attribute.name, "value": wire}
+
+
+MAX_RELEVANT_CONTENT = 100
+
+
+@registry.operation("SearchRelevantContent", access=Access.USER)
+def search_relevant_content(ctx: OperationContext, params: Params) -> Result:
+    """Passages the user may see, from the retriever's native index, best first."""
+    app = _user_app(ctx, params)
+    retriever = get_child(
+        ctx, app.resource_id, "retriever", params["contentSource"]["retriever"]["retrieverId"]
+    )
+    native = (retriever.attrs.get("configuration") or {}).get("nativeIndexConfiguration")
+    if not native:
+        raise ValidationError(
+            "SearchRelevantContent in qbizfed local needs a NATIVE_INDEX retriever.",
+            fields=[("contentSource.retriever.retrieverId", "Member must name a native retriever")],
+        )
+    index = get_child(ctx, app.resource_id, "index", native["indexId"])
+    filter_raw = params.get("attributeFilter")
+    hits = (
+        _app_data(state_of(ctx), app.resource_id)
+        .plane.index(index.resource_id)
+        .search(
+            _user(ctx),
+            str(params["queryText"]),
+            attribute_filter=AttributeFilter.from_wire(filter_raw) if filter_raw else None,
+            k=MAX_RELEVANT_CONTENT,
+        )
+    )
+    items: list[Result] = []
+    for hit in hits:
+        doc = hit.document
+        item: Result = {
+            "content": hit.passage[:2048],
+            "documentId": doc.document_id,
+            "documentTitle": doc.title or doc.document_id,
+            "documentUri": doc.url,
+            "scoreAttributes": {"scoreConfidence": _confidence(hit.coverage)},
+        }
+        if doc.attributes:
+            item["documentAttributes"] = [_attribute_wire(a) for a in doc.attributes]
+        items.append(item)
+    chunk, token = page(
+        items,
+        scope="SearchRelevantContent:"
+        + hashlib.sha256(
+            f"{retriever.resource_id}\n{_user(ctx)}\n{params['queryText']}".encode()
+        ).hexdigest()[:32],
+        next_token=params.get("nextToken"),
+        max_results=params.get("maxResults"),
+        default_max=MAX_RELEVANT_CONTENT,
+    )
+    return {"relevantContent": chunk, "nextToken": token}
