@@ -68,8 +68,8 @@ def test_unsigned_non_federation_request_is_refused(local_aws: LocalAws) -> None
     request = urllib.request.Request(f"{local_aws.url}/", data=b"Action=ListRoles", method="POST")
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request, timeout=5)
-    assert info.value.code == 400
-    assert b"MissingAuthenticationToken" in info.value.read()
+    assert info.value.code == 403
+    assert b"MissingAuthenticationTokenException" in info.value.read()
 
 
 def test_throttling_fault_is_parsed_and_retried_by_botocore(fresh_local_aws: LocalAws) -> None:

@@ -156,9 +156,10 @@ class Edge:
         if service is None:
             return error_response(
                 "qbusiness",
-                status=400,
-                code="MissingAuthenticationToken",
-                message="Request is not signed with SigV4, so qbizfed local cannot tell which "
+                status=403,
+                code="MissingAuthenticationTokenException",
+                message="Missing Authentication Token. The request is not signed with SigV4, "
+                "so qbizfed local cannot tell which "
                 "AWS service it is for. Sign it (any fake credentials work) or call "
                 "AssumeRoleWithWebIdentity/AssumeRoleWithSAML.",
             )

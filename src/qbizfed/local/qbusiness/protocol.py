@@ -247,6 +247,8 @@ def _check_constraints(value: Any, shape: Shape, path: str, out: list[tuple[str,
             return
         _check_length(len(value), meta, path, out, noun="length")
         pattern = meta.get("pattern")
+        if shape.name == "IAMIdentityProviderArn":
+            value = without_loopback_port(value)
         if pattern and not _pattern_matches(str(pattern), value):
             out.append((path, f"Member must satisfy regular expression pattern: {pattern}"))
         return
@@ -267,6 +269,17 @@ def _check_length(
         out.append((path, f"Member must have {noun} greater than or equal to {meta['min']}"))
     if "max" in meta and length > meta["max"]:
         out.append((path, f"Member must have {noun} less than or equal to {meta['max']}"))
+
+
+_LOOPBACK_PROVIDER = re.compile(r"(:oidc-provider/(?:127\.\d+\.\d+\.\d+|localhost)):\d{1,5}(?=/|$)")
+
+
+def without_loopback_port(provider_arn: str) -> str:
+    """A local-stack concession: AWS's pattern for IAM identity-provider ARNs has no
+    ``:``, so an OIDC issuer with a port can never back a real application. The dev IdP
+    runs on a loopback port, so for loopback hosts only the port is ignored when the
+    pattern is checked; every other ARN is held to AWS's pattern."""
+    return _LOOPBACK_PROVIDER.sub(r"\1", provider_arn)
 
 
 _PATTERN_CACHE: dict[str, re.Pattern[str] | None] = {}
