@@ -29,7 +29,9 @@ def _qb(local_aws: LocalAws) -> Any:
     )
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1:9000", "localhost:41234", "127.0.0.1:9000/realms/demo"])
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1:9000", "localhost:41234", "127.0.0.1:9000/realms/demo"]
+)
 def test_loopback_issuer_with_port_backs_an_application(
     local_aws: LocalAws, unique_name: str, host: str
 ) -> None:
@@ -42,7 +44,9 @@ def test_loopback_issuer_with_port_backs_an_application(
     assert created["applicationId"]
 
 
-@pytest.mark.parametrize("host", ["idp.example.com:8443", "10.0.0.1:9000", "127.0.0.1.evil.test:80"])
+@pytest.mark.parametrize(
+    "host", ["idp.example.com:8443", "10.0.0.1:9000", "127.0.0.1.evil.test:80"]
+)
 def test_other_issuers_with_a_port_are_refused_as_aws_refuses_them(
     local_aws: LocalAws, unique_name: str, host: str
 ) -> None:
