@@ -95,6 +95,12 @@ class LocalAws:
     def start(self) -> LocalAws:
         from moto.moto_server.werkzeug_app import MotoRequestHandler
 
+        class QuietRequestHandler(MotoRequestHandler):
+            """No access log line per request: the stack serves thousands in a test run."""
+
+            def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+                return None
+
         try:
             _check_port_free(self.settings.host, self.settings.port)
             self._server = make_server(
@@ -102,7 +108,7 @@ class LocalAws:
                 self.settings.port,
                 self.edge,
                 threaded=True,
-                request_handler=MotoRequestHandler,
+                request_handler=QuietRequestHandler,
             )
         except OSError as exc:
             raise LocalStackError(

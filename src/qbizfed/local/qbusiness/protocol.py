@@ -247,8 +247,7 @@ def _check_constraints(value: Any, shape: Shape, path: str, out: list[tuple[str,
             return
         _check_length(len(value), meta, path, out, noun="length")
         pattern = meta.get("pattern")
-        if shape.name == "IAMIdentityProviderArn":
-            value = without_loopback_port(value)
+        value = with_loopback_concessions(shape.name, value)
         if pattern and not _pattern_matches(str(pattern), value):
             out.append((path, f"Member must satisfy regular expression pattern: {pattern}"))
         return
@@ -272,14 +271,20 @@ def _check_length(
 
 
 _LOOPBACK_PROVIDER = re.compile(r"(:oidc-provider/(?:127\.\d+\.\d+\.\d+|localhost)):\d{1,5}(?=/|$)")
+_LOOPBACK_HTTP = re.compile(r"http://(?:127\.\d+\.\d+\.\d+|localhost)(?::\d{1,5})?(?=/|$)")
 
 
-def without_loopback_port(provider_arn: str) -> str:
-    """A local-stack concession: AWS's pattern for IAM identity-provider ARNs has no
-    ``:``, so an OIDC issuer with a port can never back a real application. The dev IdP
-    runs on a loopback port, so for loopback hosts only the port is ignored when the
-    pattern is checked; every other ARN is held to AWS's pattern."""
-    return _LOOPBACK_PROVIDER.sub(r"\1", provider_arn)
+def with_loopback_concessions(shape_name: str, value: str) -> str:
+    """The local stack's only concessions to the dev IdP, which runs on a loopback port
+    over plain http: AWS's pattern for identity-provider ARNs has no ``:`` (so an OIDC
+    issuer with a port could never back a real application), and a SAML sign-in URL
+    must be https. For loopback hosts only, the value is checked as if it had no port
+    and used https; everything else is held to AWS's patterns."""
+    if shape_name == "IAMIdentityProviderArn":
+        return _LOOPBACK_PROVIDER.sub(r"\1", value)
+    if shape_name == "SamlAuthenticationUrl" and _LOOPBACK_HTTP.match(value):
+        return "https://" + value[len("http://") :]
+    return value
 
 
 _PATTERN_CACHE: dict[str, re.Pattern[str] | None] = {}

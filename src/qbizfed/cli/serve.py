@@ -1,0 +1,77 @@
+"""``qbizfed serve``: the web broker (sign in with OIDC or SAML, get identity-aware credentials).
+
+Settings come from the sample's environment variables and/or the ``[serve]`` table of
+``--config`` (see :mod:`qbizfed.web.settings`). uvicorn's access log is replaced by a
+path-only one, because callback URLs carry authorization codes and states.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import typer
+
+from qbizfed.errors import ConfigError
+
+# At DEBUG these libraries log request bodies (ID tokens, SAML assertions, credentials).
+_QUIET_LIBRARIES = ("botocore", "boto3", "urllib3", "httpcore", "s3transfer")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before the app starts (so port 0 can be reported)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)  # connections queue until uvicorn accepts them
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror}",
+            remedy="stop whatever uses that port, or pass --port with another one (0 = any)",
+        ) from exc
+    return sock
+
+
+def serve(
+    config: Path | None = typer.Option(
+        None, "--config", help="TOML file whose serve table overrides the environment."
+    ),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on; 0 picks a free one."),
+    log_level: str = typer.Option("info", help="Log level: debug, info, warning, error."),
+) -> None:
+    """Run the web broker: users sign in with OIDC or SAML and get tagged AWS credentials."""
+    import logging
+
+    import uvicorn
+
+    from qbizfed.web.app import create_app
+    from qbizfed.web.settings import load_settings
+
+    settings = load_settings(config)
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    for name in _QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
+    sock = bind(host, port)
+    bound_port = int(sock.getsockname()[1])
+    methods = [name for name, on in (("OIDC", settings.oidc), ("SAML", settings.saml)) if on]
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"qbizfed serve: {' and '.join(methods)} sign-in on http://{shown}:{bound_port}/")
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            access_log=False,
+            log_level=log_level.lower(),
+            proxy_headers=False,
+            server_header=False,
+        )
+    )
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()

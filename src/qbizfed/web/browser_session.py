@@ -1,0 +1,179 @@
+"""One browser's server-side session: who signed in, their credentials, the CSRF token.
+
+The cookie holds only an opaque random id; everything else lives in the
+:class:`~qbizfed.web.sessions.SessionStore` under ``session:<id>``. A session is
+rotated (new id, old one deleted) when the user signs in, and ends when its
+credentials expire or the user logs out.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from qbizfed.web.sessions import JsonObject, SessionStore
+
+SESSION_PREFIX = "session:"
+Protocol = Literal["oidc", "saml"]
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class SignedInUser:
+    """What the pages may show about the user (no tokens, no assertion)."""
+
+    protocol: Protocol
+    email: str
+    issuer: str
+    subject: str
+    display_name: str | None = None
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SessionCredentials:
+    """Identity-aware STS credentials, kept server-side; secrets hidden from ``repr``."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str = field(repr=False)
+    expiration: datetime
+    region: str
+    role_arn: str
+    role_session_name: str
+
+    def seconds_left(self, now: datetime | None = None) -> float:
+        return (self.expiration - (now or datetime.now(UTC))).total_seconds()
+
+
+@dataclass(frozen=True)
+class WebSession:
+    """The server-side record behind one session cookie."""
+
+    id: str = field(repr=False)
+    csrf_token: str = field(repr=False)
+    created_at: float
+    user: SignedInUser | None = None
+    credentials: SessionCredentials | None = None
+    id_token: str | None = field(default=None, repr=False)
+    """Kept only when logout sends ``id_token_hint`` by POST."""
+    end_session_endpoint: str | None = None
+
+    @classmethod
+    def anonymous(cls) -> WebSession:
+        return cls(
+            id=new_session_id(), csrf_token=secrets.token_urlsafe(32), created_at=time.time()
+        )
+
+    @property
+    def signed_in(self) -> bool:
+        return self.user is not None and self.credentials is not None
+
+    def rotated(self) -> WebSession:
+        """Same content under a fresh id and CSRF token (login; defeats session fixation)."""
+        return replace(self, id=new_session_id(), csrf_token=secrets.token_urlsafe(32))
+
+    def to_json(self) -> JsonObject:
+        out: JsonObject = {"csrf": self.csrf_token, "created": self.created_at}
+        if self.user is not None:
+            u = self.user
+            out["user"] = {
+                "protocol": u.protocol, "email": u.email, "issuer": u.issuer,
+                "subject": u.subject, "name": u.display_name, "groups": list(u.groups),
+            }  # fmt: skip
+        if self.credentials is not None:
+            c = self.credentials
+            out["creds"] = {
+                "akid": c.access_key_id, "secret": c.secret_access_key, "token": c.session_token,
+                "exp": c.expiration.isoformat(), "region": c.region, "role": c.role_arn,
+                "rsn": c.role_session_name,
+            }  # fmt: skip
+        if self.id_token is not None:
+            out["idt"] = self.id_token
+        if self.end_session_endpoint is not None:
+            out["eso"] = self.end_session_endpoint
+        return out
+
+    @classmethod
+    def from_json(cls, session_id: str, data: JsonObject) -> WebSession:
+        user: SignedInUser | None = None
+        creds: SessionCredentials | None = None
+        raw_user: dict[str, Any] | None = data.get("user")
+        if raw_user is not None:
+            user = SignedInUser(
+                protocol="saml" if raw_user["protocol"] == "saml" else "oidc",
+                email=str(raw_user["email"]),
+                issuer=str(raw_user["issuer"]),
+                subject=str(raw_user["subject"]),
+                display_name=raw_user.get("name"),
+                groups=tuple(raw_user.get("groups", ())),
+            )
+        raw_creds: dict[str, Any] | None = data.get("creds")
+        if raw_creds is not None:
+            creds = SessionCredentials(
+                access_key_id=str(raw_creds["akid"]),
+                secret_access_key=str(raw_creds["secret"]),
+                session_token=str(raw_creds["token"]),
+                expiration=datetime.fromisoformat(str(raw_creds["exp"])),
+                region=str(raw_creds["region"]),
+                role_arn=str(raw_creds["role"]),
+                role_session_name=str(raw_creds["rsn"]),
+            )
+        return cls(
+            id=session_id,
+            csrf_token=str(data["csrf"]),
+            created_at=float(data["created"]),
+            user=user,
+            credentials=creds,
+            id_token=data.get("idt"),
+            end_session_endpoint=data.get("eso"),
+        )
+
+
+class BrowserSessions:
+    """Load, save, rotate and end :class:`WebSession` records in a store."""
+
+    def __init__(self, store: SessionStore, *, anonymous_ttl: float, max_ttl: float) -> None:
+        self.store = store
+        self.anonymous_ttl = anonymous_ttl
+        self.max_ttl = max_ttl
+
+    async def load(self, session_id: str | None) -> WebSession | None:
+        if not session_id or len(session_id) > 128:
+            return None
+        data = await self.store.get(SESSION_PREFIX + session_id)
+        if data is None:
+            return None
+        session = WebSession.from_json(session_id, data)
+        if session.credentials is not None and session.credentials.seconds_left() <= 0:
+            # The session ends with its credentials.
+            await self.end(session)
+            return None
+        return session
+
+    def ttl_for(self, session: WebSession) -> float:
+        if session.credentials is None:
+            return self.anonymous_ttl
+        return max(0.0, min(self.max_ttl, session.credentials.seconds_left()))
+
+    async def save(self, session: WebSession) -> None:
+        await self.store.set(
+            SESSION_PREFIX + session.id, session.to_json(), ttl_seconds=self.ttl_for(session)
+        )
+
+    async def end(self, session: WebSession) -> None:
+        await self.store.delete(SESSION_PREFIX + session.id)
+
+    async def rotate(self, old: WebSession | None, new_content: WebSession) -> WebSession:
+        """Save ``new_content`` under a fresh id and delete the old session."""
+        if old is not None:
+            await self.end(old)
+        fresh = new_content.rotated()
+        await self.save(fresh)
+        return fresh

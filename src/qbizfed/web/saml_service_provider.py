@@ -1,0 +1,60 @@
+"""The configured SAML service provider, run off the event loop.
+
+A thin adapter over :class:`qbizfed.identity.saml.SamlServiceProvider` (python3-saml,
+synchronous): AuthnRequest building and Response validation run in a worker thread,
+and the request-ID store and replay cache live in the app's :class:`SessionStore`
+(see :mod:`qbizfed.web.saml_stores`).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import anyio.to_thread
+
+from qbizfed.identity.federated import FederatedIdentity
+from qbizfed.identity.saml import AuthnRedirect, SamlServiceProvider, SamlSpSettings
+from qbizfed.web.saml_stores import StoreReplayCache, StoreRequestIds
+from qbizfed.web.sessions import SessionStore
+from qbizfed.web.settings import SamlSettings
+
+
+def sp_settings(settings: SamlSettings, *, request_ttl_seconds: int) -> SamlSpSettings:
+    key = settings.sp_private_key
+    return SamlSpSettings(
+        sp_entity_id=settings.entity_id,
+        acs_url=settings.acs_url,
+        idp_entity_id=settings.idp_issuer,
+        idp_sso_url=settings.idp_sso_url,
+        idp_certificates=(settings.idp_certificate,),
+        sp_private_key_pem=str(key) if key is not None else None,
+        sp_certificate_pem=settings.sp_certificate,
+        allow_unsolicited=settings.allow_unsolicited,
+        request_ttl_seconds=request_ttl_seconds,
+    )
+
+
+class SamlLogin:
+    """Async facade: ``await start(relay_state)``, ``await validate(response)``, metadata."""
+
+    def __init__(
+        self, settings: SamlSettings, *, store: SessionStore, request_ttl_seconds: int = 600
+    ) -> None:
+        self.settings = settings
+        self.sp = SamlServiceProvider(
+            sp_settings(settings, request_ttl_seconds=request_ttl_seconds),
+            requests=StoreRequestIds(store),
+            replay=StoreReplayCache(store),
+        )
+
+    async def start(self, relay_state: str) -> AuthnRedirect:
+        return await anyio.to_thread.run_sync(
+            lambda: self.sp.authn_request(relay_state=relay_state)
+        )
+
+    async def validate(self, saml_response: str) -> FederatedIdentity:
+        return await anyio.to_thread.run_sync(self.sp.validate_response, saml_response)
+
+    @cached_property
+    def metadata_xml(self) -> str:
+        return self.sp.metadata_xml()

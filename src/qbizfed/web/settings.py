@@ -1,0 +1,404 @@
+"""Settings of the web broker (``qbizfed serve``), from the sample's variables or a TOML file.
+
+The sample scripts' environment variables keep working (``OIDC_CLIENT_ID``,
+``OIDC_CLIENT_SECRET``, ``OIDC_DISCOVERY_URL``, ``OIDC_REDIRECT_URI``,
+``LOGOUT_REDIRECT_URI``, ``OIDC_ROLE_ARN``; ``IDP_SSO_URL``, ``IDP_ISSUER``,
+``CUSTOM_ACS_URL``, ``WEB_EXPERIENCE_ROLE_ARN``, ``IAM_IDENTITY_PROVIDER_ARN``), plus
+the few the samples lacked because they validated nothing (the IdP's signing
+certificate, ``QBIZFED_*`` switches). A ``[serve]`` table of the file given to
+``--config`` overrides the environment, key by key::
+
+    [serve]
+    public_url = "https://broker.example.com"
+    trusted_hosts = ["broker.example.com"]
+
+    [serve.oidc]
+    discovery_url = "https://idp.example.com/oauth2/default"
+    client_id = "..."
+    client_secret = "..."            # or client_secret_env = "MY_VAR"
+    redirect_uri = "https://broker.example.com/auth/oidc/callback"
+    role_arn = "arn:aws:iam::123456789012:role/qbiz-web"
+
+    [serve.saml]
+    idp_sso_url = "https://idp.example.com/sso/saml"
+    idp_issuer = "http://www.okta.com/exk..."
+    idp_certificate_file = "idp.pem"
+    acs_url = "https://broker.example.com/saml"
+    role_arn = "arn:aws:iam::123456789012:role/qbiz-web"            # optional
+    provider_arn = "arn:aws:iam::123456789012:saml-provider/okta"   # optional
+
+Secrets are held in :class:`starlette.datastructures.Secret`, whose ``repr`` is masked.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from starlette.datastructures import Secret
+
+from qbizfed.errors import ConfigError
+from qbizfed.identity.endpoint_policy import require_secure_url
+
+WELL_KNOWN_SUFFIX = "/.well-known/openid-configuration"
+EndSessionMethod = Literal["redirect", "post"]
+
+
+def issuer_from_discovery_url(url: str) -> str:
+    """The sample's ``OIDC_DISCOVERY_URL`` may be the issuer or its discovery document URL."""
+    url = url.strip()
+    if url.endswith(WELL_KNOWN_SUFFIX):
+        return url[: -len(WELL_KNOWN_SUFFIX)]
+    return url
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    """One OpenID Connect relying party registration at the IdP."""
+
+    issuer: str
+    client_id: str
+    client_secret: Secret | None
+    redirect_uri: str
+    role_arn: str
+    logout_redirect_uri: str | None = None
+    scopes: tuple[str, ...] = ("openid", "email", "profile")
+    end_session_method: EndSessionMethod = "redirect"
+    """``redirect``: RP-initiated logout by redirect with ``client_id`` and no
+    ``id_token_hint``; ``post``: send ``id_token_hint`` in a form POST (never in a URL)."""
+    allow_insecure_loopback_http: bool = False
+
+
+@dataclass(frozen=True)
+class SamlSettings:
+    """This deployment as a SAML service provider of one IdP."""
+
+    idp_sso_url: str
+    idp_issuer: str
+    acs_url: str
+    idp_certificate: str = field(repr=False, default="")
+    """The IdP's signing certificate (PEM); nothing is accepted without it."""
+    sp_entity_id: str = ""
+    """Defaults to ``acs_url``, which is also the audience AWS expects (``SAML:aud``)."""
+    role_arn: str | None = None
+    provider_arn: str | None = None
+    sp_private_key: Secret | None = None
+    sp_certificate: str | None = None
+    allow_unsolicited: bool = False
+    allow_insecure_loopback_http: bool = False
+
+    @property
+    def entity_id(self) -> str:
+        return self.sp_entity_id or self.acs_url
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """Everything ``create_app`` needs besides its injected clients."""
+
+    oidc: OidcSettings | None = None
+    saml: SamlSettings | None = None
+    public_url: str | None = None
+    """The URL users reach the broker at; its scheme decides Secure cookies and HSTS."""
+    trusted_hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+    session_duration_seconds: int = 3600
+    """Asked of STS (900..43200); the web session ends when the credentials expire."""
+    login_timeout_seconds: int = 600
+    anonymous_session_seconds: int = 1800
+    secure_cookies: bool | None = None
+    """``None``: Secure when ``public_url`` is https."""
+
+    @property
+    def cookie_secure(self) -> bool:
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return bool(self.public_url and self.public_url.startswith("https://"))
+
+    def idp_origins(self) -> tuple[str, ...]:
+        """Origins our forms may lead to (CSP ``form-action``): the IdPs' own hosts."""
+        origins: list[str] = []
+        if self.oidc is not None:
+            origins.append(_origin(self.oidc.issuer))
+        if self.saml is not None:
+            origins.append(_origin(self.saml.idp_sso_url))
+        return tuple(dict.fromkeys(origins))
+
+    def check(self) -> WebSettings:
+        """Raise ``ConfigError`` for a configuration that cannot work."""
+        if self.oidc is None and self.saml is None:
+            raise ConfigError(
+                "neither OIDC nor SAML sign-in is configured",
+                remedy="set OIDC_CLIENT_ID, OIDC_DISCOVERY_URL, OIDC_REDIRECT_URI and "
+                "OIDC_ROLE_ARN, or IDP_SSO_URL, IDP_ISSUER, CUSTOM_ACS_URL and "
+                "QBIZFED_SAML_IDP_CERT_FILE (or a [serve] table in --config)",
+            )
+        if not 900 <= self.session_duration_seconds <= 43200:
+            raise ConfigError(
+                f"session duration {self.session_duration_seconds}s is outside 900..43200",
+                remedy="STS accepts 15 minutes up to the role's maximum (at most 12 hours)",
+            )
+        if self.saml is not None and not self.saml.idp_certificate.strip():
+            raise ConfigError(
+                "SAML sign-in is configured without the IdP's signing certificate",
+                remedy="set QBIZFED_SAML_IDP_CERT_FILE (or [serve.saml] idp_certificate_file) "
+                "to the certificate from your IdP's SAML metadata",
+            )
+        if self.oidc is not None:
+            require_secure_url(
+                self.oidc.issuer,
+                what="OIDC issuer",
+                allow_insecure_loopback_http=self.oidc.allow_insecure_loopback_http,
+            )
+        if self.saml is not None:
+            require_secure_url(
+                self.saml.idp_sso_url,
+                what="SAML IdP SSO",
+                allow_insecure_loopback_http=self.saml.allow_insecure_loopback_http,
+            )
+        if "*" in self.trusted_hosts and self.cookie_secure:
+            raise ConfigError(
+                "trusted_hosts is '*' on a public https deployment",
+                remedy="list the host names users reach the broker at",
+            )
+        return self
+
+
+# --- loading ---------------------------------------------------------------------------
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+def _read_text(path: str, *, what: str, base: Path | None) -> str:
+    file = Path(path).expanduser()
+    if base is not None and not file.is_absolute():
+        file = base / file
+    try:
+        return file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the {what} file {file}: {exc.strerror}",
+            remedy=f"check the path of the {what}",
+        ) from exc
+
+
+def _str(table: Mapping[str, Any], key: str, *, where: str) -> str | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}.{key} must be a string", remedy=f"quote the value of {key}")
+    return value
+
+
+def _oidc_from(values: Mapping[str, str | None], base: Path | None) -> OidcSettings | None:
+    needed = ("discovery_url", "client_id", "redirect_uri", "role_arn")
+    present = {k: values.get(k) for k in needed}
+    if not any(present.values()):
+        return None
+    missing = [k for k, v in present.items() if not v]
+    if missing:
+        raise ConfigError(
+            f"OIDC sign-in is partly configured; missing: {', '.join(missing)}",
+            remedy="set OIDC_DISCOVERY_URL, OIDC_CLIENT_ID, OIDC_REDIRECT_URI and OIDC_ROLE_ARN "
+            "(or the same keys in [serve.oidc])",
+        )
+    secret = values.get("client_secret")
+    method = values.get("end_session_method") or "redirect"
+    if method not in ("redirect", "post"):
+        raise ConfigError(
+            f"end_session_method is {method!r}", remedy="use 'redirect' (default) or 'post'"
+        )
+    scopes = tuple((values.get("scopes") or "openid email profile").split())
+    return OidcSettings(
+        issuer=issuer_from_discovery_url(str(present["discovery_url"])),
+        client_id=str(present["client_id"]),
+        client_secret=Secret(secret) if secret else None,
+        redirect_uri=str(present["redirect_uri"]),
+        role_arn=str(present["role_arn"]),
+        logout_redirect_uri=values.get("logout_redirect_uri") or None,
+        scopes=scopes,
+        end_session_method="post" if method == "post" else "redirect",
+        allow_insecure_loopback_http=(values.get("allow_insecure_loopback_http") or "").lower()
+        in _TRUE,
+    )
+
+
+def _saml_from(values: Mapping[str, str | None], base: Path | None) -> SamlSettings | None:
+    needed = ("idp_sso_url", "idp_issuer", "acs_url")
+    present = {k: values.get(k) for k in needed}
+    if not any(present.values()):
+        return None
+    missing = [k for k, v in present.items() if not v]
+    if missing:
+        raise ConfigError(
+            f"SAML sign-in is partly configured; missing: {', '.join(missing)}",
+            remedy="set IDP_SSO_URL, IDP_ISSUER and CUSTOM_ACS_URL (or [serve.saml])",
+        )
+    cert = values.get("idp_certificate") or ""
+    if not cert and values.get("idp_certificate_file"):
+        cert = _read_text(str(values["idp_certificate_file"]), what="IdP certificate", base=base)
+    key = values.get("sp_private_key") or ""
+    if not key and values.get("sp_private_key_file"):
+        key = _read_text(str(values["sp_private_key_file"]), what="SP private key", base=base)
+    sp_cert = values.get("sp_certificate") or ""
+    if not sp_cert and values.get("sp_certificate_file"):
+        sp_cert = _read_text(str(values["sp_certificate_file"]), what="SP certificate", base=base)
+    flag = values.get("allow_insecure_loopback_http") or ""
+    return SamlSettings(
+        idp_sso_url=str(present["idp_sso_url"]),
+        idp_issuer=str(present["idp_issuer"]),
+        acs_url=str(present["acs_url"]),
+        idp_certificate=cert,
+        sp_entity_id=values.get("sp_entity_id") or "",
+        role_arn=values.get("role_arn") or None,
+        provider_arn=values.get("provider_arn") or None,
+        sp_private_key=Secret(key) if key else None,
+        sp_certificate=sp_cert or None,
+        allow_unsolicited=(values.get("allow_unsolicited") or "").lower() in _TRUE,
+        allow_insecure_loopback_http=flag.lower() in _TRUE,
+    )
+
+
+_OIDC_ENV = {
+    "discovery_url": "OIDC_DISCOVERY_URL",
+    "client_id": "OIDC_CLIENT_ID",
+    "client_secret": "OIDC_CLIENT_SECRET",
+    "redirect_uri": "OIDC_REDIRECT_URI",
+    "logout_redirect_uri": "LOGOUT_REDIRECT_URI",
+    "role_arn": "OIDC_ROLE_ARN",
+    "scopes": "QBIZFED_OIDC_SCOPES",
+    "end_session_method": "QBIZFED_OIDC_END_SESSION_METHOD",
+    "allow_insecure_loopback_http": "QBIZFED_ALLOW_INSECURE_LOOPBACK_HTTP",
+}
+_SAML_ENV = {
+    "idp_sso_url": "IDP_SSO_URL",
+    "idp_issuer": "IDP_ISSUER",
+    "acs_url": "CUSTOM_ACS_URL",
+    "role_arn": "WEB_EXPERIENCE_ROLE_ARN",
+    "provider_arn": "IAM_IDENTITY_PROVIDER_ARN",
+    "idp_certificate_file": "QBIZFED_SAML_IDP_CERT_FILE",
+    "sp_entity_id": "QBIZFED_SAML_SP_ENTITY_ID",
+    "sp_private_key_file": "QBIZFED_SAML_SP_KEY_FILE",
+    "sp_certificate_file": "QBIZFED_SAML_SP_CERT_FILE",
+    "allow_unsolicited": "QBIZFED_SAML_ALLOW_UNSOLICITED",
+    "allow_insecure_loopback_http": "QBIZFED_ALLOW_INSECURE_LOOPBACK_HTTP",
+}
+
+
+def _env_table(env: Mapping[str, str], names: Mapping[str, str]) -> dict[str, str | None]:
+    return {key: env.get(var) or None for key, var in names.items()}
+
+
+def _toml_table(table: Mapping[str, Any], *, where: str, env: Mapping[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in table.items():
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        elif isinstance(value, list) and key == "scopes":
+            out[key] = " ".join(str(v) for v in value)
+        elif isinstance(value, str):
+            out[key] = value
+    for key in ("client_secret", "sp_private_key"):
+        var = _str(table, f"{key}_env", where=where)
+        if var:
+            if not env.get(var):
+                raise ConfigError(
+                    f"{where}.{key}_env names {var}, which is not set",
+                    remedy=f"export {var} before starting qbizfed serve",
+                )
+            out[key] = env[var]
+    return out
+
+
+def load_settings(
+    config_file: Path | None = None, *, env: Mapping[str, str] | None = None
+) -> WebSettings:
+    """Settings from the environment, overridden by ``[serve]`` of ``config_file``; checked."""
+    env = os.environ if env is None else env
+    oidc_values: dict[str, str | None] = _env_table(env, _OIDC_ENV)
+    saml_values: dict[str, str | None] = _env_table(env, _SAML_ENV)
+    serve: Mapping[str, Any] = {}
+    base: Path | None = None
+    if config_file is not None:
+        base = config_file.expanduser().resolve().parent
+        try:
+            document = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read {config_file}: {exc.strerror}", remedy="check the --config path"
+            ) from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(
+                f"{config_file} is not valid TOML: {exc}", remedy="fix the syntax error"
+            ) from exc
+        raw = document.get("serve", {})
+        if not isinstance(raw, dict):
+            raise ConfigError(f"[serve] in {config_file} is not a table", remedy="use [serve]")
+        serve = raw
+        for name, values in (("oidc", oidc_values), ("saml", saml_values)):
+            table = serve.get(name, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"[serve.{name}] is not a table", remedy=f"use [serve.{name}]")
+            values.update(_toml_table(table, where=f"serve.{name}", env=env))
+
+    settings = WebSettings(
+        oidc=_oidc_from(oidc_values, base),
+        saml=_saml_from(saml_values, base),
+        aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+        public_url=env.get("QBIZFED_PUBLIC_URL") or None,
+    )
+    hosts = env.get("QBIZFED_TRUSTED_HOSTS")
+    if hosts:
+        settings = replace(settings, trusted_hosts=tuple(h.strip() for h in hosts.split(",")))
+    settings = _apply_serve_table(settings, serve)
+    if not hosts and "trusted_hosts" not in serve:
+        settings = replace(settings, trusted_hosts=default_trusted_hosts(settings))
+    return settings.check()
+
+
+def default_trusted_hosts(settings: WebSettings) -> tuple[str, ...]:
+    """Loopback plus the hosts of the URLs users are sent to (public, callback, ACS)."""
+    urls = [settings.public_url]
+    if settings.oidc is not None:
+        urls += [settings.oidc.redirect_uri, settings.oidc.logout_redirect_uri]
+    if settings.saml is not None:
+        urls.append(settings.saml.acs_url)
+    hosts = ["127.0.0.1", "localhost"]
+    hosts += [h for h in (urlsplit(u).hostname for u in urls if u) if h]
+    return tuple(dict.fromkeys(hosts))
+
+
+def _apply_serve_table(settings: WebSettings, serve: Mapping[str, Any]) -> WebSettings:
+    changes: dict[str, Any] = {}
+    for key in ("public_url", "aws_region", "aws_endpoint_url"):
+        value = _str(serve, key, where="serve")
+        if value:
+            changes[key] = value
+    for key in ("session_duration_seconds", "login_timeout_seconds", "anonymous_session_seconds"):
+        value = serve.get(key)
+        if value is not None:
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ConfigError(f"serve.{key} must be an integer", remedy="give seconds")
+            changes[key] = value
+    hosts = serve.get("trusted_hosts")
+    if hosts is not None:
+        if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
+            raise ConfigError("serve.trusted_hosts must be a list of host names", remedy="fix it")
+        changes["trusted_hosts"] = tuple(hosts)
+    secure = serve.get("secure_cookies")
+    if isinstance(secure, bool):
+        changes["secure_cookies"] = secure
+    return replace(settings, **changes)

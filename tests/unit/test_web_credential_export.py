@@ -1,0 +1,67 @@
+"""Export formats of the credentials page: shell, credential_process, profile block."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from datetime import UTC, datetime
+
+from qbizfed.web.browser_session import SessionCredentials
+from qbizfed.web.credential_export import (
+    credential_process_json,
+    credentials_file_block,
+    export_lines,
+    mask,
+    profile_name,
+)
+
+CREDS = SessionCredentials(
+    access_key_id="ASIAQWERTYUIOPASDFGH",
+    secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    session_token="FwoGZXIvYXdzE'quote\"dq$(x)",
+    expiration=datetime(2026, 11, 26, 12, 0, tzinfo=UTC),
+    region="us-east-1",
+    role_arn="arn:aws:iam::123456789012:role/r",
+    role_session_name="alice@example.com",
+)
+
+
+def test_export_lines_are_shell_safe_and_complete() -> None:
+    lines = export_lines(CREDS).splitlines()
+    parsed = dict(shlex.split(line)[1].split("=", 1) for line in lines)
+    assert parsed["AWS_ACCESS_KEY_ID"] == CREDS.access_key_id
+    assert parsed["AWS_SECRET_ACCESS_KEY"] == CREDS.secret_access_key
+    assert parsed["AWS_SESSION_TOKEN"] == CREDS.session_token
+    assert parsed["AWS_CREDENTIAL_EXPIRATION"] == "2026-11-26T12:00:00Z"
+
+
+def test_credential_process_json_is_version_1() -> None:
+    data = json.loads(credential_process_json(CREDS))
+    assert data == {
+        "Version": 1,
+        "AccessKeyId": CREDS.access_key_id,
+        "SecretAccessKey": CREDS.secret_access_key,
+        "SessionToken": CREDS.session_token,
+        "Expiration": "2026-11-26T12:00:00Z",
+    }
+
+
+def test_profile_block_is_parsed_by_configparser() -> None:
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(credentials_file_block(CREDS, profile="qbizfed-alice"))
+    section = parser["qbizfed-alice"]
+    assert section["aws_secret_access_key"] == CREDS.secret_access_key
+    assert section["aws_session_token"] == CREDS.session_token
+
+
+def test_profile_names_are_sanitised() -> None:
+    assert profile_name("a.b+c@example.com") == "qbizfed-a.b-c"
+    assert profile_name("]\n[default") == "qbizfed----default"
+
+
+def test_masking_hides_everything_but_a_hint_of_the_key_id() -> None:
+    assert mask(CREDS.access_key_id) == "ASIA************FGH"[:4] + "*" * 12 + "DFGH"
+    assert mask(CREDS.secret_access_key, keep=0) == "*" * 16
+    assert mask("short") == "*" * 16
