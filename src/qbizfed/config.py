@@ -323,7 +323,8 @@ def _parse_saml(table: Mapping[str, Any], base_dir: Path | None) -> SamlSettings
 def config_from_mapping(data: Mapping[str, Any], *, base_dir: Path | None = None) -> StackConfig:
     """Validate a decoded TOML document (or the equivalent built from the environment)."""
     known = {"name", "mode", "region", "account_id", "oidc", "saml", "application"}
-    unknown = sorted(set(data) - known)
+    shared = {"serve", "chat", "profiles"}  # read by `qbizfed serve`, `chat` and `login`
+    unknown = sorted(set(data) - known - shared)
     if unknown:
         raise ConfigError(
             f"unknown setting(s): {', '.join(unknown)}",

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
 from pathlib import Path
-from types import FrameType
 
 import typer
 from rich.console import Console
+
+from qbizfed.cli.signals import install_stop_signal, wait_for_stop_signal
 
 local_app = typer.Typer(
     help="Run qbizfed's offline stack: local AWS (IAM, STS, Secrets Manager, KMS, S3, "
@@ -18,25 +17,6 @@ local_app = typer.Typer(
 )
 
 _SERVICE_FLAG_HELP = "A number for every service, or SERVICE=NUMBER; repeatable."
-
-
-def install_stop_signal() -> threading.Event:
-    """An event set by Ctrl-C or SIGTERM; install it before announcing readiness."""
-    stop = threading.Event()
-
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    return stop
-
-
-def wait_for_stop_signal(stop: threading.Event | None = None) -> None:
-    """Block until Ctrl-C or SIGTERM."""
-    stop = stop or install_stop_signal()
-    while not stop.wait(0.5):
-        pass
 
 
 @local_app.command("aws")
@@ -113,3 +93,7 @@ def aws(
 from qbizfed.local.idp.command import idp  # noqa: E402
 
 local_app.command("idp")(idp)
+
+from qbizfed.cli.local_up import up  # noqa: E402
+
+local_app.command("up")(up)

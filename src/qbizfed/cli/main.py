@@ -1,64 +1,118 @@
-"""The ``qbizfed`` command: the one place that catches qbizfed errors and prints them."""
+"""The ``qbizfed`` command: the one place that catches qbizfed errors and prints them.
+
+``qbizfed creds`` runs on every AWS SDK call through ``credential_process``, so
+``main()`` answers a warm-cache ``creds`` before importing Typer, Rich or boto3
+(see :mod:`qbizfed.creds.fast`). Everything else, including ``creds`` when it must
+refresh or report an error, goes through the Typer app, which is built on first use:
+``from qbizfed.cli.main import app`` still works (PEP 562 module ``__getattr__``).
+"""
 
 from __future__ import annotations
 
 import sys
 
-import typer
-from rich.console import Console
+# Not ``typing.TYPE_CHECKING``: importing ``typing`` costs the fast path ~10 ms.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import typer
 
-from qbizfed import __version__
-from qbizfed.cli.admin import admin_app
-from qbizfed.cli.local import local_app
-from qbizfed.errors import QbizfedError
-
-app = typer.Typer(
-    name="qbizfed",
-    help="Amazon Q Business with IAM federation (OIDC and SAML): admin, sign-in, "
-    "credentials, chat and an offline local stack.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-app.add_typer(local_app, name="local")
-app.add_typer(admin_app, name="admin")
+_app: typer.Typer | None = None
 
 
 def _version(value: bool) -> None:
+    import typer
+
+    from qbizfed import __version__
+
     if value:
         typer.echo(f"qbizfed {__version__}")
         raise typer.Exit()
 
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
-) -> None:
-    """qbizfed: the production toolkit for Amazon Q Business with IAM federation."""
+def build_app() -> typer.Typer:
+    """The Typer app with every command group registered (built once; heavy imports here)."""
+    global _app
+    if _app is not None:
+        return _app
+    import typer
+
+    from qbizfed.cli.admin import admin_app
+    from qbizfed.cli.creds import register_creds_commands
+    from qbizfed.cli.local import local_app
+
+    app = typer.Typer(
+        name="qbizfed",
+        help="Amazon Q Business with IAM federation (OIDC and SAML): admin, sign-in, "
+        "credentials, chat and an offline local stack.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    app.add_typer(local_app, name="local")
+    app.add_typer(admin_app, name="admin")
+    register_creds_commands(app)
+    from qbizfed.cli.chat import register as register_chat_commands
+    from qbizfed.cli.serve import serve
+
+    app.command("serve")(serve)
+    register_chat_commands(app)
+
+    @app.callback()
+    def _root_callback(
+        version: bool = typer.Option(
+            False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ) -> None:
+        """qbizfed: the production toolkit for Amazon Q Business with IAM federation."""
+
+    _app = app
+    return app
+
+
+def __getattr__(name: str) -> typer.Typer:
+    if name == "app":
+        return build_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
     """Entry point: run the Typer app, print qbizfed errors with their fix, exit 1."""
+    if sys.argv[1:2] == ["creds"]:
+        # credential_process fast path: no Typer/Rich/boto3 on a warm cache.
+        from qbizfed.creds.fast import answer_from_warm_cache
+
+        code = answer_from_warm_cache(sys.argv[2:])
+        if code is not None:
+            sys.exit(code)
+    _run_typer_app()
+
+
+def _run_typer_app() -> None:
+    import typer
+    from rich.console import Console
+    from rich.markup import escape
+
+    from qbizfed.errors import QbizfedError
+
     try:
-        app(standalone_mode=False)
+        build_app()(standalone_mode=False)
     except QbizfedError as err:
-        Console(stderr=True).print(f"[bold red]error:[/] {err.message}", highlight=False)
+        console = Console(stderr=True)
+        console.print(f"[bold red]error:[/] {escape(err.message)}", highlight=False)
         if err.remedy:
-            Console(stderr=True).print(f"  [bold]fix:[/] {err.remedy}", highlight=False)
+            console.print(f"  [bold]fix:[/] {escape(err.remedy)}", highlight=False)
         sys.exit(1)
     except typer.Abort:
         Console(stderr=True).print("aborted")
         sys.exit(130)
     except typer.Exit as exit_:
         sys.exit(exit_.exit_code)
-    except Exception as err:  # click's usage errors arrive here in standalone_mode=False
-        import click
-
-        if isinstance(err, click.ClickException):
-            err.show()
-            sys.exit(err.exit_code)
+    except Exception as err:  # usage errors arrive here in standalone_mode=False
+        show = getattr(err, "show", None)
+        exit_code = getattr(err, "exit_code", None)
+        if callable(show) and isinstance(exit_code, int):  # click's ClickException (vendored)
+            show()
+            sys.exit(exit_code)
         raise
 
 

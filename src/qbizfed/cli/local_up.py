@@ -1,0 +1,285 @@
+"""``qbizfed local up``: the whole system on one machine, in one command.
+
+Starts local AWS (with the demo corpus), the dev IdP, provisions an OIDC and a SAML
+application through the same ``admin apply`` code used against AWS, starts the web
+broker wired to both, and prints where to go and who can see what. Ctrl-C stops it all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from qbizfed.cli.signals import install_stop_signal, wait_for_stop_signal
+
+DEMO_CLIENT_ID = "qbizfed-demo"
+DEMO_REGION = "us-east-1"
+DEMO_PASSWORD = "demo"
+DEMO_USERS = ("alice@example.com", "bob@example.com", "carol@example.com")
+
+
+@dataclass(frozen=True)
+class DemoStack:
+    """What ``local up`` started, for printing and for tests."""
+
+    aws_url: str
+    idp_url: str
+    serve_url: str
+    oidc_application_id: str
+    saml_application_id: str
+    oidc_role_arn: str
+    saml_role_arn: str
+    saml_provider_arn: str
+
+
+def _fake_admin_environment(aws_url: str) -> None:
+    os.environ["AWS_ENDPOINT_URL"] = aws_url
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "AKIAQBIZFEDLOCALDEMO")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local-demo-admin-secret-not-a-real-key")
+    os.environ["AWS_DEFAULT_REGION"] = DEMO_REGION
+    os.environ["AWS_REGION"] = DEMO_REGION
+
+
+def _ensure_client_secret(aws_url: str, client_secret: str) -> str:
+    import boto3
+
+    name = f"{DEMO_CLIENT_ID}-oidc-client-secret"
+    client = boto3.client("secretsmanager", endpoint_url=aws_url, region_name=DEMO_REGION)
+    payload = json.dumps({"client_secret": client_secret})
+    try:
+        return str(client.create_secret(Name=name, SecretString=payload)["ARN"])
+    except client.exceptions.ResourceExistsException:
+        client.put_secret_value(SecretId=name, SecretString=payload)
+        return str(client.describe_secret(SecretId=name)["ARN"])
+
+
+def _visible_titles() -> dict[str, list[str]]:
+    """Per demo user, the demo documents they may see (read from the corpus itself)."""
+    from qbizfed.local.qbusiness.corpus import demo_corpus_path, load_corpus
+    from qbizfed.local.qbusiness.permissions import GroupDirectory, may_see
+
+    corpus = load_corpus(demo_corpus_path())
+    groups = GroupDirectory()
+    for name, members in corpus.groups.items():
+        groups.put_group(name, members)
+    return {
+        user: sorted(
+            doc.document.title
+            for doc in corpus.documents
+            if may_see(doc.access, groups.identity(user))
+        )
+        for user in DEMO_USERS
+    }
+
+
+@contextmanager
+def demo_stack(
+    *, aws_port: int = 4566, idp_port: int = 9000, serve_port: int = 8000, active_delay: float = 0.3
+) -> Iterator[DemoStack]:
+    """Start everything; stop it all on exit (also on failure half-way)."""
+    import uvicorn
+
+    from qbizfed.aws.provision import AwsClients, apply_stack
+    from qbizfed.config import Mode, OidcSettings, SamlSettings, StackConfig
+    from qbizfed.local.idp.server import DevIdp, DevIdpSettings
+    from qbizfed.local.idp.users import OidcClient, ServiceProvider
+    from qbizfed.local.idp.users import Secret as IdpSecret
+    from qbizfed.local.qbusiness.corpus import demo_corpus_path
+    from qbizfed.local.stack import LocalAws, LocalAwsSettings
+    from qbizfed.web.app import create_app
+    from qbizfed.web.settings import OidcSettings as WebOidc
+    from qbizfed.web.settings import SamlSettings as WebSaml
+    from qbizfed.web.settings import Secret, WebSettings
+
+    with ExitStack() as stack:
+        aws = LocalAws(
+            LocalAwsSettings(
+                port=aws_port, active_delay_seconds=active_delay, corpus_dir=demo_corpus_path()
+            )
+        ).start()
+        stack.callback(aws.stop)
+        _fake_admin_environment(aws.url)
+
+        serve_url = f"http://127.0.0.1:{serve_port}"
+        callback = f"{serve_url}/auth/oidc/callback"
+        signed_out = f"{serve_url}/login/oidc"
+        acs = f"{serve_url}/saml"
+        client_secret = secrets.token_urlsafe(32)
+        idp = DevIdp(
+            DevIdpSettings(
+                port=idp_port,
+                clients=(
+                    OidcClient(
+                        client_id=DEMO_CLIENT_ID,
+                        client_secret=IdpSecret(client_secret),
+                        redirect_uris=(callback,),
+                        post_logout_redirect_uris=(signed_out, f"{serve_url}/"),
+                    ),
+                ),
+            )
+        ).start()
+        stack.callback(idp.stop)
+
+        clients = AwsClients.from_session(region=DEMO_REGION, endpoint_url=aws.url)
+        secret_arn = _ensure_client_secret(aws.url, client_secret)
+        oidc = apply_stack(
+            StackConfig(
+                name="demo-oidc",
+                mode=Mode.OIDC,
+                region=DEMO_REGION,
+                title="qbizfed demo (OIDC)",
+                oidc=OidcSettings(
+                    issuer_url=idp.issuer,
+                    client_id=DEMO_CLIENT_ID,
+                    secret_id=secret_arn,
+                    custom_app_redirect_uri=callback,
+                    sign_out_uri=signed_out,
+                    allow_insecure_loopback_http=True,
+                ),
+            ),
+            clients=clients,
+        )
+        saml = apply_stack(
+            StackConfig(
+                name="demo-saml",
+                mode=Mode.SAML,
+                region=DEMO_REGION,
+                title="qbizfed demo (SAML)",
+                saml=SamlSettings(
+                    metadata_document=idp.saml_metadata_xml,
+                    sso_url=idp.saml_sso_url,
+                    custom_acs_url=acs,
+                ),
+            ),
+            clients=clients,
+        )
+        if not (oidc.application and oidc.web_role and saml.application and saml.web_role):
+            from qbizfed.errors import LocalStackError
+
+            raise LocalStackError(
+                "the demo applications were not fully provisioned",
+                remedy="run `qbizfed local up` again; if it persists, run `make test`",
+            )
+        saml_provider_arn = saml.provider.arn if saml.provider else ""
+        idp.register_service_provider(
+            ServiceProvider(
+                entity_id=acs,
+                acs_urls=(acs,),
+                role_arn=saml.web_role.arn,
+                provider_arn=saml_provider_arn,
+            )
+        )
+        os.environ["QBUSINESS_OIDC_APPLICATION_ID"] = oidc.application.id
+        os.environ["QBUSINESS_SAML_APPLICATION_ID"] = saml.application.id
+        os.environ.setdefault("QBUSINESS_APPLICATION_ID", oidc.application.id)
+
+        settings = WebSettings(
+            oidc=WebOidc(
+                issuer=idp.issuer,
+                client_id=DEMO_CLIENT_ID,
+                client_secret=Secret(client_secret),
+                redirect_uri=callback,
+                role_arn=oidc.web_role.arn,
+                logout_redirect_uri=signed_out,
+                allow_insecure_loopback_http=True,
+            ),
+            saml=WebSaml(
+                idp_sso_url=idp.saml_sso_url,
+                idp_issuer=idp.saml_entity_id,
+                acs_url=acs,
+                idp_certificate=idp.certificate_pem,
+                role_arn=saml.web_role.arn,
+                provider_arn=saml_provider_arn,
+                allow_insecure_loopback_http=True,
+            ),
+            public_url=serve_url,
+            aws_region=DEMO_REGION,
+            aws_endpoint_url=aws.url,
+        )
+        app = create_app(settings)
+        _install_chat_if_available(app)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=serve_port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, name="qbizfed-serve", daemon=True)
+        thread.start()
+        stack.callback(thread.join, 5)
+        stack.callback(setattr, server, "should_exit", True)
+        deadline = time.monotonic() + 10
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not server.started:
+            from qbizfed.errors import LocalStackError
+
+            raise LocalStackError(
+                f"the web broker could not listen on 127.0.0.1:{serve_port}",
+                remedy="stop whatever uses that port, or pass --serve-port",
+            )
+        yield DemoStack(
+            aws_url=aws.url,
+            idp_url=idp.url,
+            serve_url=serve_url,
+            oidc_application_id=oidc.application.id,
+            saml_application_id=saml.application.id,
+            oidc_role_arn=oidc.web_role.arn,
+            saml_role_arn=saml.web_role.arn,
+            saml_provider_arn=saml_provider_arn,
+        )
+
+
+def _install_chat_if_available(app: Any) -> None:
+    """The chat pages register themselves on the app when present."""
+    try:
+        from qbizfed.web.routes_chat import install_chat
+    except ImportError:
+        return
+    install_chat(app)
+
+
+def _print_banner(console: Console, demo: DemoStack, started: float) -> None:
+    console.print(
+        f"[bold green]qbizfed local up[/] ready in {time.perf_counter() - started:.1f} s\n"
+        f"  open      [bold]{demo.serve_url}[/]  (sign in with OIDC or SAML)\n"
+        f"  IdP       {demo.idp_url}   password for every demo user: {DEMO_PASSWORD}\n"
+        f"  AWS       {demo.aws_url}   (export AWS_ENDPOINT_URL={demo.aws_url})\n"
+        f"  apps      OIDC {demo.oidc_application_id}   SAML {demo.saml_application_id}",
+        highlight=False,
+    )
+    table = Table("user", "can see", title="demo users", title_justify="left")
+    for user, titles in _visible_titles().items():
+        table.add_row(user, "\n".join(titles) or "(public documents only)")
+    console.print(table)
+    console.print(
+        "  terminal: export QBUSINESS_APPLICATION_ID="
+        f"{demo.oidc_application_id}, then `qbizfed ask` with credentials from the "
+        "broker's credentials page.\n  Ctrl-C stops everything.",
+        highlight=False,
+    )
+
+
+def up(
+    aws_port: int = typer.Option(4566, help="Port of the local AWS endpoint."),
+    idp_port: int = typer.Option(9000, help="Port of the dev identity provider."),
+    serve_port: int = typer.Option(8000, help="Port of the web broker."),
+) -> None:
+    """Start local AWS, the dev IdP, provision demo applications and serve the web app."""
+    started = time.perf_counter()
+    console = Console()
+    stop = install_stop_signal()
+    console.print("Starting local AWS, the dev IdP and the web broker...", highlight=False)
+    with demo_stack(aws_port=aws_port, idp_port=idp_port, serve_port=serve_port) as demo:
+        _print_banner(console, demo, started)
+        wait_for_stop_signal(stop)
+        console.print("Stopping...", highlight=False)
+    console.print("qbizfed local up stopped.", highlight=False)

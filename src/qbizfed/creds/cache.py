@@ -1,0 +1,162 @@
+"""The per-profile credential cache: load, save and delete :class:`CachedCredentials`.
+
+One JSON file per profile under the user cache directory (see
+:mod:`qbizfed.creds.locations`), ``0600`` in a ``0700`` directory, replaced atomically.
+It holds the temporary AWS credentials and, for OIDC profiles, the refresh token; never
+the IdP client secret. Insecure files are refused (:mod:`qbizfed.creds.securefile`),
+malformed ones too (:mod:`qbizfed.creds.record`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from qbizfed.creds import locations, record, securefile
+from qbizfed.errors import ConfigError, QbizfedError
+
+
+@dataclass(frozen=True)
+class CachedCredentials:
+    """Temporary AWS credentials of one profile and what is needed to renew them."""
+
+    profile: str
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str = field(repr=False)
+    expiration: datetime
+    region: str | None = None
+    email: str | None = None
+    role_arn: str | None = None
+    protocol: str | None = None
+    refresh_token: str | None = field(default=None, repr=False)
+    refresh_ahead_seconds: int = record.DEFAULT_REFRESH_AHEAD_SECONDS
+    refresh_store: str = "file"
+    """``"file"`` (in this cache file) or ``"keyring"`` (see :mod:`qbizfed.creds.keystore`)."""
+    refresh_retry_after: int | None = None
+    """Epoch seconds: after a failed refresh, do not try again before then."""
+
+    def seconds_left(self, now: datetime | None = None) -> float:
+        return (self.expiration - (now or datetime.now(UTC))).total_seconds()
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        return self.seconds_left(now) <= 0
+
+    def needs_renewal(self, now: datetime | None = None) -> bool:
+        """The fast path's rule (:func:`record.needs_renewal`), on this value."""
+        return record.needs_renewal(self.to_record(), now)
+
+    def to_record(self) -> dict[str, object]:
+        return {
+            "qbizfed_cache": record.FORMAT_VERSION,
+            "profile": self.profile,
+            "AccessKeyId": self.access_key_id,
+            "SecretAccessKey": self.secret_access_key,
+            "SessionToken": self.session_token,
+            "Expiration": record.format_expiration(self.expiration),
+            "region": self.region,
+            "email": self.email,
+            "role_arn": self.role_arn,
+            "protocol": self.protocol,
+            "refresh_token": self.refresh_token,
+            "refresh_ahead_seconds": self.refresh_ahead_seconds,
+            record.RETRY_AFTER_KEY: self.refresh_retry_after,
+        }
+
+    def to_stored_record(self) -> dict[str, object]:
+        """The record as written to disk: a keyring-held token is only flagged."""
+        rec = self.to_record()
+        if self.refresh_store == "keyring":
+            rec["refresh_token"] = None
+            rec[record.KEYRING_FLAG] = self.refresh_token is not None
+        return rec
+
+    @classmethod
+    def from_record(cls, rec: dict[str, object]) -> CachedCredentials:
+        """Build from a record that :func:`record.parse_record` accepted."""
+
+        retry = rec.get(record.RETRY_AFTER_KEY)
+
+        def optional(key: str) -> str | None:
+            value = rec.get(key)
+            return value if isinstance(value, str) and value else None
+
+        return cls(
+            profile=str(rec["profile"]),
+            access_key_id=str(rec["AccessKeyId"]),
+            secret_access_key=str(rec["SecretAccessKey"]),
+            session_token=str(rec["SessionToken"]),
+            expiration=record.parse_expiration(str(rec["Expiration"])),
+            region=optional("region"),
+            email=optional("email"),
+            role_arn=optional("role_arn"),
+            protocol=optional("protocol"),
+            refresh_token=optional("refresh_token"),
+            refresh_ahead_seconds=record.refresh_ahead(rec),
+            refresh_store="keyring" if record.KEYRING_FLAG in rec else "file",
+            refresh_retry_after=retry if isinstance(retry, int) else None,
+        )
+
+
+def _check_name(profile: str) -> None:
+    if not locations.is_valid_profile_name(profile):
+        raise ConfigError(
+            f"invalid profile name {profile!r}",
+            remedy="use letters, digits, '_', '.' and '-' (not first), at most 64 characters",
+        )
+
+
+def load(profile: str) -> CachedCredentials | None:
+    """The cached credentials, ``None`` when there are none; raises on insecure/corrupt files."""
+    _check_name(profile)
+    path = locations.cache_file(profile)
+    data = securefile.read_private(path)
+    if data is None:
+        return None
+    rec = record.parse_record(data, path, profile=profile)
+    creds = CachedCredentials.from_record(rec)
+    if creds.refresh_store == "keyring" and record.has_refresh_token(rec):
+        from qbizfed.creds import keystore
+
+        creds = replace(creds, refresh_token=keystore.get(profile))
+    return creds
+
+
+def save(creds: CachedCredentials) -> str:
+    """Write the profile's cache file atomically; returns its path."""
+    _check_name(creds.profile)
+    path = locations.cache_file(creds.profile)
+    if creds.refresh_store == "keyring":
+        from qbizfed.creds import keystore
+
+        if creds.refresh_token is None:
+            keystore.delete(creds.profile)
+        else:
+            keystore.put(creds.profile, creds.refresh_token)
+    securefile.write_private(path, record.encode_record(creds.to_stored_record()))
+    return path
+
+
+def delete(profile: str) -> bool:
+    """Remove the profile's cache (and lock) file, and its keyring entry if it has one.
+
+    ``True`` if a cache file was there. Works on corrupt or insecure files too: deleting
+    them is the remedy those errors give.
+    """
+    _check_name(profile)
+    path = locations.cache_file(profile)
+    in_keyring = False
+    try:
+        data = securefile.read_private(path)
+        if data is not None:
+            rec = record.parse_record(data, path, profile=profile)
+            in_keyring = rec.get(record.KEYRING_FLAG) is True
+    except QbizfedError:
+        pass  # unreadable: nothing to learn from it, delete it all the same
+    removed = securefile.delete_private(path)
+    securefile.delete_private(locations.lock_file(profile))
+    if in_keyring:
+        from qbizfed.creds import keystore
+
+        keystore.delete(profile)
+    return removed

@@ -1,0 +1,77 @@
+"""Render cached credentials for ``qbizfed creds --format process|env|json|ini``.
+
+``process`` is the ``credential_process`` contract of the AWS SDKs and CLI:
+``{"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"}``.
+Every format prints secrets because printing them is what it is asked for; nothing
+else in qbizfed does. Light module: it is on the ``credential_process`` fast path.
+"""
+
+from __future__ import annotations
+
+from qbizfed.creds import lightjson
+
+FORMATS = ("process", "env", "json", "ini")
+
+
+def _shell_quote(value: str) -> str:
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+def render(record: dict[str, object], fmt: str) -> str:
+    """The text to print (ends with a newline); ``ValueError`` on an unknown format."""
+    key_id = str(record["AccessKeyId"])
+    secret = str(record["SecretAccessKey"])
+    token = str(record["SessionToken"])
+    expiration = str(record["Expiration"])
+    region = record.get("region")
+    if fmt == "process":
+        return (
+            lightjson.dumps_flat(
+                {
+                    "Version": 1,
+                    "AccessKeyId": key_id,
+                    "SecretAccessKey": secret,
+                    "SessionToken": token,
+                    "Expiration": expiration,
+                }
+            )
+            + "\n"
+        )
+    if fmt == "json":
+        import json
+
+        return (
+            json.dumps(
+                {
+                    "AccessKeyId": key_id,
+                    "SecretAccessKey": secret,
+                    "SessionToken": token,
+                    "Expiration": expiration,
+                    "Region": region,
+                    "Email": record.get("email"),
+                    "RoleArn": record.get("role_arn"),
+                    "Profile": record.get("profile"),
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+    if fmt == "env":
+        pairs = [
+            ("AWS_ACCESS_KEY_ID", key_id),
+            ("AWS_SECRET_ACCESS_KEY", secret),
+            ("AWS_SESSION_TOKEN", token),
+            ("AWS_CREDENTIAL_EXPIRATION", expiration),
+        ]
+        if isinstance(region, str) and region:
+            pairs += [("AWS_REGION", region), ("AWS_DEFAULT_REGION", region)]
+        return "".join(f"export {name}={_shell_quote(value)}\n" for name, value in pairs)
+    if fmt == "ini":
+        return (
+            f"[{record.get('profile')}]\n"
+            f"# expires {expiration}\n"
+            f"aws_access_key_id = {key_id}\n"
+            f"aws_secret_access_key = {secret}\n"
+            f"aws_session_token = {token}\n"
+        )
+    raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

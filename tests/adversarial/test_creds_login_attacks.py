@@ -1,0 +1,192 @@
+"""``qbizfed login`` facing a hostile or broken IdP: nothing is cached, STS is never asked.
+
+A loopback IdP (discovery, JWKS, token endpoint) answers the code exchange with the
+token each case names; the "browser" comes back to the loopback redirect with the
+request's own ``state``. Validation is the shared relying party's; this proves the CLI
+login path goes through it and stops on its refusals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+import pytest
+
+from qbizfed.creds import cache
+from qbizfed.creds.login import login
+from qbizfed.creds.profiles import Profile
+from qbizfed.errors import IdentityError
+from qbizfed.identity.errors import AuthorizationError, IdTokenError, MissingEmailClaimError
+from qbizfed.identity.federated import FederatedIdentity
+from tests.support.rp_idp import (
+    LoopbackOidcIdp,
+    SigningKey,
+    hs256_token,
+    public_pem,
+    unsigned_token,
+)
+
+SECRET_ENV = "QBIZFED_ATTACK_CLIENT_SECRET"
+
+
+@pytest.fixture(scope="module")
+def idp_server() -> Iterator[LoopbackOidcIdp]:
+    server = LoopbackOidcIdp().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def idp(
+    idp_server: LoopbackOidcIdp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> LoopbackOidcIdp:
+    monkeypatch.setenv("QBIZFED_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv(SECRET_ENV, idp_server.client_secret)
+    idp_server.token_requests.clear()
+    idp_server.token_response = None
+    return idp_server
+
+
+def profile_for(idp: LoopbackOidcIdp) -> Profile:
+    return Profile(
+        name="attacked",
+        protocol="oidc",
+        role_arn="arn:aws:iam::123456789012:role/QBizWeb",
+        issuer=idp.issuer,
+        client_id=idp.client_id,
+        client_secret_env=SECRET_ENV,
+        allow_insecure_loopback_http=True,
+    )
+
+
+def never_called(identity: FederatedIdentity, profile: Profile) -> Any:
+    raise AssertionError("STS must not be called with a refused identity")
+
+
+TokenFor = Callable[[LoopbackOidcIdp, str], str]
+
+
+def _without_aws_tags(claims: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in claims.items() if k != "https://aws.amazon.com/tags"}
+
+
+ATTACKS: list[tuple[str, TokenFor, type[IdentityError]]] = [
+    (
+        "no-email-session-tag",
+        lambda idp, nonce: idp.mint(_without_aws_tags(idp.claims(nonce=nonce))),
+        MissingEmailClaimError,
+    ),
+    (
+        "nonce-replayed-from-another-login",
+        lambda idp, nonce: idp.mint(idp.claims(nonce="nonce-of-another-login")),
+        IdTokenError,
+    ),
+    (
+        "token-for-another-client",
+        lambda idp, nonce: idp.mint(idp.claims(nonce=nonce, aud="someone-else")),
+        IdTokenError,
+    ),
+    (
+        "token-from-another-issuer",
+        lambda idp, nonce: idp.mint(idp.claims(nonce=nonce, iss="https://evil.test")),
+        IdTokenError,
+    ),
+    (
+        "expired-token",
+        lambda idp, nonce: idp.mint(idp.claims(nonce=nonce, exp=1_000_000, iat=999_000)),
+        IdTokenError,
+    ),
+    (
+        "signed-by-unknown-key",
+        lambda idp, nonce: idp.mint(idp.claims(nonce=nonce), key=SigningKey.generate()),
+        IdTokenError,
+    ),
+    (
+        "alg-none",
+        lambda idp, nonce: unsigned_token({}, idp.claims(nonce=nonce)),
+        IdTokenError,
+    ),
+    (
+        "hs256-with-public-key-as-secret",
+        lambda idp, nonce: hs256_token(
+            {"kid": idp.key.kid}, idp.claims(nonce=nonce), public_pem(idp.key)
+        ),
+        IdTokenError,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("token_for", "error"),
+    [pytest.param(fn, err, id=name) for name, fn, err in ATTACKS],
+)
+def test_refused_tokens_cache_nothing(
+    idp: LoopbackOidcIdp, token_for: TokenFor, error: type[IdentityError]
+) -> None:
+    def browser(url: str) -> bool:
+        query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+        idp.token_response = {
+            "id_token": token_for(idp, query["nonce"]),
+            "access_token": "at",
+            "token_type": "Bearer",
+            "refresh_token": "rt-should-never-be-stored",
+        }
+        back = {"code": "code-1", "state": query["state"]}
+        httpx.get(f"{query['redirect_uri']}?{urlencode(back)}", timeout=5)
+        return True
+
+    with pytest.raises(error) as info:
+        login(
+            profile_for(idp),
+            announce=lambda _: None,
+            open_browser=browser,
+            exchange=never_called,
+            timeout=10,
+        )
+    assert info.value.remedy
+    assert cache.load("attacked") is None
+
+
+def test_idp_error_redirect_is_reported_not_exchanged(idp: LoopbackOidcIdp) -> None:
+    def browser(url: str) -> bool:
+        query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+        back = {"error": "access_denied", "error_description": "user not assigned",
+                "state": query["state"]}  # fmt: skip
+        httpx.get(f"{query['redirect_uri']}?{urlencode(back)}", timeout=5)
+        return True
+
+    with pytest.raises(AuthorizationError, match="access_denied"):
+        login(
+            profile_for(idp),
+            announce=lambda _: None,
+            open_browser=browser,
+            exchange=never_called,
+            timeout=10,
+        )
+    assert idp.token_requests == []
+    assert cache.load("attacked") is None
+
+
+def test_authorization_request_uses_pkce_s256_state_and_nonce(idp: LoopbackOidcIdp) -> None:
+    seen: list[dict[str, str]] = []
+
+    def browser(url: str) -> bool:
+        seen.append({k: v[0] for k, v in parse_qs(urlsplit(url).query).items()})
+        return True
+
+    with pytest.raises(IdentityError):  # nobody comes back: timeout
+        login(profile_for(idp), announce=lambda _: None, open_browser=browser,
+              exchange=never_called, timeout=0.3)  # fmt: skip
+    (query,) = seen
+    assert query["code_challenge_method"] == "S256"
+    assert len(query["code_challenge"]) == 43
+    assert len(query["state"]) >= 32
+    assert len(query["nonce"]) >= 32
+    assert urlsplit(query["redirect_uri"]).hostname == "127.0.0.1"
+    assert urlsplit(query["redirect_uri"]).path == "/callback"
