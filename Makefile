@@ -4,7 +4,7 @@ install:
 	scripts/bootstrap.sh
 
 demo: install
-	.venv/bin/qbizfed local aws
+	.venv/bin/qbizfed local up
 
 test:
 	scripts/test.sh

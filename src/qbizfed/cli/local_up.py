@@ -25,7 +25,7 @@ from qbizfed.cli.signals import install_stop_signal, wait_for_stop_signal
 
 DEMO_CLIENT_ID = "qbizfed-demo"
 DEMO_REGION = "us-east-1"
-DEMO_PASSWORD = "demo"
+DEMO_PASSWORD = "demo"  # noqa: S105  (the dev IdP's documented demo password)
 DEMO_USERS = ("alice@example.com", "bob@example.com", "carol@example.com")
 
 
