@@ -89,6 +89,7 @@ def demo_stack(
 ) -> Iterator[DemoStack]:
     """Start everything; stop it all on exit (also on failure half-way)."""
     import uvicorn
+    from starlette.datastructures import Secret
 
     from qbizfed.aws.provision import AwsClients, apply_stack
     from qbizfed.config import Mode, OidcSettings, SamlSettings, StackConfig
@@ -100,7 +101,7 @@ def demo_stack(
     from qbizfed.web.app import create_app
     from qbizfed.web.settings import OidcSettings as WebOidc
     from qbizfed.web.settings import SamlSettings as WebSaml
-    from qbizfed.web.settings import Secret, WebSettings
+    from qbizfed.web.settings import WebSettings
 
     with ExitStack() as stack:
         aws = LocalAws(

@@ -7,6 +7,7 @@ path-only one, because callback URLs carry authorization codes and states.
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -42,6 +43,13 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on; 0 picks a free one."),
     log_level: str = typer.Option("info", help="Log level: debug, info, warning, error."),
+    session_store: str = typer.Option(
+        "memory://",
+        "--session-store",
+        envvar="QBIZFED_SESSION_STORE",
+        help="memory:// (one instance) or redis://host:6379/0, rediss://... (several "
+        "instances behind a load balancer; needs QBIZFED_SESSION_KEY).",
+    ),
 ) -> None:
     """Run the web broker: users sign in with OIDC or SAML and get tagged AWS credentials."""
     import logging
@@ -49,9 +57,12 @@ def serve(
     import uvicorn
 
     from qbizfed.web.app import create_app
+    from qbizfed.web.redis_store import session_store_from_url
+    from qbizfed.web.sealing import SESSION_KEY_ENV
     from qbizfed.web.settings import load_settings
 
     settings = load_settings(config)
+    store = session_store_from_url(session_store, key=os.environ.get(SESSION_KEY_ENV))
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -64,7 +75,7 @@ def serve(
     typer.echo(f"qbizfed serve: {' and '.join(methods)} sign-in on http://{shown}:{bound_port}/")
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings),
+            create_app(settings, session_store=store),
             access_log=False,
             log_level=log_level.lower(),
             proxy_headers=False,

@@ -29,6 +29,7 @@ from qbizfed.web.context import TEMPLATES_DIR, WebContext, web_context
 from qbizfed.web.credential_issuer import CredentialIssuer
 from qbizfed.web.error_pages import ErrorPage, UnexpectedErrorPages, page_for
 from qbizfed.web.oidc_relying_party import LazyRelyingParty
+from qbizfed.web.redis_outage import install_outage_page
 from qbizfed.web.request_log import PathOnlyAccessLog
 from qbizfed.web.routes_account import router as account_router
 from qbizfed.web.routes_oidc import router as oidc_router
@@ -63,7 +64,7 @@ def create_app(
 ) -> FastAPI:
     """Build the broker. Injected clients are not closed by the app; its defaults are."""
     settings.check()
-    store = session_store or InMemorySessionStore()
+    store = session_store if session_store is not None else InMemorySessionStore()
     owns_http = http_client is None
     http = http_client or default_http_client()
 
@@ -133,4 +134,5 @@ def create_app(
     )
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.trusted_hosts))
     app.add_middleware(PathOnlyAccessLog)
+    install_outage_page(app)
     return app

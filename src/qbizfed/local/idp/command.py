@@ -76,7 +76,7 @@ def idp(
 ) -> None:
     """Serve a dev OIDC provider and SAML 2.0 IdP with demo users, on loopback."""
     started = time.perf_counter()
-    from qbizfed.cli.local import install_stop_signal, wait_for_stop_signal
+    from qbizfed.cli.signals import install_stop_signal, wait_for_stop_signal
     from qbizfed.local.idp.server import DevIdp, DevIdpSettings, is_loopback_host
     from qbizfed.local.idp.users import DEMO_PASSWORD, OidcClient, Secret, ServiceProvider
 
