@@ -52,9 +52,11 @@ def build_app() -> typer.Typer:
     app.add_typer(admin_app, name="admin")
     register_creds_commands(app)
     from qbizfed.cli.chat import register as register_chat_commands
+    from qbizfed.cli.doctor import doctor
     from qbizfed.cli.serve import serve
 
     app.command("serve")(serve)
+    app.command("doctor")(doctor)
     register_chat_commands(app)
 
     @app.callback()

@@ -1,0 +1,141 @@
+"""``qbizfed doctor``: find what breaks IAM federation and print the fix for each problem.
+
+Exit codes: 0 without FAIL (WARN alone is 0), 1 with a FAIL, 2 for usage errors
+(including a configuration doctor cannot read: 1 is kept for "found a FAIL").
+Registered by :mod:`qbizfed.cli.main` as ``app.command("doctor")(doctor)``.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import typer
+from botocore.exceptions import ProfileNotFound
+from rich.console import Console
+from rich.markup import escape
+
+from qbizfed.aws.provision.clients import AwsClients
+from qbizfed.aws.sts import AwsCredentials, federation_client
+from qbizfed.config import Mode, resolve_config
+from qbizfed.creds import cache as creds_cache
+from qbizfed.doctor import DoctorOptions, render_json, render_text, run_doctor
+from qbizfed.doctor.run import DEFAULT_DURATION_SECONDS, EndToEndClients
+from qbizfed.errors import ConfigError
+
+MAX_CREDENTIAL_FILE = 1024 * 1024
+
+
+class DoctorOutput(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+def _read_credential(path: Path, option: str) -> str:
+    try:
+        if path.stat().st_size > MAX_CREDENTIAL_FILE:
+            raise typer.BadParameter("the file is larger than 1 MiB", param_hint=option)
+        return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise typer.BadParameter(f"cannot read {path}: {exc}", param_hint=option) from exc
+
+
+def _e2e_clients(region: str) -> EndToEndClients:
+    """The federation STS client, and clients with the federated credentials (no profile:
+    they must use exactly the credentials STS issued)."""
+    shared = boto3.session.Session(region_name=region)
+
+    def make_client(service: str, creds: AwsCredentials) -> Any:
+        return shared.client(service, **creds.boto3_session_kwargs())
+
+    return EndToEndClients(federation=federation_client(region=region), make_client=make_client)
+
+
+def _signed_in(profile: str) -> AwsCredentials:
+    """The cached credentials of a ``qbizfed login`` profile (never printed)."""
+    cached = creds_cache.load(profile)
+    if cached is None or cached.is_expired():
+        raise typer.BadParameter(
+            f"no valid credentials cached for profile {profile!r}: run "
+            f"`qbizfed login --profile {profile}` first", param_hint="--login-profile")
+    return AwsCredentials(
+        access_key_id=cached.access_key_id, secret_access_key=cached.secret_access_key,
+        session_token=cached.session_token, expiration=cached.expiration,
+        assumed_role_arn=cached.role_arn or "")
+
+
+def doctor(
+    config: Path | None = typer.Option(
+        None, "--config", "-c",
+        help="TOML configuration (as for `qbizfed admin`); default: the sample's env variables."),
+    profile: str | None = typer.Option(
+        None, "--profile", help="AWS profile whose credentials read the account (read-only)."),
+    token: Path | None = typer.Option(
+        None, "--token", help="File with an ID token to check (decoded locally, not verified)."),
+    saml_response: Path | None = typer.Option(
+        None, "--saml-response",
+        help="File with a SAMLResponse (base64 as posted, or XML) to check locally."),
+    role_arn: str | None = typer.Option(
+        None, "--role-arn", help="The web experience role (default: the web experience's)."),
+    application_id: str | None = typer.Option(
+        None, "--application-id", help="The application (default: found by the config's name)."),
+    duration: int = typer.Option(
+        DEFAULT_DURATION_SECONDS, "--duration", min=900, max=43200,
+        help="Session duration you request, checked against the role's maximum."),
+    login_profile: str | None = typer.Option(
+        None, "--login-profile",
+        help="Use the credentials `qbizfed login --profile NAME` cached for the end-to-end "
+        "check (GetCallerIdentity, ListConversations)."),
+    assume: bool = typer.Option(
+        False, "--assume",
+        help="Also sign in with the token/response: AssumeRole*, GetCallerIdentity, "
+        "ListConversations (sends it to STS, and only there)."),
+    output: DoctorOutput = typer.Option(DoctorOutput.TEXT, "--output", "-o", help="text or json."),
+) -> None:
+    """Check the IdP, IAM, the role and the application for what breaks IAM federation."""
+    if token is not None and saml_response is not None:
+        raise typer.BadParameter("give --token or --saml-response, not both",
+                                 param_hint="--token / --saml-response")
+    try:
+        stack = resolve_config(config, os.environ)
+    except ConfigError as err:
+        # Exit 1 means "doctor found a FAIL"; a config doctor cannot read is a usage error.
+        errors = Console(stderr=True)
+        errors.print(f"[bold red]error:[/] {escape(err.message)}", highlight=False)
+        if err.remedy:
+            errors.print(f"  [bold]fix:[/] {escape(err.remedy)}", highlight=False)
+        raise typer.Exit(2) from err
+    if token is not None and stack.mode is not Mode.OIDC:
+        raise typer.BadParameter("the config is SAML: use --saml-response", param_hint="--token")
+    if saml_response is not None and stack.mode is not Mode.SAML:
+        raise typer.BadParameter("the config is OIDC: use --token", param_hint="--saml-response")
+    if assume and token is None and saml_response is None:
+        raise typer.BadParameter("--assume needs --token or --saml-response",
+                                 param_hint="--assume")
+    signed_in = _signed_in(login_profile) if login_profile else None
+    credential = None
+    if token is not None:
+        credential = _read_credential(token, "--token")
+    elif saml_response is not None:
+        credential = _read_credential(saml_response, "--saml-response")
+    try:
+        session = (boto3.session.Session(profile_name=profile) if profile
+                   else boto3.session.Session())
+    except ProfileNotFound as exc:
+        raise typer.BadParameter(str(exc), param_hint="--profile") from exc
+    clients = AwsClients.from_session(region=stack.region, session=session, max_attempts=3)
+    options = DoctorOptions(credential=credential, role_arn=role_arn,
+                            application_id=application_id, duration_seconds=duration,
+                            assume=assume, signed_in=signed_in)
+    with httpx.Client(timeout=10.0, follow_redirects=False) as http:
+        report = run_doctor(stack, options, clients=clients, http=http,
+                            e2e=_e2e_clients(stack.region) if assume or signed_in else None)
+    if output is DoctorOutput.JSON:
+        typer.echo(render_json(report))
+    else:
+        render_text(report, Console())
+    raise typer.Exit(report.exit_code)

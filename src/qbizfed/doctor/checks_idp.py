@@ -1,0 +1,238 @@
+"""Checks of the identity provider and of IAM's record of it (pure over facts).
+
+OIDC: discovery reachable, its ``issuer`` equal to the configured issuer and to the
+IAM OIDC provider's URL (byte for byte: "No OpenIDConnect provider found"), JWKS
+reachable with keys, the client ID on the provider ("Incorrect token audience").
+SAML: the metadata parses, its signing certificate is valid (WARN 30 days ahead) and
+is one the IAM SAML provider holds, whose own certificates are not expired either.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from qbizfed.aws.provision.names import StackNames
+from qbizfed.config import StackConfig
+from qbizfed.doctor.facts import SamlProviderFacts, StackFacts, Unreadable
+from qbizfed.doctor.fixes import exact_oidc_provider, expected_provider_arn
+from qbizfed.doctor.result import CheckResult, Fix, fail, ok, skip, warn
+from qbizfed.doctor.saml_metadata import IdpMetadata, MetadataError, parse_idp_metadata
+
+EXPIRY_WARNING = dt.timedelta(days=30)
+
+
+def check_oidc_idp(config: StackConfig, facts: StackFacts) -> list[CheckResult]:
+    assert config.oidc is not None
+    assert facts.idp is not None
+    discovery = facts.idp.discovery
+    results: list[CheckResult] = []
+    if discovery.document is None:
+        results.append(fail(
+            "idp.discovery", discovery.url, f"the discovery document {discovery.error}",
+            Fix("make the issuer URL exactly what the IdP publishes (Okta: "
+                "https://<org>.okta.com/oauth2/default) and check that it is reachable; "
+                "STS fetches this document from the internet over https"),
+        ))
+        results.append(_issuer(config, facts, None))
+        results.append(skip("idp.jwks", discovery.url, "no discovery document"))
+        results.append(skip("idp.redirect-uris", discovery.url, "no discovery document"))
+    else:
+        results.append(ok("idp.discovery", discovery.url, "reachable, JSON"))
+        results.append(_issuer(config, facts, str(discovery.document.get("issuer", ""))))
+        results.append(_jwks(facts))
+        results.append(_redirect_uris(config, facts))
+    results.append(_client_id(config, facts))
+    return results
+
+
+def _provider_create_fix(url: str, client_id: str) -> Fix:
+    return Fix(
+        f"create the IAM OIDC provider for exactly {url} (scheme, host, path and trailing "
+        "slash as in the token's iss), or run `qbizfed admin apply`",
+        command=f"aws iam create-open-id-connect-provider --url {url} "
+        f"--client-id-list {client_id}",
+    )
+
+
+def _issuer(config: StackConfig, facts: StackFacts, published: str | None) -> CheckResult:
+    """``published``: the discovery document's issuer (None: no discovery document)."""
+    assert config.oidc is not None
+    configured = config.oidc.issuer_url
+    looked = "discovery issuer, oidc.issuer_url, IAM OIDC provider URL"
+    if published is not None and published != configured:
+        return fail(
+            "idp.issuer", looked,
+            f"the IdP publishes issuer {published!r} but oidc.issuer_url is {configured!r}; "
+            "tokens carry the published one",
+            Fix(f"set oidc.issuer_url (IDP_ISSUER_URL) to exactly {published!r} and run "
+                "`qbizfed admin apply` so the IAM OIDC provider has that URL"),
+        )
+    if isinstance(facts.oidc_providers, Unreadable):
+        return skip("idp.issuer", looked, facts.oidc_providers.reason, facts.oidc_providers.needs)
+    exact = exact_oidc_provider(config, facts)
+    if exact is None:
+        near = ", ".join(repr(p.url) for p in facts.oidc_providers) or "none"
+        return fail(
+            "idp.issuer", looked,
+            f"no IAM OIDC provider has URL {configured.split('://', 1)[-1]!r} (providers for "
+            f"this host: {near}); STS answers \"No OpenIDConnect provider found\"",
+            _provider_create_fix(configured, config.oidc.client_id),
+        )
+    return ok("idp.issuer", looked,
+              f"issuer {configured} = IAM OIDC provider {exact.arn}")
+
+
+def _jwks(facts: StackFacts) -> CheckResult:
+    assert facts.idp is not None
+    jwks = facts.idp.jwks
+    if jwks is None:
+        return fail("idp.jwks", facts.idp.discovery.url, "the discovery document has no jwks_uri",
+                    Fix("IAM federation needs an OpenID provider that publishes jwks_uri"))
+    keys = (jwks.document or {}).get("keys")
+    if jwks.document is None or not isinstance(keys, list) or not keys:
+        why = jwks.error or "has no keys"
+        return fail("idp.jwks", jwks.url, f"the JWKS {why}",
+                    Fix("make jwks_uri reachable (from AWS: public https with a valid "
+                        "certificate) and publish the signing keys there"))
+    return ok("idp.jwks", jwks.url, f"{len(keys)} key(s) published")
+
+
+def _redirect_uris(config: StackConfig, facts: StackFacts) -> CheckResult:
+    assert config.oidc is not None
+    assert facts.idp is not None
+    client_id = config.oidc.client_id
+    looked = f"sign-in redirect URIs of client {client_id} (authorize with prompt=none)"
+    probes = facts.idp.redirect_probes
+    if not probes:
+        return skip("idp.redirect-uris", looked,
+                    "no redirect URI to probe (no web experience, no custom app redirect URI)")
+    refused = [p for p in probes if p.accepted is False]
+    unclear = [p for p in probes if p.accepted is None]
+    listing = "; ".join(f"{p.redirect_uri}: {p.answer}" for p in probes)
+    fix = Fix(f"in the IdP's app integration for client {client_id}, add these sign-in "
+              "redirect URIs exactly (scheme, host, port, path): "
+              + ", ".join(p.redirect_uri for p in (refused or unclear)))
+    if refused:
+        return fail("idp.redirect-uris", looked, f"the IdP refuses: {listing}", fix)
+    if unclear:
+        return warn("idp.redirect-uris", looked, f"could not confirm: {listing}", fix)
+    return ok("idp.redirect-uris", looked, listing)
+
+
+def _client_id(config: StackConfig, facts: StackFacts) -> CheckResult:
+    assert config.oidc is not None
+    client_id = config.oidc.client_id
+    looked = "client ID list of the IAM OIDC provider"
+    if isinstance(facts.oidc_providers, Unreadable):
+        return skip("idp.client-id", looked, facts.oidc_providers.reason,
+                    facts.oidc_providers.needs)
+    provider = exact_oidc_provider(config, facts)
+    if provider is None:
+        return skip("idp.client-id", looked, "no IAM OIDC provider for the issuer (see idp.issuer)")
+    if client_id not in provider.client_ids:
+        return fail(
+            "idp.client-id", f"{looked} {provider.arn}",
+            f"client ID {client_id!r} is not on the provider (it lists "
+            f"{', '.join(provider.client_ids) or 'nothing'}); STS answers "
+            "\"Incorrect token audience\"",
+            Fix(f"add client ID {client_id} to the IAM OIDC provider",
+                command="aws iam add-client-id-to-open-id-connect-provider "
+                f"--open-id-connect-provider-arn {provider.arn} --client-id {client_id}"),
+        )
+    return ok("idp.client-id", f"{looked} {provider.arn}", f"{client_id} is listed")
+
+
+# -- SAML -------------------------------------------------------------------------------
+
+
+def _expiry(name: str, looked: str, metadata: IdpMetadata, now: dt.datetime, fix: Fix
+            ) -> CheckResult:
+    latest = max(metadata.certificates, key=lambda c: c.not_after)
+    when = f"{latest.not_after:%Y-%m-%d %H:%M} UTC"
+    if latest.not_after <= now:
+        return fail(name, looked, f"the signing certificate ({latest.subject}) expired {when}",
+                    fix)
+    if latest.not_after - now < EXPIRY_WARNING:
+        return warn(name, looked, f"the signing certificate ({latest.subject}) expires {when}",
+                    fix)
+    return ok(name, looked, f"signing certificate valid until {when}")
+
+
+def _update_provider_fix(provider_arn: str) -> Fix:
+    return Fix(
+        "put the IdP's current metadata (with its current signing certificate) into the IAM "
+        "SAML provider, or run `qbizfed admin apply` with that metadata",
+        command=f"aws iam update-saml-provider --saml-provider-arn {provider_arn} "
+        "--saml-metadata-document file://idp-metadata.xml",
+    )
+
+
+def check_saml_idp(config: StackConfig, facts: StackFacts, *, now: dt.datetime
+                   ) -> list[CheckResult]:
+    assert config.saml is not None
+    results: list[CheckResult] = []
+    looked = "saml.metadata_document (SAML_METADATA_DOCUMENT)"
+    metadata: IdpMetadata | None
+    try:
+        metadata = parse_idp_metadata(config.saml.metadata_document)
+    except MetadataError as exc:
+        metadata = None
+        results.append(fail("idp.saml-metadata", looked, f"the IdP metadata is unusable: {exc}",
+                            Fix("download the IdP's SAML 2.0 metadata XML again (with its "
+                                "signing certificate) and point saml.metadata_file at it")))
+    else:
+        results.append(ok("idp.saml-metadata", looked,
+                          f"entityID {metadata.entity_id}, {len(metadata.certificates)} signing "
+                          "certificate(s)"))
+        results.append(_expiry(
+            "idp.saml-certificate", looked, metadata, now,
+            Fix("rotate the signing certificate at the IdP, download its metadata again, and "
+                "update the IAM SAML provider (`qbizfed admin apply`)")))
+    provider_arn = expected_provider_arn(config, facts)
+    provider = facts.saml_provider
+    iam_looked = f"IAM SAML provider {provider_arn}"
+    if isinstance(provider, Unreadable):
+        results.append(skip("idp.iam-saml-provider", iam_looked, provider.reason, provider.needs))
+        return results
+    if provider is None:
+        results.append(fail(
+            "idp.iam-saml-provider", iam_looked, "the IAM SAML provider does not exist",
+            Fix("create it from the IdP metadata, or run `qbizfed admin apply`",
+                command="aws iam create-saml-provider --name "
+                f"{StackNames(config.name).saml_provider} "
+                "--saml-metadata-document file://idp-metadata.xml"),
+        ))
+        return results
+    results.extend(_iam_provider(provider, metadata, now))
+    return results
+
+
+def _iam_provider(provider: SamlProviderFacts, metadata: IdpMetadata | None, now: dt.datetime
+                  ) -> list[CheckResult]:
+    looked = f"IAM SAML provider {provider.arn}"
+    fix = _update_provider_fix(provider.arn)
+    try:
+        held = parse_idp_metadata(provider.metadata_document)
+    except MetadataError as exc:
+        return [fail("idp.iam-saml-provider", looked, f"IAM holds unusable metadata: {exc}", fix)]
+    results = [_expiry("idp.iam-saml-certificate", looked, held, now, fix)]
+    if metadata is None:
+        results.append(skip("idp.saml-certificate-match", looked, "the IdP metadata is unusable"))
+        return results
+    held_der = {c.der for c in held.certificates}
+    current = [c for c in metadata.certificates if c.not_after > now] or list(
+        metadata.certificates)
+    missing = [c for c in current if c.der not in held_der]
+    if missing:
+        results.append(fail(
+            "idp.saml-certificate-match", f"{looked} vs the IdP metadata",
+            "the IdP signs with certificate "
+            + ", ".join(c.fingerprint[:29] + "…" for c in missing)
+            + " which the IAM SAML provider does not hold; STS rejects every assertion "
+            "signed with it",
+            fix,
+        ))
+    else:
+        results.append(ok("idp.saml-certificate-match", f"{looked} vs the IdP metadata",
+                          "IAM holds the IdP's signing certificate"))
+    return results

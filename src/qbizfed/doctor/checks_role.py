@@ -1,0 +1,247 @@
+"""Checks of the web experience role: its trust policy and its permission policy (pure).
+
+Trust: a statement allowing the federation action for the right IAM provider, with
+the audience condition (``<issuer>:aud`` / ``SAML:aud``), ``sts:TagSession`` (the
+most common failure in the wild), the ``Email`` request tag (required on the assume
+statement by default, at least allowed), and a MaxSessionDuration covering the
+requested duration. Permissions: the chat actions on *this* application's ARN and
+``user-subscriptions:CreateClaim`` for auto-subscription.
+"""
+
+from __future__ import annotations
+
+from qbizfed.config import Mode, StackConfig
+from qbizfed.doctor import statements as st
+from qbizfed.doctor.facts import RoleFacts, StackFacts, Unreadable
+from qbizfed.doctor.fixes import (
+    application_arn,
+    assume_action,
+    create_claim_statement,
+    expected_provider_arn,
+    expected_saml_audiences,
+    permission_command,
+    recommended_permission_policy,
+    recommended_trust_policy,
+    tag_session_statement,
+    trust_command,
+    web_experience,
+)
+from qbizfed.doctor.result import CheckResult, Fix, fail, ok, skip, warn
+from qbizfed.doctor.statements import Statement
+from qbizfed.policies import CONVERSATION_ACTIONS, EMAIL_REQUEST_TAG
+
+PERMISSION_POLICY_NAME = "qbizfed-web-experience"
+CHECKS = ("role.trust-provider", "role.trust-audience", "role.tag-session", "role.email-tag",
+          "role.session-duration", "role.chat-permissions", "role.create-claim")
+
+
+def _trust_fix(config: StackConfig, facts: StackFacts, role: RoleFacts, what: str) -> Fix:
+    return Fix(f"{what}: replace the trust policy of {role.name} with this one "
+               "(what `qbizfed admin apply` writes)",
+               command=trust_command(role.name),
+               document=st.dumps(recommended_trust_policy(config, facts)))
+
+
+def _assume_statements(config: StackConfig, role: RoleFacts, provider_arn: str
+                       ) -> list[Statement]:
+    return [s for s in st.allowing(role.trust_policy, assume_action(config))
+            if provider_arn in st.federated_principals(s)]
+
+
+def check_role(config: StackConfig, facts: StackFacts, *, duration_seconds: int
+               ) -> list[CheckResult]:
+    role = facts.role
+    if isinstance(role, Unreadable) or role is None:
+        why = role.reason if isinstance(role, Unreadable) else (
+            f"no role found from {facts.role_source}")
+        needs = role.needs if isinstance(role, Unreadable) else ()
+        if role is None:
+            missing = fail("role.trust-provider", facts.role_source, why,
+                           Fix("create the web experience role with `qbizfed admin apply`, or "
+                               "name it with --role-arn"))
+            return [missing, *(skip(n, facts.role_source, "no role") for n in CHECKS[1:])]
+        return [skip(n, facts.role_source, why, needs) for n in CHECKS]
+    provider_arn = expected_provider_arn(config, facts)
+    assume = _assume_statements(config, role, provider_arn)
+    results = [_trust_provider(config, facts, role, provider_arn, assume)]
+    if assume:
+        results.append(_audience(config, facts, role, assume))
+    else:
+        results.append(skip("role.trust-audience", f"trust policy of {role.name}",
+                            "no statement trusts the provider"))
+    results.append(_tag_session(config, facts, role, provider_arn))
+    results.append(_email_tag(config, facts, role, assume))
+    results.append(_duration(role, duration_seconds))
+    results.append(_chat_permissions(config, facts, role))
+    results.append(_create_claim(config, facts, role))
+    return results
+
+
+def _trust_provider(config: StackConfig, facts: StackFacts, role: RoleFacts,
+                    provider_arn: str, assume: list[Statement]) -> CheckResult:
+    looked = f"trust policy of {role.name} ({facts.role_source})"
+    action = assume_action(config)
+    if assume:
+        return ok("role.trust-provider", looked, f"allows {action} for {provider_arn}")
+    others = sorted({p for s in st.allowing(role.trust_policy, action)
+                     for p in st.federated_principals(s)})
+    detail = (f"no statement allows {action} for {provider_arn}"
+              + (f" (it trusts {', '.join(others)} instead)" if others else ""))
+    return fail("role.trust-provider", looked, detail,
+                _trust_fix(config, facts, role, f"trust {provider_arn} with {action}"))
+
+
+def _audience(config: StackConfig, facts: StackFacts, role: RoleFacts,
+              assume: list[Statement]) -> CheckResult:
+    looked = f"audience condition of the {assume_action(config)} statement of {role.name}"
+    if config.mode is Mode.OIDC:
+        assert config.oidc is not None
+        key = f"{config.oidc.provider_path}:aud"
+        wanted = [config.oidc.client_id]
+    else:
+        key = "SAML:aud"
+        wanted = expected_saml_audiences(config, facts)
+    entries = [st.condition_on(s, key) for s in assume]
+    present = [e for e in entries if e is not None]
+    if not present:
+        return fail("role.trust-audience", looked,
+                    f"no {key} condition: any token of this IdP, for any client or "
+                    "application, could assume the role",
+                    _trust_fix(config, facts, role, f"add the {key} condition"))
+    allowed = {v for e in present for v in e.values}
+    missing = [w for w in wanted if not _allows_value(present, w)]
+    required = _required_audiences(config, wanted)
+    if missing and (set(missing) & set(required) or len(missing) == len(wanted)):
+        return fail("role.trust-audience", looked,
+                    f"{key} allows {sorted(allowed)} but not {missing}; STS refuses "
+                    "those sign-ins with AccessDenied",
+                    _trust_fix(config, facts, role, f"allow {', '.join(missing)} in {key}"))
+    if missing:
+        # The web experience's /saml URL or the regional sign-in URL: which one a given IdP
+        # posts to depends on its ACS setting, so a missing one is a warning only.
+        return warn("role.trust-audience", looked,
+                    f"{key} allows {sorted(allowed)} but not {missing}: sign-ins posted "
+                    "there are refused",
+                    _trust_fix(config, facts, role, f"allow {', '.join(missing)} in {key}"))
+    return ok("role.trust-audience", looked, f"{key} allows {', '.join(wanted)}")
+
+
+def _allows_value(entries: list[st.ConditionEntry], value: str) -> bool:
+    for entry in entries:
+        if value in entry.values:
+            return True
+        if entry.operator.startswith("StringLike") and any(
+                st.glob_match(v, value, case_sensitive=True) for v in entry.values):
+            return True
+    return False
+
+
+def _required_audiences(config: StackConfig, wanted: list[str]) -> list[str]:
+    """Audiences without which sign-in surely fails: the client ID, the custom ACS URL."""
+    if config.mode is Mode.OIDC:
+        return wanted
+    assert config.saml is not None
+    return [config.saml.custom_acs_url] if config.saml.custom_acs_url else []
+
+
+def _tag_session(config: StackConfig, facts: StackFacts, role: RoleFacts, provider_arn: str
+                 ) -> CheckResult:
+    looked = f"sts:TagSession in the trust policy of {role.name}"
+    tagging = [s for s in st.allowing(role.trust_policy, "sts:TagSession")
+               if provider_arn in st.federated_principals(s)]
+    if tagging:
+        return ok("role.tag-session", looked, f"allowed for {provider_arn}")
+    statement = tag_session_statement(config, facts)
+    fixed = st.with_statement(role.trust_policy, statement)
+    return fail(
+        "role.tag-session", looked,
+        "the trust policy does not allow sts:TagSession; STS refuses the Email session tag: "
+        "\"is not authorized to perform: sts:TagSession\"",
+        Fix("add this statement to the trust policy:\n" + st.dumps(statement)
+            + f"\n(the document below is the current trust policy of {role.name} with it added)",
+            command=trust_command(role.name), document=st.dumps(fixed)),
+    )
+
+
+def _email_tag(config: StackConfig, facts: StackFacts, role: RoleFacts,
+               assume: list[Statement]) -> CheckResult:
+    looked = f"{EMAIL_REQUEST_TAG} conditions in the trust policy of {role.name}"
+    required = any(st.condition_on(s, EMAIL_REQUEST_TAG) is not None for s in assume)
+    allowed = bool(st.allowing(role.trust_policy, "sts:TagSession"))
+    if required:
+        return ok("role.email-tag", looked, "the assume statement requires the Email tag")
+    if allowed and not config.require_email_tag:
+        return ok("role.email-tag", looked,
+                  "the Email tag is allowed (application.require_email_tag = false)")
+    detail = ("the Email tag is allowed but not required: a token or assertion without it "
+              "still gets credentials, and Q Business fails later") if allowed else (
+              "nothing mentions the Email tag")
+    return warn("role.email-tag", looked, detail,
+                _trust_fix(config, facts, role,
+                           f"require {EMAIL_REQUEST_TAG} on the assume statement"))
+
+
+def _duration(role: RoleFacts, duration_seconds: int) -> CheckResult:
+    looked = f"MaxSessionDuration of {role.name}"
+    if role.max_session_duration < duration_seconds:
+        return fail("role.session-duration", looked,
+                    f"{role.max_session_duration} s is less than the requested "
+                    f"{duration_seconds} s; STS refuses the DurationSeconds",
+                    Fix(f"raise the role's maximum to {duration_seconds} s (at most 43200), or "
+                        "ask for a shorter session",
+                        command=f"aws iam update-role --role-name {role.name} "
+                        f"--max-session-duration {duration_seconds}"))
+    return ok("role.session-duration", looked,
+              f"{role.max_session_duration} s ≥ requested {duration_seconds} s")
+
+
+def _documents(role: RoleFacts) -> list[dict[str, object]]:
+    return [doc for _, doc in role.permission_policies]
+
+
+def _permission_fix(config: StackConfig, facts: StackFacts, role: RoleFacts, what: str) -> Fix:
+    return Fix(f"{what}: put this permission policy on {role.name} (what `qbizfed admin apply` "
+               "writes)", command=permission_command(role.name, PERMISSION_POLICY_NAME),
+               document=st.dumps(recommended_permission_policy(config, facts)))
+
+
+def _allowed(role: RoleFacts, action: str, resource: str) -> bool:
+    docs = _documents(role)
+    if any(st.denying(d, action, resource) for d in docs):
+        return False
+    return any(st.allowing(d, action, resource) for d in docs)
+
+
+def _chat_permissions(config: StackConfig, facts: StackFacts, role: RoleFacts) -> CheckResult:
+    app_arn = application_arn(config, facts)
+    looked = f"permission policies of {role.name} on {app_arn}"
+    web = web_experience(facts)
+    missing = []
+    for action in CONVERSATION_ACTIONS:
+        resource = app_arn
+        if action == "qbusiness:GetWebExperience" and web is not None and web.arn:
+            resource = web.arn
+        if not _allowed(role, action, resource):
+            missing.append(action)
+    if missing:
+        return fail("role.chat-permissions", looked,
+                    f"not allowed on this application: {', '.join(missing)}",
+                    _permission_fix(config, facts, role, "allow the chat actions on " + app_arn))
+    return ok("role.chat-permissions", looked,
+              f"{len(CONVERSATION_ACTIONS)} chat actions allowed")
+
+
+def _create_claim(config: StackConfig, facts: StackFacts, role: RoleFacts) -> CheckResult:
+    looked = f"user-subscriptions:CreateClaim in the permission policies of {role.name}"
+    if _allowed(role, "user-subscriptions:CreateClaim", "*"):
+        return ok("role.create-claim", looked, "allowed (users can subscribe themselves)")
+    statement = create_claim_statement(config, facts)
+    fix = Fix("add this statement to the permission policy:\n" + st.dumps(statement)
+              + "\n(the document below is the whole policy `qbizfed admin apply` writes)",
+              command=permission_command(role.name, PERMISSION_POLICY_NAME),
+              document=st.dumps(recommended_permission_policy(config, facts)))
+    detail = ("not allowed: the first chat of a user cannot create the user's subscription "
+              "(AccessDenied \"User does not have a subscription\")")
+    if config.auto_subscribe is None:
+        return warn("role.create-claim", looked, detail + "; auto-subscription is off", fix)
+    return fail("role.create-claim", looked, detail, fix)
