@@ -155,3 +155,26 @@ def test_an_action_moto_lacks_is_a_parsable_not_implemented_error(
     error = info.value.response["Error"]
     assert error["Code"] == "NotImplemented"
     assert "SimulateCustomPolicy is not implemented by qbizfed local" in error["Message"]
+
+
+def test_client_ids_can_be_added_to_and_removed_from_an_oidc_provider(
+    local_aws: LocalAws, unique_name: str
+) -> None:
+    iam = _client(local_aws, "iam", NO_RETRY)
+    arn = iam.create_open_id_connect_provider(
+        Url=f"https://{unique_name}.example.test", ClientIDList=["first"]
+    )["OpenIDConnectProviderArn"]
+    iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="second")
+    iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="second")
+    listed = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)["ClientIDList"]
+    assert listed == ["first", "second"]
+    iam.remove_client_id_from_open_id_connect_provider(
+        OpenIDConnectProviderArn=arn, ClientID="first"
+    )
+    listed = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)["ClientIDList"]
+    assert listed == ["second"]
+    with pytest.raises(ClientError) as info:
+        iam.add_client_id_to_open_id_connect_provider(
+            OpenIDConnectProviderArn=arn + "-missing", ClientID="x"
+        )
+    assert info.value.response["Error"]["Code"] == "NoSuchEntity"

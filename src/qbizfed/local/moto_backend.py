@@ -117,3 +117,30 @@ class IamView:
             trust_policy=str(raw.assume_role_policy_document),
             max_session_duration=int(raw.max_session_duration or 3600),
         )
+
+
+def _oidc_provider(arn: str) -> Any | None:
+    parts = arn.split(":")
+    if len(parts) < 6 or parts[2] != "iam" or not parts[5].startswith("oidc-provider/"):
+        return None
+    try:
+        return _iam(parts[4]).get_open_id_connect_provider(arn)
+    except Exception:  # moto raises its own NotFound types
+        return None
+
+
+def edit_oidc_client_ids(arn: str, *, add: str | None = None, remove: str | None = None) -> bool:
+    """Add or remove one client id of an IAM OIDC provider (moto lacks both actions).
+
+    Returns False when the provider does not exist. Both are idempotent, as in IAM.
+    """
+    provider = _oidc_provider(arn)
+    if provider is None:
+        return False
+    ids: list[str] = list(provider.client_id_list or [])
+    if add is not None and add not in ids:
+        ids.append(add)
+    if remove is not None and remove in ids:
+        ids.remove(remove)
+    provider.client_id_list = ids
+    return True

@@ -14,6 +14,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from qbizfed.errors import LocalStackError
 from qbizfed.local.edge import Edge
 from qbizfed.local.faults import FaultInjector, FaultRule
+from qbizfed.local.iam_gaps import IamGaps
 from qbizfed.local.moto_backend import IamView, moto_wsgi_app, reset_moto
 from qbizfed.local.qbusiness.service import QBusinessEmulator
 from qbizfed.local.sessions import SessionRegistry
@@ -73,7 +74,7 @@ class LocalAws:
         )
         self.edge = Edge(
             moto_app=moto_wsgi_app(),
-            handlers={"sts": self.sts, "qbusiness": self.qbusiness},
+            handlers={"sts": self.sts, "qbusiness": self.qbusiness, "iam": IamGaps()},
             faults=self.faults,
             on_reset=self.reset,
         )
