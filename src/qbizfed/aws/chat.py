@@ -240,9 +240,9 @@ def _turn(message: str, raw: Mapping[str, Any], retries: int) -> ChatTurn:
         ),
         failed_attachments=tuple(
             FailedAttachment(
-                name=str(f.get("attachment", {}).get("name", "")),
-                status=str(f.get("attachment", {}).get("status", "FAILED")),
-                error=str((f.get("attachment", {}).get("error") or {}).get("errorMessage", "")),
+                name=str(f.get("name", "")),
+                status=str(f.get("status", "FAILED")),
+                error=str((f.get("error") or {}).get("errorMessage", "")),
             )
             for f in raw.get("failedAttachments", [])
         ),
@@ -442,46 +442,58 @@ class ChatClient:
         if chat_mode_configuration:
             params["chatModeConfiguration"] = dict(chat_mode_configuration)
 
+        try:
+            raw, retries = self._subscribed(lambda: self._client.chat_sync(**params))
+        except ClientError as exc:
+            code, text = _client_error(exc)
+            raise ChatError(
+                f"ChatSync failed: {code}: {text}",
+                code=code,
+                remedy=_error_remedy(code, text),
+                unsent_message=message,
+            ) from exc
+        except ParamValidationError as exc:
+            raise ChatError(
+                f"ChatSync refused the request before sending it: {exc}",
+                code="ParamValidation",
+                remedy="check the conversation id, attachments and filters",
+                unsent_message=message,
+            ) from exc
+        except BotoCoreError as exc:
+            raise ChatError(
+                f"ChatSync failed: {exc}",
+                code="NetworkError",
+                remedy="check the network and AWS_ENDPOINT_URL, then send the message again",
+                unsent_message=message,
+            ) from exc
+        return _turn(message, raw, retries)
+
+    def _subscribed(self, call: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], int]:
+        """Run an identity-aware call; a user's first call anywhere fails with "does not
+        have a subscription" while subscribing them, so retry that a bounded number of
+        times with backoff, saying so. Returns the result and the number of retries."""
         retries = 0
         while True:
             try:
-                raw = self._client.chat_sync(**params)
+                return call(), retries
             except ClientError as exc:
-                code, text = _client_error(exc)
-                if SUBSCRIPTION_PENDING in text.lower() and retries < self._subscription_retries:
-                    retries += 1
-                    delay = self._backoff * (2 ** (retries - 1))
-                    self._notice(
-                        "You had no Q Business subscription yet; this call subscribes you. "
-                        f"Retrying in {delay:g} s ({retries}/{self._subscription_retries})."
-                    )
-                    self._sleep(delay)
-                    continue
-                raise ChatError(
-                    f"ChatSync failed: {code}: {text}",
-                    code=code,
-                    remedy=_error_remedy(code, text),
-                    unsent_message=message,
-                ) from exc
-            except ParamValidationError as exc:
-                raise ChatError(
-                    f"ChatSync refused the request before sending it: {exc}",
-                    code="ParamValidation",
-                    remedy="check the conversation id, attachments and filters",
-                    unsent_message=message,
-                ) from exc
-            except BotoCoreError as exc:
-                raise ChatError(
-                    f"ChatSync failed: {exc}",
-                    code="NetworkError",
-                    remedy="check the network and AWS_ENDPOINT_URL, then send the message again",
-                    unsent_message=message,
-                ) from exc
-            return _turn(message, raw, retries)
+                _, text = _client_error(exc)
+                if (
+                    SUBSCRIPTION_PENDING not in text.lower()
+                    or retries >= self._subscription_retries
+                ):
+                    raise
+                retries += 1
+                delay = self._backoff * (2 ** (retries - 1))
+                self._notice(
+                    "You had no Q Business subscription yet; this call subscribes you. "
+                    f"Retrying in {delay:g} s ({retries}/{self._subscription_retries})."
+                )
+                self._sleep(delay)
 
     def _call(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
         try:
-            result: dict[str, Any] = getattr(self._client, method)(**params)
+            result, _ = self._subscribed(lambda: getattr(self._client, method)(**params))
         except ClientError as exc:
             code, text = _client_error(exc)
             raise AwsError(

@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import typer
 from rich.console import Console
@@ -209,7 +208,6 @@ def demo_stack(
             aws_endpoint_url=aws.url,
         )
         app = create_app(settings)
-        _install_chat_if_available(app)
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=serve_port, log_level="warning")
         )
@@ -237,15 +235,6 @@ def demo_stack(
             saml_role_arn=saml.web_role.arn,
             saml_provider_arn=saml_provider_arn,
         )
-
-
-def _install_chat_if_available(app: Any) -> None:
-    """The chat pages register themselves on the app when present."""
-    try:
-        from qbizfed.web.routes_chat import install_chat
-    except ImportError:
-        return
-    install_chat(app)
 
 
 def _print_banner(console: Console, demo: DemoStack, started: float) -> None:

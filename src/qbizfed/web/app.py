@@ -32,6 +32,7 @@ from qbizfed.web.oidc_relying_party import LazyRelyingParty
 from qbizfed.web.redis_outage import install_outage_page
 from qbizfed.web.request_log import PathOnlyAccessLog
 from qbizfed.web.routes_account import router as account_router
+from qbizfed.web.routes_chat import install_chat
 from qbizfed.web.routes_oidc import router as oidc_router
 from qbizfed.web.routes_saml import router as saml_router
 from qbizfed.web.saml_service_provider import SamlLogin
@@ -99,6 +100,7 @@ def create_app(
     app.include_router(account_router)
     app.include_router(oidc_router)
     app.include_router(saml_router)
+    install_chat(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     @app.exception_handler(QbizfedError)

@@ -1,0 +1,79 @@
+"""Settings of the chat pages of ``qbizfed serve``: which Q Business application to talk to.
+
+An OIDC-federated and a SAML-federated application are different Q Business
+applications (``identityType`` is fixed at creation), so a broker offering both
+sign-ins needs one application id per protocol::
+
+    QBUSINESS_APPLICATION_ID        default for both protocols
+    QBUSINESS_OIDC_APPLICATION_ID   overrides it for users signed in with OIDC
+    QBUSINESS_SAML_APPLICATION_ID   overrides it for users signed in with SAML
+
+Without any of them the chat pages say so (with the remedy) instead of failing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from qbizfed.errors import ConfigError
+
+Protocol = Literal["oidc", "saml"]
+# botocore's model: ApplicationId is a UUID-like 36-character id.
+_APPLICATION_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{35}$")
+
+ENV_DEFAULT = "QBUSINESS_APPLICATION_ID"
+ENV_BY_PROTOCOL: Mapping[Protocol, str] = {
+    "oidc": "QBUSINESS_OIDC_APPLICATION_ID",
+    "saml": "QBUSINESS_SAML_APPLICATION_ID",
+}
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """Where the chat pages send questions, and how patient they are."""
+
+    application_id: str | None = None
+    oidc_application_id: str | None = None
+    saml_application_id: str | None = None
+    subscription_retries: int = 4
+    """How often the first-call "no subscription" refusal is retried (it subscribes)."""
+    subscription_backoff_seconds: float = 0.5
+    expiry_warning_seconds: int = 300
+    """Show the "credentials are about to expire" notice this long before they do."""
+
+    def application_for(self, protocol: Protocol) -> str | None:
+        """The application id for a user signed in with ``protocol``, if configured."""
+        specific = self.oidc_application_id if protocol == "oidc" else self.saml_application_id
+        return specific or self.application_id
+
+    def check(self) -> ChatSettings:
+        """Raise ``ConfigError`` for an application id that cannot be one."""
+        for name, value in (
+            (ENV_DEFAULT, self.application_id),
+            (ENV_BY_PROTOCOL["oidc"], self.oidc_application_id),
+            (ENV_BY_PROTOCOL["saml"], self.saml_application_id),
+        ):
+            if value is not None and not _APPLICATION_ID.match(value):
+                raise ConfigError(
+                    f"{name} is not a Q Business application id",
+                    remedy="copy the 36-character id from `qbizfed admin status` or the console",
+                )
+        if self.subscription_retries < 0 or self.subscription_backoff_seconds < 0:
+            raise ConfigError(
+                "subscription retries and backoff must not be negative", remedy="fix the values"
+            )
+        return self
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ChatSettings:
+        """Read the ``QBUSINESS_*APPLICATION_ID`` variables (see the module docstring)."""
+        env = os.environ if env is None else env
+        return cls(
+            application_id=env.get(ENV_DEFAULT, "").strip() or None,
+            oidc_application_id=env.get(ENV_BY_PROTOCOL["oidc"], "").strip() or None,
+            saml_application_id=env.get(ENV_BY_PROTOCOL["saml"], "").strip() or None,
+        ).check()

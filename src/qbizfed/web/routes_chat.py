@@ -1,0 +1,542 @@
+"""The chat pages of ``qbizfed serve``: ask, read cited answers, resume, delete, give feedback.
+
+Every page acts as the signed-in user with the identity-aware STS credentials kept in
+their server-side session; nothing of those credentials reaches the browser. Calls go
+through :class:`qbizfed.aws.chat.ChatClient` (ChatSync, with the first-call
+subscription retry, so the "no subscription" refusal never reaches a user), and
+because boto3 blocks, each page's calls run in Starlette's thread pool.
+
+The pages are server-rendered and work without JavaScript (ask, read, resume, delete,
+feedback are plain forms: POST, then redirect to the conversation). ``chat.js`` only
+adds conveniences: feedback without a reload, a draft that survives a re-sign-in, and
+the expiry notice appearing on time. Answers are rendered by
+:mod:`qbizfed.web.chat_rendering` (Markdown, then an nh3 allow-list).
+
+Wiring: ``install_chat(app)`` after ``create_app`` (or inside it).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+from urllib.parse import quote
+
+import boto3
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from qbizfed.aws.chat import (
+    FEEDBACK_REASONS,
+    MAX_ATTACHMENT_BYTES,
+    MAX_ATTACHMENTS,
+    RETRY_CONFIG,
+    Attachment,
+    ChatClient,
+    ChatError,
+    ChatTurn,
+    ConversationSummary,
+    HistoryMessage,
+)
+from qbizfed.errors import AwsError, ConfigError, QbizfedError
+from qbizfed.web.browser_session import SessionCredentials, SignedInUser, WebSession
+from qbizfed.web.chat_rendering import SourceView, render_answer, source_views
+from qbizfed.web.chat_settings import ChatSettings
+from qbizfed.web.context import WebContext, expires_iso, web_context
+from qbizfed.web.csrf import verify_csrf
+
+log = logging.getLogger("qbizfed.web")
+router = APIRouter()
+
+_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{35}$")  # ConversationId / MessageId (botocore)
+MAX_MESSAGE_CHARS = 10_000  # *unconfirmed* service limit; refuse early rather than upload
+MAX_CONVERSATIONS_LISTED = 50
+CLIENT_CACHE_SIZE = 256
+REASON_LABELS: dict[str, str] = {
+    reason: reason.replace("_", " ").capitalize() for reason in FEEDBACK_REASONS
+}
+
+_T = TypeVar("_T")
+
+QBusinessFactory = Callable[[SessionCredentials], Any]
+"""Makes a boto3 ``qbusiness`` client from a session's credentials (blocking; thread pool)."""
+
+
+class BoundedClientCache:
+    """boto3 clients per access key (making one costs tens of ms); least recently used out."""
+
+    def __init__(self, make: QBusinessFactory, *, size: int = CLIENT_CACHE_SIZE) -> None:
+        self._make = make
+        self._size = size
+        self._clients: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, credentials: SessionCredentials) -> Any:
+        key = credentials.access_key_id
+        with self._lock:
+            client = self._clients.get(key)
+            if client is not None:
+                self._clients.move_to_end(key)
+                return client
+        client = self._make(credentials)
+        with self._lock:
+            self._clients[key] = client
+            while len(self._clients) > self._size:
+                self._clients.popitem(last=False)
+        return client
+
+
+def boto3_qbusiness_factory(*, region: str, endpoint_url: str | None) -> QBusinessFactory:
+    """Clients signed with the session's credentials; ``endpoint_url`` ``None`` lets boto3
+    honour ``AWS_ENDPOINT_URL``/``AWS_ENDPOINT_URL_QBUSINESS`` itself."""
+
+    def make(credentials: SessionCredentials) -> Any:
+        session = boto3.session.Session(
+            aws_access_key_id=credentials.access_key_id,
+            aws_secret_access_key=credentials.secret_access_key,
+            aws_session_token=credentials.session_token,
+            region_name=region,
+        )
+        return session.client("qbusiness", endpoint_url=endpoint_url, config=RETRY_CONFIG)
+
+    return make
+
+
+@dataclass(frozen=True)
+class ChatRuntime:
+    """What the chat routes need besides the broker's :class:`WebContext`."""
+
+    settings: ChatSettings
+    qbusiness: QBusinessFactory
+
+    def client_for(self, user: SignedInUser, credentials: SessionCredentials) -> ChatClient:
+        application_id = self.settings.application_for(user.protocol)
+        if application_id is None:
+            variable = f"QBUSINESS_{user.protocol.upper()}_APPLICATION_ID"
+            raise ConfigError(
+                f"no Q Business application is configured for {user.protocol.upper()} sign-ins",
+                remedy=f"set QBUSINESS_APPLICATION_ID (or {variable}) and restart qbizfed serve",
+            )
+        return ChatClient(
+            qbusiness=self.qbusiness(credentials),
+            application_id=application_id,
+            subscription_retries=self.settings.subscription_retries,
+            subscription_backoff=self.settings.subscription_backoff_seconds,
+        )
+
+
+def install_chat(
+    app: FastAPI,
+    *,
+    settings: ChatSettings | None = None,
+    qbusiness: QBusinessFactory | None = None,
+) -> None:
+    """Add the chat pages to a broker made by ``create_app``.
+
+    ``settings`` default to :meth:`ChatSettings.from_env`; ``qbusiness`` defaults to
+    boto3 clients for the broker's region and endpoint, cached per access key. Calling
+    it again (``create_app`` and ``local up`` both may) only replaces those two.
+    """
+    web: WebContext = app.state.web
+    factory = qbusiness or BoundedClientCache(
+        boto3_qbusiness_factory(
+            region=web.settings.aws_region, endpoint_url=web.settings.aws_endpoint_url
+        )
+    )
+    installed = getattr(app.state, "chat", None) is not None
+    app.state.chat = ChatRuntime(settings=settings or ChatSettings.from_env(), qbusiness=factory)
+    if not installed:  # idempotent: a second call only replaces the settings and clients
+        app.include_router(router)
+
+
+def _runtime(request: Request) -> ChatRuntime:
+    runtime: ChatRuntime = request.app.state.chat
+    return runtime
+
+
+# --- view models ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """One message of the conversation as the template shows it."""
+
+    kind: Literal["user", "answer"]
+    message_id: str | None
+    text: str
+    html: Markup | None = None
+    sources: tuple[SourceView, ...] = ()
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    ctx: WebContext
+    session: WebSession
+    user: SignedInUser
+    credentials: SessionCredentials
+
+
+def _in_reading_order(history: Sequence[HistoryMessage]) -> list[HistoryMessage]:
+    """Oldest first, also among messages that carry the same time.
+
+    ``ChatClient.history`` sorts by time, stably, so ties keep ListMessages' order,
+    which is newest first (the emulator's; AWS's *unconfirmed*): a question and its
+    answer stamped in the same instant would show answer-first. Ties are reversed.
+    """
+    ordered: list[HistoryMessage] = []
+    run: list[HistoryMessage] = []
+    for message in history:
+        if run and message.time != run[0].time:
+            ordered.extend(reversed(run))
+            run = []
+        run.append(message)
+    ordered.extend(reversed(run))
+    return ordered
+
+
+def _messages(history: Sequence[HistoryMessage]) -> list[MessageView]:
+    history = _in_reading_order(history)
+    answers = sum(1 for m in history if m.kind != "USER")
+    views: list[MessageView] = []
+    seen = 0
+    for message in history:
+        if message.kind == "USER":
+            views.append(MessageView("user", message.message_id or None, message.body))
+            continue
+        seen += 1
+        # The latest answer owns the plain #source-n anchors; earlier ones are prefixed.
+        prefix = "" if seen == answers else f"a{seen}-"
+        numbers = [c.number for c in message.citations]
+        views.append(
+            MessageView(
+                "answer",
+                message.message_id or None,
+                message.body,
+                html=render_answer(message.body, numbers, anchor_prefix=prefix),
+                sources=source_views(message.citations, anchor_prefix=prefix),
+            )
+        )
+    return views
+
+
+def _checked_id(value: str) -> str:
+    if not _ID.match(value):
+        raise HTTPException(404)
+    return value
+
+
+def _chat_path(conversation_id: str | None) -> str:
+    return f"/chat/{conversation_id}" if conversation_id else "/chat"
+
+
+async def _signed_in(request: Request) -> SignedIn | None:
+    ctx = web_context(request)
+    session = await ctx.current_session(request)
+    if session is None or session.user is None or session.credentials is None:
+        return None
+    return SignedIn(ctx, session, session.user, session.credentials)
+
+
+def _to_signin(next_path: str) -> Response:
+    return RedirectResponse(f"/signin?next={quote(next_path, safe='/')}", status_code=303)
+
+
+def _status_for(error: QbizfedError) -> int:
+    code = error.code if isinstance(error, AwsError) else ""
+    if code == "ThrottlingException":
+        return 429
+    if code.startswith("AccessDenied") or code in ("ExpiredTokenException", "ExpiredToken"):
+        return 403
+    if code == "ResourceNotFoundException":
+        return 404
+    if isinstance(error, ConfigError) or code in ("ValidationException", "ParamValidation"):
+        return 400
+    return 502
+
+
+def iter_first(items: Iterator[ConversationSummary]) -> Iterator[ConversationSummary]:
+    """Fetch the first page now (so errors surface here), then the rest lazily."""
+    first = next(items, None)
+    if first is None:
+        return iter(())
+    return itertools.chain((first,), items)
+
+
+@dataclass(frozen=True)
+class PageData:
+    conversations: tuple[ConversationSummary, ...]
+    messages: tuple[MessageView, ...]
+    parent_message_id: str | None
+
+
+async def _in_thread(settings: ChatSettings, call: Callable[[], _T]) -> _T:
+    """A blocking service call in the thread pool (the chat library retries the
+    first-call subscription refusal itself, for every call)."""
+    return await run_in_threadpool(call)
+
+
+def _load_page(client: ChatClient, conversation_id: str | None, settings: ChatSettings) -> PageData:
+    conversations: list[ConversationSummary] = []
+    listing = iter_first(client.list_conversations())
+    for summary in listing:
+        conversations.append(summary)
+        if len(conversations) >= MAX_CONVERSATIONS_LISTED:
+            break
+    history = client.history(conversation_id) if conversation_id else []
+    parent = next((m.message_id for m in reversed(history) if m.kind != "USER"), None)
+    return PageData(tuple(conversations), tuple(_messages(history)), parent)
+
+
+async def _render_chat(
+    request: Request,
+    who: SignedIn,
+    *,
+    conversation_id: str | None,
+    error: QbizfedError | None = None,
+    draft: str = "",
+    notice: str | None = None,
+) -> Response:
+    runtime = _runtime(request)
+    client = runtime.client_for(who.user, who.credentials)
+    data = PageData((), (), None)
+    status = 200
+    try:
+        data = await run_in_threadpool(_load_page, client, conversation_id, runtime.settings)
+    except QbizfedError as exc:
+        if error is None:
+            error = exc
+    if error is not None:
+        status = _status_for(error)
+        log.info("chat page error: email=%s type=%s", who.user.email, type(error).__name__)
+    seconds_left = who.credentials.seconds_left()
+    path = _chat_path(conversation_id)
+    return who.ctx.render(
+        request,
+        "chat.html",
+        session=who.session,
+        status_code=status,
+        conversations=data.conversations,
+        messages=data.messages,
+        conversation_id=conversation_id,
+        parent_message_id=data.parent_message_id,
+        error=error,
+        draft=draft,
+        notice=notice,
+        reasons=REASON_LABELS,
+        expires_iso=expires_iso(who.credentials.expiration),
+        expiring=seconds_left <= runtime.settings.expiry_warning_seconds,
+        minutes_left=max(0, int(seconds_left // 60)),
+        warn_seconds=runtime.settings.expiry_warning_seconds,
+        resignin_url=f"/login/{who.user.protocol}?next={quote(path, safe='/')}",
+        max_attachments=MAX_ATTACHMENTS,
+    )
+
+
+_NOTICES = {
+    "subscribed": "This was your first question: Q Business subscribed you to the application.",
+    "feedback": "Thank you: your feedback was sent.",
+    "deleted": "The conversation was deleted.",
+}
+
+
+# --- routes -----------------------------------------------------------------------------
+
+
+@router.get("/chat")
+async def chat_home(request: Request, notice: str | None = None) -> Response:
+    who = await _signed_in(request)
+    if who is None:
+        return _to_signin("/chat")
+    return await _render_chat(request, who, conversation_id=None, notice=_NOTICES.get(notice or ""))
+
+
+@router.get("/chat/{conversation_id}")
+async def chat_conversation(
+    request: Request, conversation_id: str, notice: str | None = None
+) -> Response:
+    conversation_id = _checked_id(conversation_id)
+    who = await _signed_in(request)
+    if who is None:
+        return _to_signin(_chat_path(conversation_id))
+    return await _render_chat(
+        request, who, conversation_id=conversation_id, notice=_NOTICES.get(notice or "")
+    )
+
+
+async def _attachments(files: Sequence[UploadFile]) -> list[Attachment]:
+    chosen = [f for f in files if f.filename]
+    if len(chosen) > MAX_ATTACHMENTS:
+        raise ConfigError(
+            f"{len(chosen)} files attached; Q Business accepts at most {MAX_ATTACHMENTS}",
+            remedy="attach fewer files and send the message again",
+        )
+    attachments: list[Attachment] = []
+    for upload in chosen:
+        data = await upload.read(MAX_ATTACHMENT_BYTES + 1)
+        name = (upload.filename or "attachment").replace("\\", "/").rsplit("/", 1)[-1]
+        name = "".join(ch for ch in name if ch.isprintable())[:255] or "attachment"
+        if len(data) > MAX_ATTACHMENT_BYTES:
+            raise ConfigError(
+                f"{name} is larger than 10 MB, the most Q Business accepts per file",
+                remedy="attach a smaller file, or split it",
+            )
+        attachments.append(Attachment(name=name, data=data))
+    return attachments
+
+
+def _form_id(value: object) -> str | None:
+    return value if isinstance(value, str) and _ID.match(value) else None
+
+
+@router.post("/chat")
+async def ask(request: Request) -> Response:
+    form = await request.form()
+    conversation_id = _form_id(form.get("conversation_id"))
+    who = await _signed_in(request)
+    if who is None:
+        # Signed out or credentials expired: sign in again, then back to this conversation
+        # (chat.js keeps the unsent draft in the tab's sessionStorage).
+        return _to_signin(_chat_path(conversation_id))
+    await verify_csrf(request, who.session, public_url=who.ctx.settings.public_url)
+    raw_message = form.get("message")
+    message = raw_message.strip() if isinstance(raw_message, str) else ""
+    parent = _form_id(form.get("parent_message_id"))
+    files = [f for f in form.getlist("attachments") if isinstance(f, UploadFile)]
+    try:
+        if len(message) > MAX_MESSAGE_CHARS:
+            raise ConfigError(
+                f"the message has {len(message)} characters; at most {MAX_MESSAGE_CHARS} fit",
+                remedy="shorten the message, or attach the text as a file",
+            )
+        attachments = await _attachments(files)
+        client = _runtime(request).client_for(who.user, who.credentials)
+        turn: ChatTurn = await run_in_threadpool(
+            _send, client, message, conversation_id, parent, attachments
+        )
+    except QbizfedError as exc:
+        return await _render_chat(
+            request, who, conversation_id=conversation_id, error=exc,
+            draft=exc.unsent_message if isinstance(exc, ChatError) else message,
+        )  # fmt: skip
+    finally:
+        for upload in files:
+            await upload.close()
+    log.info(
+        "chat turn: email=%s citations=%d subscription_retries=%d",
+        who.user.email, len(turn.citations), turn.subscription_retries,
+    )  # fmt: skip
+    target = _chat_path(turn.conversation_id or conversation_id)
+    if turn.failed_attachments:
+        # The library reads failedAttachments' names from a nested shape that ChatSync's
+        # AttachmentOutput does not have; fall back to the names that were sent.
+        names = ", ".join(f.name for f in turn.failed_attachments if f.name) or ", ".join(
+            a.name for a in attachments
+        )
+        detail = next((f.error for f in turn.failed_attachments if f.error), "")
+        error = AwsError(
+            f"Q Business could not use the attached file(s): {names}"
+            + (f" ({detail})" if detail else ""),
+            code="FailedAttachment",
+            remedy="the answer above was given without them; try another file format",
+        )
+        return await _render_chat(
+            request, who, conversation_id=turn.conversation_id or conversation_id, error=error
+        )
+    if turn.subscription_retries:
+        target += "?notice=subscribed"
+    return RedirectResponse(target + "#latest", status_code=303)
+
+
+def _send(
+    client: ChatClient,
+    message: str,
+    conversation_id: str | None,
+    parent: str | None,
+    attachments: Sequence[Attachment],
+) -> ChatTurn:
+    if conversation_id and parent is None:
+        conversation = client.conversation(conversation_id)
+        return conversation.ask(message, attachments=attachments)
+    return client.send(
+        message,
+        conversation_id=conversation_id,
+        parent_message_id=parent,
+        attachments=attachments,
+    )
+
+
+@router.post("/chat/{conversation_id}/delete")
+async def delete_conversation(request: Request, conversation_id: str) -> Response:
+    conversation_id = _checked_id(conversation_id)
+    ctx = web_context(request)
+    await verify_csrf(request, await ctx.current_session(request),
+                      public_url=ctx.settings.public_url)  # fmt: skip
+    who = await _signed_in(request)
+    if who is None:
+        return _to_signin("/chat")
+    runtime = _runtime(request)
+    client = runtime.client_for(who.user, who.credentials)
+    try:
+        await _in_thread(runtime.settings, lambda: client.delete_conversation(conversation_id))
+    except QbizfedError as exc:
+        return await _render_chat(request, who, conversation_id=conversation_id, error=exc)
+    log.info("conversation deleted: email=%s", who.user.email)
+    return RedirectResponse("/chat?notice=deleted", status_code=303)
+
+
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+@router.post("/chat/{conversation_id}/feedback")
+async def feedback(request: Request, conversation_id: str) -> Response:
+    conversation_id = _checked_id(conversation_id)
+    ctx = web_context(request)
+    await verify_csrf(request, await ctx.current_session(request),
+                      public_url=ctx.settings.public_url)  # fmt: skip
+    who = await _signed_in(request)
+    if who is None:
+        return _to_signin(_chat_path(conversation_id))
+    form = await request.form()
+    message_id = _form_id(form.get("message_id"))
+    usefulness = form.get("usefulness")
+    reason = form.get("reason")
+    comment = form.get("comment")
+    try:
+        if message_id is None or usefulness not in ("USEFUL", "NOT_USEFUL"):
+            raise ConfigError(
+                "the feedback form is incomplete", remedy="choose thumbs up or down and send"
+            )
+        runtime = _runtime(request)
+        client = runtime.client_for(who.user, who.credentials)
+        await _in_thread(
+            runtime.settings,
+            lambda: client.feedback(
+                conversation_id,
+                message_id,
+                useful=usefulness == "USEFUL",
+                reason=reason if isinstance(reason, str) and reason else None,
+                comment=comment.strip() if isinstance(comment, str) and comment.strip() else None,
+            ),
+        )
+    except QbizfedError as exc:
+        if _wants_json(request):
+            return JSONResponse(
+                {"status": "error", "message": exc.message, "remedy": exc.remedy},
+                status_code=_status_for(exc),
+            )
+        return await _render_chat(request, who, conversation_id=conversation_id, error=exc)
+    log.info("chat feedback: email=%s useful=%s", who.user.email, usefulness == "USEFUL")
+    if _wants_json(request):
+        return JSONResponse({"status": "ok"})
+    return RedirectResponse(
+        f"{_chat_path(conversation_id)}?notice=feedback#m-{message_id}", status_code=303
+    )
