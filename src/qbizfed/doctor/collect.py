@@ -10,7 +10,7 @@ every call through botocore's event hooks to prove it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from qbizfed.aws.provision.clients import AwsClients
 from qbizfed.aws.provision.names import StackNames
+from qbizfed.aws.provision.observed import paginate
 from qbizfed.config import Mode, StackConfig
 from qbizfed.doctor.collect_idp import collect_oidc_idp, expected_redirect_uris
 from qbizfed.doctor.facts import (
@@ -70,19 +71,6 @@ def _guard(needs: tuple[str, ...], read: Callable[[], T]) -> T | Unreadable | No
         return Unreadable("no AWS credentials (use --profile or AWS_PROFILE)", needs)
     except BotoCoreError as err:
         return Unreadable(f"AWS could not be reached ({type(err).__name__})", needs)
-
-
-def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-    token: str | None = None
-    while True:
-        args = dict(kwargs)
-        if token:
-            args["nextToken"] = token
-        page = getattr(client, operation)(**args)
-        yield from page.get(key, [])
-        token = page.get("nextToken")
-        if not token:
-            return
 
 
 def decode_policy(document: Any) -> dict[str, Any]:
@@ -155,7 +143,7 @@ def _application(clients: AwsClients, config: StackConfig, targets: Targets
                  ) -> ApplicationFacts:
     app_id = targets.application_id
     if app_id is None:
-        for summary in _pages(clients.qbusiness, "list_applications", "applications"):
+        for summary in paginate(clients.qbusiness, "list_applications", "applications"):
             if summary.get("displayName") == StackNames(config.name).application:
                 app_id = str(summary["applicationId"])
                 break
@@ -177,7 +165,7 @@ def _application(clients: AwsClients, config: StackConfig, targets: Targets
 
 def _web_experiences(clients: AwsClients, app_id: str) -> tuple[WebExperienceFacts, ...]:
     found = []
-    for summary in _pages(clients.qbusiness, "list_web_experiences", "webExperiences",
+    for summary in paginate(clients.qbusiness, "list_web_experiences", "webExperiences",
                           applicationId=app_id):
         got = clients.qbusiness.get_web_experience(applicationId=app_id,
                                                    webExperienceId=summary["webExperienceId"])
@@ -194,7 +182,7 @@ def _web_experiences(clients: AwsClients, app_id: str) -> tuple[WebExperienceFac
 
 def _retrievers(clients: AwsClients, app_id: str) -> tuple[RetrieverFacts, ...]:
     found = []
-    for summary in _pages(clients.qbusiness, "list_retrievers", "retrievers",
+    for summary in paginate(clients.qbusiness, "list_retrievers", "retrievers",
                           applicationId=app_id):
         got = clients.qbusiness.get_retriever(applicationId=app_id,
                                               retrieverId=summary["retrieverId"])

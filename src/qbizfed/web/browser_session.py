@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from qbizfed.identity.federated import FederatedIdentity
 from qbizfed.web.sessions import JsonObject, SessionStore
 
 SESSION_PREFIX = "session:"
@@ -34,6 +35,17 @@ class SignedInUser:
     subject: str
     display_name: str | None = None
     groups: tuple[str, ...] = ()
+
+    @classmethod
+    def from_identity(cls, protocol: Protocol, identity: FederatedIdentity) -> SignedInUser:
+        return cls(
+            protocol=protocol,
+            email=identity.email,
+            issuer=identity.issuer,
+            subject=identity.subject,
+            display_name=identity.display_name,
+            groups=identity.groups,
+        )
 
 
 @dataclass(frozen=True)

@@ -103,14 +103,7 @@ async def oidc_callback(request: Request) -> Response:
         id="",
         csrf_token="",
         created_at=time.time(),
-        user=SignedInUser(
-            protocol="oidc",
-            email=identity.email,
-            issuer=identity.issuer,
-            subject=identity.subject,
-            display_name=identity.display_name,
-            groups=identity.groups,
-        ),
+        user=SignedInUser.from_identity("oidc", identity),
         credentials=credentials,
         id_token=identity.credential if keep_hint else None,
     )

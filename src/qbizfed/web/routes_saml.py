@@ -214,14 +214,7 @@ async def _sign_in(
         id="",
         csrf_token="",
         created_at=time.time(),
-        user=SignedInUser(
-            protocol="saml",
-            email=identity.email,
-            issuer=identity.issuer,
-            subject=identity.subject,
-            display_name=identity.display_name,
-            groups=identity.groups,
-        ),
+        user=SignedInUser.from_identity("saml", identity),
         credentials=credentials,
     )
     fresh = await ctx.sessions.rotate(session, signed_in)

@@ -106,7 +106,8 @@ def wrap_client_error(err: ClientError, doing: str) -> AwsError:
                     remedy=remedy)
 
 
-def _paginate(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+def paginate(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Every item under ``key`` of a Q Business list operation, following ``nextToken``."""
     token: str | None = None
     while True:
         args = dict(kwargs)
@@ -225,7 +226,7 @@ def _saml_provider(clients: AwsClients, names: StackNames) -> ObservedProvider |
 
 
 def _application(clients: AwsClients, names: StackNames) -> ObservedApplication | None:
-    for summary in _paginate(clients.qbusiness, "list_applications", "applications"):
+    for summary in paginate(clients.qbusiness, "list_applications", "applications"):
         if summary.get("displayName") != names.application:
             continue
         app = clients.qbusiness.get_application(applicationId=summary["applicationId"])
@@ -248,7 +249,7 @@ def _application(clients: AwsClients, names: StackNames) -> ObservedApplication 
 
 def _index(clients: AwsClients, app: ObservedApplication, names: StackNames
            ) -> ObservedChild | None:
-    for summary in _paginate(clients.qbusiness, "list_indices", "indices", applicationId=app.id):
+    for summary in paginate(clients.qbusiness, "list_indices", "indices", applicationId=app.id):
         if summary.get("displayName") != names.index:
             continue
         got = clients.qbusiness.get_index(applicationId=app.id, indexId=summary["indexId"])
@@ -261,7 +262,7 @@ def _index(clients: AwsClients, app: ObservedApplication, names: StackNames
 
 def _retriever(clients: AwsClients, app: ObservedApplication, names: StackNames
                ) -> ObservedChild | None:
-    for summary in _paginate(clients.qbusiness, "list_retrievers", "retrievers",
+    for summary in paginate(clients.qbusiness, "list_retrievers", "retrievers",
                              applicationId=app.id):
         if summary.get("displayName") != names.retriever:
             continue
@@ -289,7 +290,7 @@ def get_web_experience(clients: AwsClients, app_id: str, web_id: str) -> Observe
 
 def _web_experience(clients: AwsClients, app: ObservedApplication, names: StackNames
                     ) -> ObservedWebExperience | None:
-    for summary in _paginate(clients.qbusiness, "list_web_experiences", "webExperiences",
+    for summary in paginate(clients.qbusiness, "list_web_experiences", "webExperiences",
                              applicationId=app.id):
         web = get_web_experience(clients, app.id, summary["webExperienceId"])
         if _qtags(clients, web.arn).get(STACK_TAG) == names.stack:
