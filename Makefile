@@ -9,5 +9,8 @@ demo: install
 test:
 	scripts/test.sh
 
+bench: install
+	.venv/bin/python -m bench.run_all
+
 lint: install
 	.venv/bin/ruff check src tests bench && .venv/bin/mypy

@@ -37,6 +37,7 @@ from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 from onelogin.saml2.xmlparser import DTDForbidden, EntitiesForbidden, NotSupportedError
 
 from qbizfed.errors import ConfigError
+from qbizfed.identity import saml_schemas
 from qbizfed.identity.errors import SamlResponseError
 from qbizfed.identity.federated import FederatedIdentity
 from qbizfed.identity.saml_attributes import (
@@ -47,6 +48,8 @@ from qbizfed.identity.saml_attributes import (
     parse_transitive_tag_keys,
 )
 from qbizfed.identity.saml_stores import ReplayCache, RequestIdStore
+
+saml_schemas.install()
 
 MAX_RESPONSE_BYTES = 256 * 1024
 EMAIL_NAMEID = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"

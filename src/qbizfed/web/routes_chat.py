@@ -17,20 +17,24 @@ Wiring: ``install_chat(app)`` after ``create_app`` (or inside it).
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import itertools
 import logging
 import re
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
+import anyio
+import anyio.to_thread
 import boto3
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from markupsafe import Markup
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
@@ -277,10 +281,28 @@ class PageData:
     parent_message_id: str | None
 
 
+# Chat calls block for as long as Q Business takes. Sharing Starlette's whole thread
+# pool with sign-ins (STS runs there too) lets a burst of chat starve the event loop
+# under load, so chat calls get their own, smaller allowance (one limiter per loop).
+CHAT_THREADS = 8
+_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _blocking(func: Callable[..., _T], *args: Any) -> _T:
+    """Run a blocking Q Business call in a worker thread, at most CHAT_THREADS at once."""
+    loop = asyncio.get_running_loop()
+    limiter = _limiters.get(loop)
+    if limiter is None:
+        limiter = _limiters[loop] = anyio.CapacityLimiter(CHAT_THREADS)
+    return await anyio.to_thread.run_sync(functools.partial(func, *args), limiter=limiter)
+
+
 async def _in_thread(settings: ChatSettings, call: Callable[[], _T]) -> _T:
-    """A blocking service call in the thread pool (the chat library retries the
+    """A blocking service call in a worker thread (the chat library retries the
     first-call subscription refusal itself, for every call)."""
-    return await run_in_threadpool(call)
+    return await _blocking(call)
 
 
 def _load_page(client: ChatClient, conversation_id: str | None, settings: ChatSettings) -> PageData:
@@ -309,7 +331,7 @@ async def _render_chat(
     data = PageData((), (), None)
     status = 200
     try:
-        data = await run_in_threadpool(_load_page, client, conversation_id, runtime.settings)
+        data = await _blocking(_load_page, client, conversation_id, runtime.settings)
     except QbizfedError as exc:
         if error is None:
             error = exc
@@ -418,7 +440,7 @@ async def ask(request: Request) -> Response:
             )
         attachments = await _attachments(files)
         client = _runtime(request).client_for(who.user, who.credentials)
-        turn: ChatTurn = await run_in_threadpool(
+        turn: ChatTurn = await _blocking(
             _send, client, message, conversation_id, parent, attachments
         )
     except QbizfedError as exc:

@@ -1,0 +1,179 @@
+"""An async "browser" for the benchmarks: signs in through the IdP's HTML forms with httpx.
+
+Follows redirects by hand, fills the dev IdP's login form (user, password), submits
+other forms as they are, and stops at the relying party's callback, whose response
+decides success. Each user gets its own client (its own cookies), as a browser would.
+Once signed in, it can export the session's credentials and chat through serve's
+chat pages (the ask form, then the conversation page).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import ssl
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+CALLBACK_PATH = "/auth/oidc/callback"
+CHAT_PATH = "/chat"
+TAGS = re.compile(r"<(script|style)[^>]*>.*?</\1>|<[^>]+>", re.S)
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+MAX_STEPS = 12
+
+
+class LoginError(RuntimeError):
+    """The sign-in did not end at a successful callback."""
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Only loopback http is used; one context spares ~50 ms per client for the CA bundle.
+    return ssl.create_default_context()
+
+
+def new_browser(*, timeout: float = 60.0) -> httpx.AsyncClient:
+    return httpx.AsyncClient(timeout=timeout, verify=_tls_context())
+
+
+@dataclass
+class _Form:
+    action: str
+    method: str
+    fields: dict[str, str] = field(default_factory=dict)
+    selects: set[str] = field(default_factory=set)
+
+
+class _FormParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[_Form] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.forms.append(_Form(a.get("action", ""), a.get("method", "get").lower()))
+        elif not self.forms:
+            return
+        elif tag == "input" and a.get("name") and a.get("type", "text") != "submit":
+            self.forms[-1].fields[a["name"]] = a.get("value", "")
+        elif tag == "select" and a.get("name"):
+            self.forms[-1].selects.add(a["name"])
+
+
+def _login_data(form: _Form, username: str, password: str) -> dict[str, str]:
+    data = dict(form.fields)
+    for name in ("login", "username"):
+        if name in data or name in form.selects:
+            data[name] = username
+    if "password" in data:
+        data["password"] = password
+    return data
+
+
+async def authorize(
+    browser: httpx.AsyncClient, start_url: str, *, username: str, password: str
+) -> str:
+    """From the relying party's login URL through the IdP to the callback URL (not fetched)."""
+    response = await browser.get(start_url)
+    for _ in range(MAX_STEPS):
+        if response.is_redirect:
+            location = urljoin(str(response.url), response.headers["location"])
+            if urlsplit(location).path == CALLBACK_PATH:
+                return location
+            response = await browser.get(location)
+            continue
+        parser = _FormParser()
+        if "html" in response.headers.get("content-type", ""):
+            parser.feed(response.text)
+        if response.status_code >= 400 or not parser.forms:
+            raise LoginError(f"stuck at {urlsplit(str(response.url)).path}: {response.status_code}")
+        form = parser.forms[0]
+        target = urljoin(str(response.url), form.action)
+        data = _login_data(form, username, password)
+        if form.method == "post":
+            response = await browser.post(target, data=data)
+        else:
+            response = await browser.get(target, params=data)
+    raise LoginError(f"no callback after {MAX_STEPS} steps")
+
+
+def _summary(response: httpx.Response) -> str:
+    """Status and the start of the page's text, for error reports (error pages hold no secrets)."""
+    text = " ".join(TAGS.sub(" ", response.text).split())
+    return f"{response.status_code}: {text[:160]}"
+
+
+async def finish(browser: httpx.AsyncClient, callback_url: str) -> httpx.Response:
+    """The relying party's callback: code exchange, validation, STS. 200 or 303 is success."""
+    response = await browser.get(callback_url)
+    if response.status_code not in (200, 303):
+        raise LoginError(f"the callback answered {_summary(response)}")
+    return response
+
+
+async def sign_in(
+    browser: httpx.AsyncClient, start_url: str, *, username: str, password: str
+) -> httpx.Response:
+    """The whole login: :func:`authorize` then :func:`finish`."""
+    callback = await authorize(browser, start_url, username=username, password=password)
+    return await finish(browser, callback)
+
+
+async def exported_credentials(browser: httpx.AsyncClient, serve_url: str) -> dict[str, str]:
+    """The signed-in session's credentials, as ``qbizfed serve`` exports them to tools."""
+    page = await browser.get(serve_url + "/credentials")
+    token = CSRF_FIELD.search(page.text)
+    if token is None:
+        raise LoginError(f"no CSRF token on the credentials page ({page.status_code})")
+    answer = await browser.post(
+        serve_url + "/credentials/credential-process", data={"csrf_token": token.group(1)}
+    )
+    if answer.status_code != 200:
+        raise LoginError(f"credential export answered {answer.status_code}")
+    data: dict[str, str] = answer.json()
+    return data
+
+
+def _ask_fields(html: str) -> dict[str, str]:
+    """The hidden fields of serve's ask form (``action="/chat"``) on a chat page."""
+    parser = _FormParser()
+    parser.feed(html)
+    for form in parser.forms:
+        if form.action == CHAT_PATH and "csrf_token" in form.fields:
+            return dict(form.fields)
+    raise LoginError("no ask form on the chat page")
+
+
+async def open_chat(browser: httpx.AsyncClient, serve_url: str) -> dict[str, str] | None:
+    """The ask form's fields of ``qbizfed serve``'s chat page; None if serve has no chat."""
+    page = await browser.get(serve_url + CHAT_PATH)
+    if page.status_code == 404:
+        return None
+    if page.status_code != 200:
+        raise LoginError(f"the chat page answered {page.status_code}")
+    return _ask_fields(page.text)
+
+
+async def ask_serve(
+    browser: httpx.AsyncClient,
+    serve_url: str,
+    fields: dict[str, str],
+    message: str,
+    *,
+    read_answer: bool = True,
+) -> dict[str, str]:
+    """One chat turn through serve's form: POST /chat (303), then, as a browser does, the
+    conversation page; returns the next ask form's fields (the same ones if not read)."""
+    posted = await browser.post(serve_url + CHAT_PATH, data={**fields, "message": message})
+    if posted.status_code != 303:
+        raise LoginError(f"the chat turn answered {posted.status_code}")
+    if not read_answer:
+        return fields
+    page = await browser.get(urljoin(serve_url, posted.headers["location"]))
+    if page.status_code != 200:
+        raise LoginError(f"the conversation page answered {page.status_code}")
+    return _ask_fields(page.text)

@@ -1,0 +1,238 @@
+"""Load test: N concurrent users, each a full OIDC login through ``qbizfed serve`` and 5 chat turns.
+
+Against ``qbizfed local idp`` + ``qbizfed local aws`` on loopback (own processes). Each
+user signs in through serve (relying party -> dev IdP login form -> callback), then has
+5 chat turns in one conversation, ``--via``:
+
+* ``serve`` (default): through serve's chat pages as a browser does: POST the ask form
+  (303), then GET the conversation page and take the next form's fields; a turn is
+  timed from the POST to the rendered answer. Falls back to ``library`` when this serve
+  has no chat route.
+* ``library``: export the session's credentials from serve's
+  ``/credentials/credential-process`` and ask through the chat library
+  (:class:`qbizfed.aws.chat.ChatClient`), directly against the Q Business emulator.
+
+Bounded: ``--users`` journeys, started evenly over ``--ramp-up`` seconds (0: all at
+once; the peak number in flight is reported), and a ``--deadline`` after which
+unfinished journeys are cancelled and counted as errors. Prints throughput, p50/p95/p99
+of logins and chat turns, and errors (goal: 0 at 200 users).
+
+Run: ``.venv/bin/python -m bench.load_test [--users 200] [--turns 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import itertools
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import boto3
+import httpx
+
+from bench.browser import ask_serve, exported_credentials, new_browser, open_chat, sign_in
+from bench.stack import DEMO_PASSWORD, DEMO_USERS, REGION, BenchStack
+from bench.stats import Latency
+from qbizfed.aws.chat import RETRY_CONFIG, ChatClient
+
+QUESTIONS = (
+    "How many vacation days do I get?",
+    "How do I roll back a deployment?",
+    "What were the Q3 results?",
+    "Can I work remotely?",
+    "When is the office closed for holidays?",
+)
+RAMP_UP_SECONDS = 0.0
+"""Users start evenly over this time (locust's spawn rate = users / ramp-up); the default,
+0, starts them all at once, so all of them are in flight together."""
+CHAT_THREADS = 32
+"""boto3 is blocking: chat turns run on a bounded thread pool, as a server would."""
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    users: int
+    turns_per_user: int
+    completed: int
+    errors: int
+    error_kinds: dict[str, int]
+    seconds: float
+    journeys_per_second: float
+    logins_per_second: float
+    turns_per_second: float
+    login: Latency
+    chat_turn: Latency
+    answered_with_sources: int
+    """Library turns only (serve's pages are not parsed for citations)."""
+    chat_via: str
+    ramp_up_seconds: float
+    peak_concurrent_users: int
+    """Most journeys in flight at once (started and not finished)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Journeys:
+    def __init__(self, stack: BenchStack, turns: int, via: str) -> None:
+        self.stack = stack
+        self.turns = turns
+        self.via = via
+        self.session = boto3.session.Session(region_name=REGION)  # models loaded once
+        self.pool = ThreadPoolExecutor(CHAT_THREADS, thread_name_prefix="bench-chat")
+        self.login_times: list[float] = []
+        self.turn_times: list[float] = []
+        self.sourced = 0
+        self.errors: collections.Counter[str] = collections.Counter()
+        self.in_flight = 0
+        self.peak_in_flight = 0
+
+    def chat_client(self, creds: dict[str, str]) -> ChatClient:
+        client = self.session.client(
+            "qbusiness",
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+            endpoint_url=self.stack.aws_url,
+            config=RETRY_CONFIG,
+        )
+        return ChatClient(qbusiness=client, application_id=self.stack.application_id,
+                          subscription_backoff=0.5)  # fmt: skip
+
+    def converse(self, chat: ChatClient) -> None:
+        conversation = chat.conversation()
+        for question in itertools.islice(itertools.cycle(QUESTIONS), self.turns):
+            started = time.perf_counter()
+            turn = conversation.ask(question)
+            self.turn_times.append(time.perf_counter() - started)
+            self.sourced += bool(turn.citations)
+
+    async def converse_via_serve(self, browser: httpx.AsyncClient, fields: dict[str, str]) -> None:
+        for question in itertools.islice(itertools.cycle(QUESTIONS), self.turns):
+            started = time.perf_counter()
+            fields = await ask_serve(browser, self.stack.serve_url, fields, question)
+            self.turn_times.append(time.perf_counter() - started)
+
+    async def journey(self, username: str, start_after: float) -> None:
+        await asyncio.sleep(start_after)
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            async with new_browser() as browser:
+                started = time.perf_counter()
+                await sign_in(browser, self.stack.serve_url + "/login/oidc",
+                              username=username, password=DEMO_PASSWORD)  # fmt: skip
+                self.login_times.append(time.perf_counter() - started)
+                if self.via == "serve":
+                    fields = await open_chat(browser, self.stack.serve_url)
+                    if fields is not None:
+                        await self.converse_via_serve(browser, fields)
+                        return
+                    self.via = "library"  # this serve has no chat pages
+                creds = await exported_credentials(browser, self.stack.serve_url)
+            chat = self.chat_client(creds)
+            await asyncio.get_running_loop().run_in_executor(self.pool, self.converse, chat)
+        except Exception as exc:  # counted by kind, reported; never hidden
+            self.errors[f"{type(exc).__name__}: {str(exc)[:200]}"] += 1
+        finally:
+            self.in_flight -= 1
+
+
+async def _drive(journeys: _Journeys, users: int, deadline: float, ramp_up: float) -> float:
+    names = itertools.cycle(DEMO_USERS)
+    tasks = [
+        asyncio.create_task(journeys.journey(next(names), ramp_up * i / users))
+        for i in range(users)
+    ]
+    started = time.perf_counter()
+    _, pending = await asyncio.wait(tasks, timeout=deadline)
+    for task in pending:
+        task.cancel()
+    if pending:
+        journeys.errors["DeadlineExceeded"] += len(pending)
+        await asyncio.wait(pending)
+    return time.perf_counter() - started
+
+
+def run_load(
+    stack: BenchStack,
+    *,
+    users: int,
+    turns: int,
+    deadline: float,
+    via: str = "serve",
+    ramp_up: float = RAMP_UP_SECONDS,
+) -> LoadResult:
+    journeys = _Journeys(stack, turns, via)
+    try:
+        seconds = asyncio.run(_drive(journeys, users, deadline, ramp_up))
+    finally:
+        journeys.pool.shutdown(wait=True, cancel_futures=True)
+    errors = sum(journeys.errors.values())
+    return LoadResult(
+        users=users,
+        turns_per_user=turns,
+        completed=users - errors,
+        errors=errors,
+        error_kinds=dict(journeys.errors),
+        seconds=seconds,
+        journeys_per_second=(users - errors) / seconds,
+        logins_per_second=len(journeys.login_times) / seconds,
+        turns_per_second=len(journeys.turn_times) / seconds,
+        login=Latency.of_seconds(journeys.login_times),
+        chat_turn=Latency.of_seconds(journeys.turn_times),
+        answered_with_sources=journeys.sourced,
+        chat_via=journeys.via,
+        ramp_up_seconds=ramp_up,
+        peak_concurrent_users=journeys.peak_in_flight,
+    )
+
+
+def run(*, users: int, turns: int, deadline: float, via: str, ramp_up: float) -> LoadResult:
+    with BenchStack() as stack:
+        return run_load(
+            stack, users=users, turns=turns, deadline=deadline, via=via, ramp_up=ramp_up
+        )
+
+
+def describe(result: LoadResult) -> list[str]:
+    return [
+        f"load test: {result.users} concurrent users, full OIDC login + {result.turns_per_user} "
+        f"chat turns each (via {result.chat_via}), started over {result.ramp_up_seconds:g} s, "
+        f"at most {result.peak_concurrent_users} in flight, in {result.seconds:.1f} s",
+        f"  completed {result.completed}/{result.users}, errors {result.errors} "
+        f"{result.error_kinds or ''}",
+        f"  throughput: {result.journeys_per_second:.1f} journeys/s, "
+        f"{result.logins_per_second:.1f} logins/s, {result.turns_per_second:.1f} chat turns/s",
+        f"  login: {result.login.brief()}",
+        f"  chat turn: {result.chat_turn.brief()}",
+    ] + (
+        [f"  answers with sources: {result.answered_with_sources}/"
+         f"{result.users * result.turns_per_user}"]
+        if result.chat_via == "library" else []
+    )  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--turns", type=int, default=5)
+    parser.add_argument("--deadline", type=float, default=300.0, help="seconds, then cancel")
+    parser.add_argument("--via", choices=("serve", "library"), default="serve")
+    parser.add_argument("--ramp-up", type=float, default=RAMP_UP_SECONDS, help="seconds")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = run(
+        users=args.users, turns=args.turns, deadline=args.deadline, via=args.via,
+        ramp_up=args.ramp_up,
+    )  # fmt: skip
+    print(json.dumps(result.as_dict()) if args.json else "\n".join(describe(result)))
+
+
+if __name__ == "__main__":
+    main()
