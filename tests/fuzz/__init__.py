@@ -1,0 +1,1 @@
+"""Fuzzing: Hypothesis property tests and atheris harnesses over the parsers that face attackers."""
