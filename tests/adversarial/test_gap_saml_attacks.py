@@ -103,14 +103,6 @@ def _corrupt_certificate(response: bytes) -> bytes:
     return head + marker + tail[:100] + b"*" + tail[101:]  # one base64 character replaced
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product gap (qbizfed/local/sts/saml_response.py _verify): signxml's schema "
-    "check raises lxml.etree.DocumentInvalid for a certificate that is not base64, which "
-    "_verify does not catch; the local STS answers 500 InternalFailure, not "
-    "InvalidIdentityToken (fuzz crasher sts_saml-corrupt-x509-certificate.bin)",
-)
 def test_corrupt_certificate_in_the_signature_is_refused_without_a_server_error(
     local_aws: LocalAws, admin_client: Any, role: tuple[SamlRole, Any]
 ) -> None:

@@ -24,40 +24,7 @@ class KnownFinding:
     summary: str
 
 
-OPEN_FINDINGS: tuple[KnownFinding, ...] = (
-    KnownFinding(
-        target="saml_sp",
-        crasher="saml_sp-malformed-not-on-or-after.bin",
-        exceptions=("Exception", "ValueError"),
-        source_file="src/qbizfed/identity/saml.py",
-        function="_check_aws_rules",
-        summary="an unsigned response whose SubjectConfirmationData NotOnOrAfter is not an "
-        "xs:dateTime makes python3-saml's parse_SAML_to_time raise a bare Exception (or "
-        "ValueError for an impossible date such as 2026-11-52), which "
-        "escapes validate_response (the web app answers 500) before any signature check",
-    ),
-    KnownFinding(
-        target="oidc_callback",
-        crasher="oidc_callback-exp-overflows-datetime.bin",
-        exceptions=("OverflowError", "ValueError"),
-        source_file="src/qbizfed/identity/id_token.py",
-        function="expires_at",
-        summary="an ID token (signed by the IdP) whose exp is far beyond year 9999 passes "
-        "check_claims, then ValidatedIdToken.expires_at raises OverflowError/ValueError in "
-        "identity_from_id_token",
-    ),
-    KnownFinding(
-        target="sts_saml",
-        crasher="sts_saml-corrupt-x509-certificate.bin",
-        exceptions=("LxmlError",),
-        source_file="src/qbizfed/local/sts/saml_response.py",
-        function="_verify",
-        summary="an assertion whose ds:X509Certificate is not valid base64 makes signxml's "
-        "schema check raise lxml.etree.DocumentInvalid (other bytes: XMLSyntaxError, "
-        "C14NError; all lxml.etree.LxmlError), which _verify does not catch: the "
-        "local STS answers 500 InternalFailure instead of InvalidIdentityToken",
-    ),
-)
+OPEN_FINDINGS: tuple[KnownFinding, ...] = ()
 
 
 def _innermost_project_frame(exc: BaseException) -> traceback.FrameSummary | None:

@@ -95,13 +95,6 @@ def test_persistent_throttling_ends_in_a_clear_message(
     assert who.credential not in failure.value.diagnostics()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product gap (qbizfed/aws/sts.py translate_sts_error): after retries, an STS "
-    "5xx (InternalFailure/ServiceUnavailable) gets the generic remedy 'check the role ARN, "
-    "the IAM identity provider and the trust policy', which blames configuration for an "
-    "AWS-side failure; it should say STS failed and to try again shortly",
-)
 def test_persistent_sts_server_errors_end_in_a_clear_message(
     fresh_local_aws: LocalAws, issuer: OidcIssuer, unique_name: str
 ) -> None:

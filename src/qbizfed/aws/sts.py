@@ -257,6 +257,14 @@ def translate_sts_error(
         return StsError(
             what, code=code, remedy="activate STS in this region (IAM account settings)"
         )
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    if status >= 500 or code in ("InternalFailure", "ServiceUnavailable", "InternalError"):
+        return StsError(
+            f"STS failed on its side ({code}), even after retries",
+            code=code,
+            remedy="nothing to change in your setup: try again in a minute; if it persists, "
+            "check the AWS Health Dashboard for STS in this region",
+        )
     if code == "ValidationError" and "durationseconds" in lowered:
         return StsError(
             what,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -111,6 +112,9 @@ def _reject(message: str, reason: str, remedy: str = "") -> IdTokenError:
     return IdTokenError(message, reason=reason, remedy=remedy)
 
 
+MAX_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z
+
+
 def _numeric(claims: Mapping[str, Any], name: str, *, required: bool) -> float | None:
     value = claims.get(name)
     if value is None:
@@ -119,6 +123,10 @@ def _numeric(claims: Mapping[str, Any], name: str, *, required: bool) -> float |
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _reject(f"the ID token's {name!r} claim is not a number", f"bad_{name}")
+    if not math.isfinite(value) or not 0 <= value <= MAX_NUMERIC_DATE:
+        # NaN compares false with everything, so it would never expire; huge values
+        # overflow datetime later. A NumericDate is seconds since 1970, before 9999.
+        raise _reject(f"the ID token's {name!r} claim is not a valid time", f"bad_{name}")
     return float(value)
 
 

@@ -399,7 +399,14 @@ class SamlServiceProvider:
                 "audience",
                 f"set the audience (SP entity ID) at the IdP to {self.settings.sp_entity_id}",
             )
-        return datetime.fromtimestamp(OneLogin_Saml2_Utils.parse_SAML_to_time(nooa), tz=UTC)
+        try:
+            return datetime.fromtimestamp(OneLogin_Saml2_Utils.parse_SAML_to_time(nooa), tz=UTC)
+        except Exception as exc:  # python3-saml raises a bare Exception for a bad format
+            raise _reject(
+                "the assertion's SubjectConfirmationData NotOnOrAfter is not a valid time",
+                "subject_confirmation",
+                "the IdP must send an xs:dateTime in UTC, like 2026-01-01T00:05:00Z",
+            ) from exc
 
     # -- extraction -----------------------------------------------------------------
 

@@ -122,6 +122,7 @@ class ChatRuntime:
     qbusiness: QBusinessFactory
 
     def client_for(self, user: SignedInUser, credentials: SessionCredentials) -> ChatClient:
+        """Blocking (making a boto3 client costs tens of ms of CPU): call it in a worker."""
         application_id = self.settings.application_for(user.protocol)
         if application_id is None:
             variable = f"QBUSINESS_{user.protocol.upper()}_APPLICATION_ID"
@@ -327,7 +328,7 @@ async def _render_chat(
     notice: str | None = None,
 ) -> Response:
     runtime = _runtime(request)
-    client = runtime.client_for(who.user, who.credentials)
+    client = await _blocking(runtime.client_for, who.user, who.credentials)
     data = PageData((), (), None)
     status = 200
     try:
@@ -439,7 +440,7 @@ async def ask(request: Request) -> Response:
                 remedy="shorten the message, or attach the text as a file",
             )
         attachments = await _attachments(files)
-        client = _runtime(request).client_for(who.user, who.credentials)
+        client = await _blocking(_runtime(request).client_for, who.user, who.credentials)
         turn: ChatTurn = await _blocking(
             _send, client, message, conversation_id, parent, attachments
         )
@@ -505,7 +506,7 @@ async def delete_conversation(request: Request, conversation_id: str) -> Respons
     if who is None:
         return _to_signin("/chat")
     runtime = _runtime(request)
-    client = runtime.client_for(who.user, who.credentials)
+    client = await _blocking(runtime.client_for, who.user, who.credentials)
     try:
         await _in_thread(runtime.settings, lambda: client.delete_conversation(conversation_id))
     except QbizfedError as exc:
@@ -538,7 +539,7 @@ async def feedback(request: Request, conversation_id: str) -> Response:
                 "the feedback form is incomplete", remedy="choose thumbs up or down and send"
             )
         runtime = _runtime(request)
-        client = runtime.client_for(who.user, who.credentials)
+        client = await _blocking(runtime.client_for, who.user, who.credentials)
         await _in_thread(
             runtime.settings,
             lambda: client.feedback(

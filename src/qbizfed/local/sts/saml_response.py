@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from lxml import etree
 from signxml.algorithms import DigestAlgorithm, SignatureMethod
 from signxml.exceptions import InvalidInput, InvalidSignature, SignXMLException
 from signxml.verifier import SignatureConfiguration, XMLVerifier
@@ -120,8 +121,8 @@ def _verify(data: bytes, location: str, metadata: IdpMetadata) -> Any:
             result = XMLVerifier().verify(
                 data, x509_cert=certificate, id_attribute="ID", expect_config=config
             )
-        except (InvalidSignature, InvalidInput, SignXMLException, ValueError):
-            continue
+        except (InvalidSignature, InvalidInput, SignXMLException, ValueError, etree.LxmlError):
+            continue  # e.g. a corrupt ds:X509Certificate: refused below, never a 500
         if isinstance(result, list):  # expect_references=1 makes this unreachable
             continue
         return result.signed_xml

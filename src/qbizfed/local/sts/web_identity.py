@@ -10,6 +10,7 @@ key), whose ``aud`` is one of the provider's client IDs and whose ``exp``/``nbf`
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -135,6 +136,9 @@ def _verify_signature(
         raise invalid_token("Couldn't verify the signature of the web identity token.") from exc
 
 
+MAX_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z; NaN and infinities never expire
+
+
 def _numeric_date(claims: Mapping[str, object], name: str, *, required: bool) -> float | None:
     value = claims.get(name)
     if value is None:
@@ -143,6 +147,8 @@ def _numeric_date(claims: Mapping[str, object], name: str, *, required: bool) ->
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise invalid_token(f"The web identity token's {name} claim is not a number.")
+    if not math.isfinite(value) or not 0 <= value <= MAX_NUMERIC_DATE:
+        raise invalid_token(f"The web identity token's {name} claim is not a valid time.")
     return float(value)
 
 
