@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import math
 import resource
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -202,6 +203,9 @@ class LoginComparison:
 
     @property
     def ideal_per_second(self) -> float:
+        """concurrency / token latency; unbounded (inf) when the IdP is not slowed."""
+        if self.token_delay_ms <= 0:
+            return math.inf
         return self.qbizfed.concurrency / (self.token_delay_ms / 1000)
 
     @property
