@@ -42,7 +42,7 @@ def missing_browser(reason: str) -> None:
     pytest.skip(f"browser tests skipped: {reason}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Browser]:
     """One headless Chromium for the run."""
     if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
