@@ -23,7 +23,6 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
-from starlette.datastructures import Secret as StarletteSecret
 
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import OidcClient, Secret, ServiceProvider
@@ -32,10 +31,10 @@ from qbizfed.local.stack import LocalAws, LocalAwsSettings
 from qbizfed.web.app import create_app
 from qbizfed.web.chat_settings import ChatSettings
 from qbizfed.web.routes_chat import install_chat
-from qbizfed.web.settings import OidcSettings, SamlSettings, WebSettings
 from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import FAKE_ADMIN_KEY, FAKE_ADMIN_SECRET, REGION
 from tests.integration.test_serve_harness import UvicornServer
+from tests.support.dev_idp_broker import dev_idp_web_settings
 from tests.support.oidc_issuer import oidc_trust_policy
 from tests.support.saml_assertions import saml_trust_policy
 
@@ -157,23 +156,12 @@ def running_chat_stack(*, session_duration_seconds: int = 3600) -> Iterator[Chat
         saml_app = _application(
             qb, identityType="AWS_IAM_IDP_SAML", iamIdentityProviderArn=saml_provider
         )
-        settings = WebSettings(
-            oidc=OidcSettings(
-                issuer=idp.issuer,
-                client_id=CLIENT_ID,
-                client_secret=StarletteSecret(CLIENT_SECRET),
-                redirect_uri=base + "/auth/oidc/callback",
-                role_arn=oidc_role,
-                logout_redirect_uri=base + "/signed-out",
-                allow_insecure_loopback_http=True,
-            ),
-            saml=SamlSettings(
-                idp_sso_url=idp.saml_sso_url,
-                idp_issuer=idp.saml_entity_id,
-                acs_url=base + "/saml",
-                idp_certificate=idp.certificate_pem,
-                allow_insecure_loopback_http=True,
-            ),
+        settings = dev_idp_web_settings(
+            idp,
+            base,
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            oidc_role_arn=oidc_role,
             aws_region=REGION,
             aws_endpoint_url=aws.url,
             session_duration_seconds=session_duration_seconds,

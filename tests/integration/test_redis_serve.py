@@ -33,7 +33,6 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 from fastapi import FastAPI
-from starlette.datastructures import Secret as StarletteSecret
 
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import OidcClient, Secret, ServiceProvider
@@ -42,11 +41,12 @@ from qbizfed.web.app import create_app
 from qbizfed.web.redis_outage import install_outage_page
 from qbizfed.web.redis_store import RedisSessionStore
 from qbizfed.web.sealing import SessionKeys
-from qbizfed.web.settings import OidcSettings, SamlSettings, WebSettings
+from qbizfed.web.settings import WebSettings
 from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import REGION
 from tests.integration.test_serve_harness import UvicornServer
 from tests.peers.flows import SamlPost, browse, login_for_saml
+from tests.support.dev_idp_broker import dev_idp_web_settings
 from tests.support.oidc_issuer import oidc_trust_policy
 from tests.support.redis_server import RedisServer, redis_or_skip
 from tests.support.saml_assertions import saml_trust_policy
@@ -194,23 +194,12 @@ def cluster(local_aws: LocalAws) -> Iterator[Cluster]:
         application_id = _ready_application(
             admin.client("qbusiness", endpoint_url=local_aws.url), saml_provider
         )
-        settings = WebSettings(
-            oidc=OidcSettings(
-                issuer=idp.issuer,
-                client_id=CLIENT_ID,
-                client_secret=StarletteSecret(CLIENT_SECRET),
-                redirect_uri=public + "/auth/oidc/callback",
-                role_arn=oidc_role,
-                logout_redirect_uri=public + "/signed-out",
-                allow_insecure_loopback_http=True,
-            ),
-            saml=SamlSettings(
-                idp_sso_url=idp.saml_sso_url,
-                idp_issuer=idp.saml_entity_id,
-                acs_url=public + "/saml",
-                idp_certificate=idp.certificate_pem,
-                allow_insecure_loopback_http=True,
-            ),
+        settings = dev_idp_web_settings(
+            idp,
+            public,
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            oidc_role_arn=oidc_role,
             aws_region=REGION,
             aws_endpoint_url=local_aws.url,
         )

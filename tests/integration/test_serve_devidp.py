@@ -12,14 +12,13 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from starlette.datastructures import Secret as StarletteSecret
 
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import OidcClient, Secret, ServiceProvider
 from qbizfed.web.app import create_app
-from qbizfed.web.settings import OidcSettings, SamlSettings, WebSettings
 from tests.integration.test_serve_harness import RecordingIssuer, UvicornServer
 from tests.peers.flows import browse, login_for_saml
+from tests.support.dev_idp_broker import dev_idp_web_settings
 
 CLIENT_ID = "qbizfed-web"
 CLIENT_SECRET = "web-secret-0123456789abcdef"
@@ -54,23 +53,12 @@ def broker() -> Iterator[Broker]:
         entity_id=base + "/saml", acs_urls=(base + "/saml",), role_arn=ROLE, provider_arn=PROVIDER
     )
     idp = DevIdp(DevIdpSettings(port=0, clients=(client,), service_providers=(sp,))).start()
-    settings = WebSettings(
-        oidc=OidcSettings(
-            issuer=idp.issuer,
-            client_id=CLIENT_ID,
-            client_secret=StarletteSecret(CLIENT_SECRET),
-            redirect_uri=base + "/auth/oidc/callback",
-            role_arn=ROLE,
-            logout_redirect_uri=base + "/signed-out",
-            allow_insecure_loopback_http=True,
-        ),
-        saml=SamlSettings(
-            idp_sso_url=idp.saml_sso_url,
-            idp_issuer=idp.saml_entity_id,
-            acs_url=base + "/saml",
-            idp_certificate=idp.certificate_pem,
-            allow_insecure_loopback_http=True,
-        ),
+    settings = dev_idp_web_settings(
+        idp,
+        base,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        oidc_role_arn=ROLE,
     )
     issuer = RecordingIssuer()
     server.start(create_app(settings, sts=issuer))

@@ -27,11 +27,12 @@ from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import OidcClient, Secret, ServiceProvider
 from qbizfed.local.stack import LocalAws
 from qbizfed.web.app import create_app
-from qbizfed.web.settings import OidcSettings, SamlSettings, WebSettings
+from qbizfed.web.settings import OidcSettings, WebSettings
 from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import REGION
 from tests.integration.test_serve_harness import UvicornServer
 from tests.peers.flows import browse, login_for_saml
+from tests.support.dev_idp_broker import dev_idp_web_settings
 from tests.support.oidc_issuer import oidc_trust_policy
 from tests.support.saml_assertions import saml_trust_policy
 
@@ -117,23 +118,12 @@ def stack(local_aws: LocalAws) -> Iterator[Stack]:
     )
     application_id = _ready_application(admin.client("qbusiness", endpoint_url=local_aws.url),
                                         saml_provider)  # fmt: skip
-    settings = WebSettings(
-        oidc=OidcSettings(
-            issuer=idp.issuer,
-            client_id=CLIENT_ID,
-            client_secret=StarletteSecret(CLIENT_SECRET),
-            redirect_uri=base + "/auth/oidc/callback",
-            role_arn=oidc_role,
-            logout_redirect_uri=base + "/signed-out",
-            allow_insecure_loopback_http=True,
-        ),
-        saml=SamlSettings(
-            idp_sso_url=idp.saml_sso_url,
-            idp_issuer=idp.saml_entity_id,
-            acs_url=base + "/saml",
-            idp_certificate=idp.certificate_pem,
-            allow_insecure_loopback_http=True,
-        ),
+    settings = dev_idp_web_settings(
+        idp,
+        base,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        oidc_role_arn=oidc_role,
         aws_region=REGION,
         aws_endpoint_url=local_aws.url,
     )
