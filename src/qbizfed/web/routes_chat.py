@@ -440,10 +440,13 @@ async def ask(request: Request) -> Response:
                 remedy="shorten the message, or attach the text as a file",
             )
         attachments = await _attachments(files)
-        client = await _blocking(_runtime(request).client_for, who.user, who.credentials)
-        turn: ChatTurn = await _blocking(
-            _send, client, message, conversation_id, parent, attachments
-        )
+        runtime = _runtime(request)
+        turn: ChatTurn = await _blocking(  # one worker hop: the client, then the turn
+            lambda: _send(
+                runtime.client_for(who.user, who.credentials),
+                message, conversation_id, parent, attachments,
+            )
+        )  # fmt: skip
     except QbizfedError as exc:
         return await _render_chat(
             request, who, conversation_id=conversation_id, error=exc,
@@ -458,8 +461,7 @@ async def ask(request: Request) -> Response:
     )  # fmt: skip
     target = _chat_path(turn.conversation_id or conversation_id)
     if turn.failed_attachments:
-        # The library reads failedAttachments' names from a nested shape that ChatSync's
-        # AttachmentOutput does not have; fall back to the names that were sent.
+        # An AttachmentOutput may come back without its name: fall back to the names sent.
         names = ", ".join(f.name for f in turn.failed_attachments if f.name) or ", ".join(
             a.name for a in attachments
         )
