@@ -34,6 +34,7 @@ from qbizfed.local.stack import LocalAws
 from tests.conftest import REGION
 from tests.peers.flows import browse, login_for_saml
 from tests.support.oidc_issuer import oidc_trust_policy
+from tests.support.qbusiness_app import subscribed_application
 from tests.support.saml_assertions import saml_trust_policy
 
 QBIZFED = str(Path(sys.executable).with_name("qbizfed"))
@@ -298,30 +299,12 @@ def _ready_application(local_aws: LocalAws, idp: DevIdp) -> str:
     admin = boto3.session.Session(region_name=REGION)
     iam = admin.client("iam", endpoint_url=local_aws.url)
     qb = admin.client("qbusiness", endpoint_url=local_aws.url)
-    # A loopback issuer's IAM OIDC provider ARN contains ":port", which Q Business's ARN
-    # pattern rejects (as AWS would); a SAML provider ARN stands in for the application.
+    # A SAML provider stands in for the application's identity provider: these tests are
+    # about the credentials, not about which IdP the application names.
     stand_in = iam.create_saml_provider(
         SAMLMetadataDocument=idp.saml_metadata_xml, Name="creds" + uuid.uuid4().hex[:8]
     )["SAMLProviderArn"]
-    app = str(
-        qb.create_application(
-            displayName="creds" + uuid.uuid4().hex[:8],
-            identityType="AWS_IAM_IDP_SAML",
-            iamIdentityProviderArn=stand_in,
-        )["applicationId"]
-    )
-    deadline = time.monotonic() + 5
-    while qb.get_application(applicationId=app)["status"] != "ACTIVE":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    qb.update_application(
-        applicationId=app,
-        autoSubscriptionConfiguration={
-            "autoSubscribe": "ENABLED",
-            "defaultSubscriptionType": "Q_LITE",
-        },
-    )
-    return app
+    return subscribed_application(qb, stand_in, name_prefix="creds")
 
 
 def test_aws_cli_chat_sync_with_the_credential_process_profile(

@@ -48,6 +48,7 @@ from tests.integration.test_serve_harness import UvicornServer
 from tests.peers.flows import SamlPost, browse, login_for_saml
 from tests.support.dev_idp_broker import dev_idp_web_settings
 from tests.support.oidc_issuer import oidc_trust_policy
+from tests.support.qbusiness_app import subscribed_application
 from tests.support.redis_server import RedisServer, redis_or_skip
 from tests.support.saml_assertions import saml_trust_policy
 
@@ -119,27 +120,6 @@ def start_instance(
     return Instance(server.start(app), store)
 
 
-def _ready_application(qb: Any, provider_arn: str) -> str:
-    app = str(
-        qb.create_application(
-            displayName="redis" + uuid.uuid4().hex[:8],
-            identityType="AWS_IAM_IDP_SAML",
-            iamIdentityProviderArn=provider_arn,
-        )["applicationId"]
-    )
-    deadline = time.monotonic() + 5
-    while qb.get_application(applicationId=app)["status"] != "ACTIVE":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    qb.update_application(
-        applicationId=app,
-        autoSubscriptionConfiguration={
-            "autoSubscribe": "ENABLED", "defaultSubscriptionType": "Q_LITE"
-        },
-    )  # fmt: skip
-    return app
-
-
 @pytest.fixture(scope="module")
 def cluster(local_aws: LocalAws) -> Iterator[Cluster]:
     redis_server = redis_or_skip()
@@ -191,8 +171,10 @@ def cluster(local_aws: LocalAws) -> Iterator[Cluster]:
                 provider_arn=saml_provider,
             )
         )
-        application_id = _ready_application(
-            admin.client("qbusiness", endpoint_url=local_aws.url), saml_provider
+        application_id = subscribed_application(
+            admin.client("qbusiness", endpoint_url=local_aws.url),
+            saml_provider,
+            name_prefix="redis",
         )
         settings = dev_idp_web_settings(
             idp,

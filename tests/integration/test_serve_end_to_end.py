@@ -34,6 +34,7 @@ from tests.integration.test_serve_harness import UvicornServer
 from tests.peers.flows import browse, login_for_saml
 from tests.support.dev_idp_broker import dev_idp_web_settings
 from tests.support.oidc_issuer import oidc_trust_policy
+from tests.support.qbusiness_app import subscribed_application
 from tests.support.saml_assertions import saml_trust_policy
 
 CLIENT_ID = "qbizfed-web-e2e"
@@ -48,29 +49,6 @@ class Stack:
     oidc_role: str
     saml_role: str
     application_id: str
-
-
-def _ready_application(qb: Any, provider_arn: str) -> str:
-    app = str(
-        qb.create_application(
-            displayName="serve" + uuid.uuid4().hex[:8],
-            # A loopback issuer's IAM OIDC provider ARN contains ":port", which Q Business's
-            # ARN pattern rejects (as AWS would); the SAML provider is a valid stand-in.
-            identityType="AWS_IAM_IDP_SAML",
-            iamIdentityProviderArn=provider_arn,
-        )["applicationId"]
-    )
-    deadline = time.monotonic() + 5
-    while qb.get_application(applicationId=app)["status"] != "ACTIVE":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    qb.update_application(
-        applicationId=app,
-        autoSubscriptionConfiguration={
-            "autoSubscribe": "ENABLED", "defaultSubscriptionType": "Q_LITE"
-        },
-    )
-    return app
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +94,11 @@ def stack(local_aws: LocalAws) -> Iterator[Stack]:
             provider_arn=saml_provider,
         )
     )
-    application_id = _ready_application(admin.client("qbusiness", endpoint_url=local_aws.url),
-                                        saml_provider)  # fmt: skip
+    # A SAML provider stands in for the application's identity provider: these tests are
+    # about the broker, and one application serves both sign-in protocols here.
+    application_id = subscribed_application(
+        admin.client("qbusiness", endpoint_url=local_aws.url), saml_provider, name_prefix="serve"
+    )
     settings = dev_idp_web_settings(
         idp,
         base,

@@ -27,6 +27,24 @@ def _wait_active(get: Any) -> None:
         time.sleep(0.05)
 
 
+def subscribed_application(
+    qb: Any, provider_arn: str, *, name_prefix: str = "t", subscription_type: str = "Q_LITE"
+) -> str:
+    """An ACTIVE, auto-subscribing SAML-federated application (no index), made with an
+    admin ``qbusiness`` client: what a broker test needs to chat as a signed-in user."""
+    app = str(
+        qb.create_application(
+            displayName=name_prefix + uuid.uuid4().hex[:8],
+            identityType="AWS_IAM_IDP_SAML",
+            iamIdentityProviderArn=provider_arn,
+        )["applicationId"]
+    )
+    _wait_active(lambda: qb.get_application(applicationId=app))
+    subscription = {"autoSubscribe": "ENABLED", "defaultSubscriptionType": subscription_type}
+    qb.update_application(applicationId=app, autoSubscriptionConfiguration=subscription)
+    return app
+
+
 def ready_application(stack: LocalAws, documents: Iterable[Mapping[str, str]]) -> str:
     """An ACTIVE, auto-subscribing application with an index holding ``documents``
     (each ``{"id", "title", "text"}`` and optional ``"allow_user"``)."""

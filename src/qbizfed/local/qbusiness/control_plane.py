@@ -356,6 +356,20 @@ def delete_application(ctx: OperationContext, params: Params) -> Result:
 # ---------------------------------------------------------------------------- indices
 
 
+def _child_view(child: Resource, ctx: OperationContext, name: str) -> Result:
+    """Get<Child> output: ids, ARN (``<name>Id``/``<name>Arn``), status, times, attributes."""
+    view: Result = {
+        "applicationId": child.application_id,
+        f"{name}Id": child.resource_id,
+        f"{name}Arn": child.arn,
+        "status": child.status(ctx.now),
+        "createdAt": child.created_at,
+        "updatedAt": child.updated_at,
+    }
+    view.update(child.attrs)
+    return view
+
+
 def _index_view(index: Resource, ctx: OperationContext) -> Result:
     view: Result = {
         "applicationId": index.application_id,
@@ -521,16 +535,7 @@ def create_retriever(ctx: OperationContext, params: Params) -> Result:
 @registry.operation("GetRetriever", access=Access.READ)
 def get_retriever(ctx: OperationContext, params: Params) -> Result:
     r = get_child(ctx, params["applicationId"], "retriever", params["retrieverId"])
-    view: Result = {
-        "applicationId": r.application_id,
-        "retrieverId": r.resource_id,
-        "retrieverArn": r.arn,
-        "status": r.status(ctx.now),
-        "createdAt": r.created_at,
-        "updatedAt": r.updated_at,
-    }
-    view.update(r.attrs)
-    return view
+    return _child_view(r, ctx, "retriever")
 
 
 @registry.operation("ListRetrievers", access=Access.READ)
@@ -645,16 +650,7 @@ def create_web_experience(ctx: OperationContext, params: Params) -> Result:
 @registry.operation("GetWebExperience", access=Access.READ)
 def get_web_experience(ctx: OperationContext, params: Params) -> Result:
     w = get_child(ctx, params["applicationId"], "web-experience", params["webExperienceId"])
-    view: Result = {
-        "applicationId": w.application_id,
-        "webExperienceId": w.resource_id,
-        "webExperienceArn": w.arn,
-        "status": w.status(ctx.now),
-        "createdAt": w.created_at,
-        "updatedAt": w.updated_at,
-    }
-    view.update(w.attrs)
-    return view
+    return _child_view(w, ctx, "webExperience")
 
 
 @registry.operation("ListWebExperiences")
