@@ -19,6 +19,10 @@ from qbizfed.creds import locations
 ProtocolOption = Literal["oidc", "saml"]
 FormatOption = Literal["process", "env", "json", "ini"]
 
+# As POSIX shells report them (``sh -c``): found but not runnable, not found.
+EXIT_NOT_EXECUTABLE = 126
+EXIT_NOT_FOUND = 127
+
 _PROFILE_HELP = "qbizfed profile name (default: $QBIZFED_PROFILE or 'default')."
 
 
@@ -143,11 +147,13 @@ def logout(
 ) -> None:
     """Delete the profile's cached credentials (and refresh token)."""
     from qbizfed.creds import cache
+    from qbizfed.creds.profiles import load_profile
 
     name = _profile_name(profile)
     if cache.delete(name):
         _err(f"signed out: deleted the cached credentials of profile {name!r}")
     else:
+        load_profile(name)  # a typo says "does not exist", not "nothing to delete"
         _err(f"profile {name!r} had no cached credentials")
 
 
@@ -190,10 +196,20 @@ def exec_command(
             os.execvpe(command[0], command, env)  # noqa: S606 - the user's own command
         except FileNotFoundError:
             _err(f"error: command not found: {command[0]}")
-            raise typer.Exit(127) from None
+            raise typer.Exit(EXIT_NOT_FOUND) from None
+        except OSError as exc:  # EACCES (not executable, a directory), ENOEXEC, ...
+            _err(f"error: cannot run {command[0]}: {exc.strerror}")
+            raise typer.Exit(EXIT_NOT_EXECUTABLE) from None
     import subprocess
 
-    completed = subprocess.run(command, env=env, check=False)
+    try:
+        completed = subprocess.run(command, env=env, check=False)
+    except FileNotFoundError:
+        _err(f"error: command not found: {command[0]}")
+        raise typer.Exit(EXIT_NOT_FOUND) from None
+    except OSError as exc:
+        _err(f"error: cannot run {command[0]}: {exc.strerror}")
+        raise typer.Exit(EXIT_NOT_EXECUTABLE) from None
     raise typer.Exit(completed.returncode)
 
 

@@ -202,15 +202,27 @@ def load_profiles(path: str | None = None) -> dict[str, Profile]:
     return result
 
 
+class ProfileNotFoundError(ConfigError):
+    """``--profile NAME`` names no ``[profiles.NAME]`` table."""
+
+
+def profile_not_found(name: str, path: str, known: list[str]) -> ProfileNotFoundError:
+    existing = (
+        f"existing profiles: {', '.join(sorted(known))}" if known else "no profile exists yet"
+    )
+    return ProfileNotFoundError(
+        f"qbizfed profile {name!r} does not exist in {path} ({existing})",
+        remedy=("pass --profile with one of them, or create it: " if known else "create it: ")
+        + f"qbizfed configure --profile {name} ...",
+    )
+
+
 def load_profile(name: str, path: str | None = None) -> Profile:
+    """The profile called ``name``, or :class:`ProfileNotFoundError` listing the others."""
     path = path or locations.config_path()
     profiles = load_profiles(path)
     if name not in profiles:
-        known = ", ".join(sorted(profiles)) or "none"
-        raise ConfigError(
-            f"no qbizfed profile named {name!r} in {path} (known: {known})",
-            remedy=f"create it with qbizfed configure --profile {name} ...",
-        )
+        raise profile_not_found(name, path, list(profiles))
     return profiles[name]
 
 
