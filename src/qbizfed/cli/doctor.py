@@ -17,7 +17,6 @@ import httpx
 import typer
 from botocore.exceptions import ProfileNotFound
 from rich.console import Console
-from rich.markup import escape
 
 from qbizfed.aws.provision.clients import AwsClients
 from qbizfed.aws.sts import AwsCredentials, federation_client
@@ -104,10 +103,9 @@ def doctor(
         stack = resolve_config(config, os.environ)
     except ConfigError as err:
         # Exit 1 means "doctor found a FAIL"; a config doctor cannot read is a usage error.
-        errors = Console(stderr=True)
-        errors.print(f"[bold red]error:[/] {escape(err.message)}", highlight=False)
-        if err.remedy:
-            errors.print(f"  [bold]fix:[/] {escape(err.remedy)}", highlight=False)
+        from qbizfed.cli.main import print_error
+
+        print_error(err)
         raise typer.Exit(2) from err
     if token is not None and stack.mode is not Mode.OIDC:
         raise typer.BadParameter("the config is SAML: use --saml-response", param_hint="--token")

@@ -16,6 +16,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import typer
 
+    from qbizfed.errors import QbizfedError
+
 _app: typer.Typer | None = None
 
 
@@ -90,25 +92,35 @@ def main() -> None:
     _run_typer_app()
 
 
-def _run_typer_app() -> None:
-    import typer
+def print_error(err: QbizfedError) -> None:
+    """``error: <what happened>`` and ``  fix: <what to do>`` on stderr."""
     from rich.console import Console
     from rich.markup import escape
 
+    # Whole lines in a pipe; no emoji codes (``ID:SECRET:URI`` holds ``:SECRET:``).
+    console = Console(stderr=True, soft_wrap=True, emoji=False)
+    console.print(f"[bold red]error:[/] {escape(err.message)}", highlight=False)
+    if err.remedy:
+        console.print(f"  [bold]fix:[/] {escape(err.remedy)}", highlight=False)
+
+
+def _run_typer_app() -> None:
+    import typer
+    from rich.console import Console
+
+    from qbizfed.cli.signals import InterruptRecorder
     from qbizfed.errors import QbizfedError
 
+    ctrl_c = InterruptRecorder().install()
     try:
         result = build_app()(standalone_mode=False)
     except QbizfedError as err:
-        console = Console(stderr=True, soft_wrap=True)  # a pipe gets whole lines
-        console.print(f"[bold red]error:[/] {escape(err.message)}", highlight=False)
-        if err.remedy:
-            console.print(f"  [bold]fix:[/] {escape(err.remedy)}", highlight=False)
+        print_error(err)
         sys.exit(1)
     except typer.Abort as abort:
         # Click turns Ctrl-C into Abort (130, as a shell reports SIGINT); a declined
         # confirmation or end of input is a refusal (1).
-        interrupted = isinstance(abort.__cause__, KeyboardInterrupt)
+        interrupted = ctrl_c.interrupted or isinstance(abort.__cause__, KeyboardInterrupt)
         Console(stderr=True).print("interrupted" if interrupted else "aborted")
         sys.exit(130 if interrupted else 1)
     except Exception as err:  # usage errors arrive here in standalone_mode=False
