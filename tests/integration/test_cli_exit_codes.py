@@ -144,6 +144,10 @@ def test_admin_lifecycle_exit_codes(saml_stack: tuple[Path, dict[str, str]]) -> 
     unconfirmed = run_qbizfed("admin", "destroy", "-c", c, env=env)
     assert unconfirmed.returncode == 1
     assert "--yes" in unconfirmed.stderr
+    declined = with_terminal_stdin(["admin", "destroy", "-c", c], env, b"n\n")
+    assert declined.returncode == 1, declined.stderr
+    interrupted = with_terminal_stdin(["admin", "destroy", "-c", c], env, None)
+    assert interrupted.returncode == 130, interrupted.stderr
     assert run_qbizfed("admin", "destroy", "-c", c, "--yes", env=env).returncode == 0
 
 

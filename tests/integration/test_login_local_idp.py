@@ -1,4 +1,5 @@
-"""``qbizfed login`` with its default ephemeral port against ``qbizfed local idp``.
+"""``qbizfed login`` with its default ephemeral port against ``qbizfed local idp``
+(and its exit codes: 0 signed in, 130 Ctrl-C while waiting for the browser).
 
 The README's registration: the client's redirect URI is ``http://127.0.0.1/callback``
 with no port, and the dev IdP accepts any port on it (RFC 8252 section 7.3), as real
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import uuid
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -68,3 +70,7 @@ def test_login_on_an_ephemeral_port_with_a_portless_registration(
         creds = run_qbizfed("creds", "--profile", "dev", env=env)
         assert creds.returncode == 0, creds.stderr
         assert json.loads(creds.stdout)["AccessKeyId"].startswith("ASIA")
+        with running_qbizfed("login", "--profile", "dev", "--no-browser", env=env) as waiting:
+            waiting.wait_for(r"^http://127\.0\.0\.1:\d+/")
+            waiting.process.send_signal(signal.SIGINT)  # Ctrl-C while waiting for the browser
+            assert waiting.wait(timeout=30) == 130, waiting.text
