@@ -61,6 +61,7 @@ SURFACES: dict[str, Surface] = {
     "test_creds_login_attacks.py": Surface("OIDC", "login: CLI OIDC login"),
     "test_creds_loopback_attacks.py": Surface("OIDC", "login: loopback callback receiver"),
     "test_idp_oidc_refusals.py": Surface("OIDC", "dev IdP: OIDC provider"),
+    "test_idp_loopback_redirects.py": Surface("OIDC", "dev IdP: loopback redirect URIs"),
     "test_sts_web_identity_attacks.py": Surface("OIDC", "local STS: AssumeRoleWithWebIdentity"),
     "test_identity_saml_responses.py": Surface("SAML", "service provider: response validation"),
     "test_gap_saml_xsw.py": Surface("SAML", "service provider and local STS"),
