@@ -246,3 +246,82 @@ def test_unknown_profile_fails_before_serving(stack: SignedInStack) -> None:
     assert "no qbizfed profile named 'nobody'" in done.stderr
     assert "qbizfed configure --profile nobody" in done.stderr
     assert done.stdout == ""
+
+
+class HttpServer:
+    """``qbizfed mcp --http 0`` in a subprocess; its URL and token read from stderr."""
+
+    def __init__(self, stack: SignedInStack, profile: str) -> None:
+        import subprocess
+
+        self.process = subprocess.Popen(
+            [QBIZFED, "mcp", "--profile", profile, "--http", "0"], env=stack.env(),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert self.process.stderr is not None
+        url = self.process.stderr.readline()
+        token = self.process.stderr.readline()
+        found_url = re.search(r"(http://127\.0\.0\.1:\d+/mcp)", url)
+        found_token = re.search(r"Bearer <token>'\): (\S+)$", token.strip())
+        assert found_url, url
+        assert found_token, token
+        self.url, self.token = found_url.group(1), found_token.group(1)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+async def _http_session(url: str, token: str, question: str) -> tuple[list[str], str]:
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
+    async with http, Client(streamable_http_client(url, http_client=http)) as client:
+        tools = [tool.name for tool in (await client.list_tools()).tools]
+        answer = await client.call_tool("ask", {"question": question})
+    return tools, text_of(answer)
+
+
+def test_streamable_http_requires_the_bearer_token(stack: SignedInStack) -> None:
+    import httpx
+
+    server = HttpServer(stack, "alice")
+    try:
+        initialize = {
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                       "clientInfo": {"name": "probe", "version": "0"}},
+        }  # fmt: skip
+        headers = {"Accept": "application/json, text/event-stream"}
+        for auth in (
+            None,
+            "Bearer wrong-token",
+            f"Basic {server.token}",
+            f"Bearer {server.token}x",
+        ):
+            sent = dict(headers, **({"Authorization": auth} if auth else {}))
+            refused = httpx.post(server.url, json=initialize, headers=sent, timeout=10)
+            assert refused.status_code == 401, auth
+            assert refused.headers["www-authenticate"].startswith("Bearer")
+            assert server.token not in refused.text
+
+        tools, answer = anyio.run(
+            _http_session, server.url, server.token, "How do I roll back a deployment?"
+        )
+        assert sorted(tools) == sorted(TOOL_NAMES)
+        assert "fleetctl rollback" in answer
+    finally:
+        server.stop()
+
+
+def test_http_refuses_a_non_loopback_bind(stack: SignedInStack) -> None:
+    import subprocess
+
+    done = subprocess.run(
+        [QBIZFED, "mcp", "--profile", "alice", "--http", "0", "--host", "0.0.0.0"],
+        env=stack.env(), capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "refusing to serve MCP on 0.0.0.0" in done.stderr
+    assert "--allow-non-loopback" in done.stderr
