@@ -31,7 +31,7 @@ from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import OidcClient, Secret
 from qbizfed.local.stack import LocalAws
 from tests.conftest import REGION
-from tests.support.device_user import read_announcement, sign_in_device
+from tests.support.device_user import login_on_another_device, read_announcement, sign_in_device
 from tests.support.oidc_issuer import oidc_trust_policy, running_oidc_issuer
 
 QBIZFED = str(Path(sys.executable).with_name("qbizfed"))
@@ -106,35 +106,12 @@ def configure(found: DeviceIdp, name: str = "dev") -> None:
     assert done.returncode == 0, done.stderr
 
 
-def run_login_with_user(
-    *args: str, username: str = "alice", approve: bool = True
-) -> tuple[subprocess.CompletedProcess[str], str]:
-    """``qbizfed login ARGS``; when it prints the code, "another device" signs in."""
-    process = subprocess.Popen(
-        [QBIZFED, "login", *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert process.stderr is not None
-    shown: list[str] = []
-    for line in process.stderr:
-        shown.append(line)
-        if line.startswith("Waiting for you to approve"):
-            break
-    announced = "".join(shown)
-    final = sign_in_device(read_announcement(announced), username=username, approve=approve)
-    assert final.status_code == 200, final.text[:300]
-    out, err = process.communicate(timeout=60)
-    return subprocess.CompletedProcess(
-        process.args, process.returncode, out, announced + err
-    ), final.text
-
-
 def test_device_login_signs_in_assumes_the_role_and_caches(fast_idp: DeviceIdp, home: Path) -> None:
     configure(fast_idp)
     assert load_profile("dev").device is True
     assert "device = true" in (home / "config.toml").read_text()
 
-    done, final_page = run_login_with_user("--profile", "dev", username="bob")
+    done, final_page = login_on_another_device("--profile", "dev", username="bob")
     assert done.returncode == 0, done.stderr
     assert "Device signed in" in final_page
     assert f"{fast_idp.idp.issuer}/device" in done.stderr
@@ -161,7 +138,7 @@ def test_device_flag_works_on_a_browser_profile(fast_idp: DeviceIdp, home: Path)
             client_secret_env=SECRET_ENV,
         )
     )  # fmt: skip
-    done, _ = run_login_with_user("--profile", "plain", "--device", username="carol")
+    done, _ = login_on_another_device("--profile", "plain", "--device", username="carol")
     assert done.returncode == 0, done.stderr
     cached = cache.load("plain")
     assert cached is not None
@@ -170,7 +147,7 @@ def test_device_flag_works_on_a_browser_profile(fast_idp: DeviceIdp, home: Path)
 
 def test_denied_device_login_fails_with_the_fix(fast_idp: DeviceIdp, home: Path) -> None:
     configure(fast_idp)
-    done, final_page = run_login_with_user("--profile", "dev", approve=False)
+    done, final_page = login_on_another_device("--profile", "dev", username="alice", approve=False)
     assert "Sign-in denied" in final_page
     assert done.returncode == 1
     assert "the sign-in was denied at the IdP" in done.stderr

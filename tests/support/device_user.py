@@ -9,12 +9,17 @@ forms, and approves or denies. It drives the dev IdP's pages and npm oidc-provid
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urljoin
 
 import httpx
 
 from tests.peers.flows import HtmlForm, new_browser, parse_forms
+
+QBIZFED = str(Path(sys.executable).with_name("qbizfed"))
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,38 @@ def sign_in_device(
                 data["password"] = password
             if "consent" in data:  # the dev IdP's approve/deny form
                 data["decision"] = "approve" if approve else "deny"
-            if "confirm" in data and not approve:  # oidc-provider's confirm form
+            aborting = "confirm" in data and not approve  # oidc-provider's confirm form
+            if aborting:
                 data["abort"] = "yes"
             page = _submit(client, page, form, data)
+            if aborting:  # it shows the code entry form again, saying it was interrupted
+                return page
         raise AssertionError(f"no final page after {max_steps} steps: {page.url}")
+
+
+def login_on_another_device(
+    *login_args: str, username: str, approve: bool = True
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """``qbizfed login ARGS`` as the user runs it; once it prints the code, "another
+    device" signs ``username`` in and decides. The finished process (stderr holding
+    everything the CLI printed) and the IdP's last page."""
+    process = subprocess.Popen(
+        [QBIZFED, "login", *login_args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stderr is not None
+        shown: list[str] = []
+        for line in process.stderr:
+            shown.append(line)
+            if line.startswith("Waiting for you to approve"):
+                break
+        announced = "".join(shown)
+        final = sign_in_device(read_announcement(announced), username=username, approve=approve)
+        out, err = process.communicate(timeout=60)
+        done = subprocess.CompletedProcess(process.args, process.returncode, out, announced + err)
+        return done, final.text
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
