@@ -168,10 +168,12 @@ def test_missing_and_oversized_arguments_are_tool_errors(stack: SignedInStack) -
     missing, oversized, too_many, bad_id = results
     for result in results:
         assert result.is_error
-    assert "question" in text_of(missing)
-    assert re.search(r"7000|at most", text_of(oversized))
-    assert "max_results" in text_of(too_many)
-    assert "conversation_id" in text_of(bad_id)
+        assert "Fix: call" in text_of(result)
+        assert "xxxxx" not in text_of(result)  # the caller's input is not echoed
+    assert "invalid arguments for tool ask: question: Field required" in text_of(missing)
+    assert "question: String should have at most 7000 characters" in text_of(oversized)
+    assert "max_results: Input should be less than or equal to 50" in text_of(too_many)
+    assert "invalid arguments for tool get_conversation: conversation_id" in text_of(bad_id)
 
 
 def test_expired_session_is_a_tool_error_naming_the_fix(stack: SignedInStack) -> None:

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from typing import Any
 
 from mcp.server.mcpserver import MCPServer
-from mcp_types import ToolAnnotations
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, InputRequiredResult, ToolAnnotations
+from pydantic import ValidationError
 
 from qbizfed import __version__
 from qbizfed.mcp_server.http_guard import BearerTokenGuard, require_loopback
@@ -31,9 +34,35 @@ _READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 _ASKS = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
 
 
+class QBusinessMcpServer(MCPServer):
+    """The SDK's server, with argument errors told briefly: field, problem, fix (the
+    SDK's own text carries pydantic's input echo and a documentation link)."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Any = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if not isinstance(exc.__cause__, ValidationError):
+                raise
+            raise ToolError(invalid_arguments(name, exc.__cause__)) from exc.__cause__
+
+
+def invalid_arguments(tool: str, error: ValidationError) -> str:
+    problems = "; ".join(
+        f"{'.'.join(str(part) for part in e['loc']) or 'arguments'}: {e['msg']}"
+        for e in error.errors(include_url=False, include_input=False)
+    )
+    return (
+        f"invalid arguments for tool {tool}: {problems}. Fix: call {tool} again with "
+        "arguments that match its input schema (see tools/list)"
+    )
+
+
 def build_server(tools: QBusinessTools) -> MCPServer:
     """The MCP server with the four tools, nothing else."""
-    server: MCPServer = MCPServer(
+    server: MCPServer = QBusinessMcpServer(
         "qbizfed",
         version=__version__,
         instructions=INSTRUCTIONS,
