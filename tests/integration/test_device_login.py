@@ -251,3 +251,21 @@ def test_saml_profiles_cannot_use_the_device_flow(home: Path) -> None:
             idp_metadata_url="https://idp.example.com/md", redirect_port=8080,
             provider_arn="arn:aws:iam::123456789012:saml-provider/x", device=True,
         )  # fmt: skip
+
+
+def test_device_flag_on_a_saml_profile_is_a_clear_error(home: Path) -> None:
+    write_profile(
+        Profile(
+            name="corp", protocol="saml", role_arn="arn:aws:iam::123456789012:role/x",
+            idp_metadata_url="https://idp.example.com/md", redirect_port=8080,
+            provider_arn="arn:aws:iam::123456789012:saml-provider/x",
+        )
+    )  # fmt: skip
+    done = subprocess.run(
+        [QBIZFED, "login", "--profile", "corp", "--device"], capture_output=True, text=True,
+        timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 1
+    assert "signs in with SAML, which has no device flow" in said
+    assert "qbizfed login --profile corp without --device" in said
