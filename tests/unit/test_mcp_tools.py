@@ -11,7 +11,6 @@ from qbizfed.aws.chat import ChatClient, Citation, ConversationSummary, Relevant
 from qbizfed.creds.cache import CachedCredentials
 from qbizfed.creds.profiles import Profile
 from qbizfed.creds.refresh import LoginRequiredError, Renewal
-from qbizfed.errors import AwsError
 from qbizfed.mcp_server.profile_user import ProfileUser, ServedProfile
 from qbizfed.mcp_server.tools import (
     QBusinessTools,
@@ -47,11 +46,10 @@ def creds(key: str) -> CachedCredentials:
 
 
 class FakeQBusiness:
-    def __init__(self, error: AwsError | None = None) -> None:
-        self.error = error
+    """Never called: these tests stop before any Q Business call."""
 
-    def list_messages(self, **_: Any) -> dict[str, Any]:
-        raise AssertionError("not reached")
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"unexpected Q Business call {name}")
 
 
 def user_with(keys: list[str], built: list[str]) -> ProfileUser:

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from qbizfed.aws.chat import ChatClient
+from qbizfed.aws.chat import RETRY_CONFIG, ChatClient
 from qbizfed.creds.cache import CachedCredentials
 from qbizfed.creds.profiles import Profile, load_profile
 from qbizfed.creds.refresh import Renewal, current_credentials
@@ -39,8 +39,6 @@ def boto3_chat_client(
         aws_session_token=creds.session_token,
         region_name=profile.region,
     )
-    from qbizfed.aws.chat import RETRY_CONFIG
-
     client = session.client("qbusiness", endpoint_url=profile.endpoint_url, config=RETRY_CONFIG)
     return ChatClient(qbusiness=client, application_id=application_id)
 
