@@ -21,7 +21,14 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench import chat_overhead, load_test, login_throughput, reapply, saml_validation
+from bench import (
+    chat_overhead,
+    load_test,
+    login_throughput,
+    mcp_overhead,
+    reapply,
+    saml_validation,
+)
 from bench.processes import REPO_ROOT, child_environment
 from bench.report import Machine, Row, markdown, write_chart, write_json
 from bench.stack import BenchStack
@@ -41,6 +48,7 @@ class Sizes:
     load_turns: int = 5
     load_deadline_seconds: float = 300.0
     chat_turns: int = 200
+    mcp_turns: int = 200
     saml_responses: int = 200
     reapply_repeats: int = 5
     creds_runs: int = 60
@@ -59,6 +67,7 @@ QUICK = Sizes(
     load_turns=2,
     load_deadline_seconds=60.0,
     chat_turns=10,
+    mcp_turns=5,
     saml_responses=6,
     reapply_repeats=1,
     creds_runs=3,
@@ -161,6 +170,7 @@ def other_rows(details: dict[str, Any]) -> list[Row]:
             ratio=chat["ratio"], goal="overhead < 3 ms", met=chat["library_overhead_ms"] < 3,
             why=f"Overhead {chat['library_overhead_ms']:+.2f} ms.", baseline_label="raw boto3"),
         _serve_chat_row(chat),
+        _mcp_row(details["mcp"]),
         Row(name="re-apply of an up-to-date stack: mutating calls",
             ours=again["reapply_mutating_calls"], baseline=again["first_apply_mutating_calls"],
             unit="calls",
@@ -192,6 +202,18 @@ def _serve_chat_row(chat: dict[str, Any]) -> Row:
         why=f"Overhead {overhead:+.2f} ms: an HTTP request from a browser-like client, form "
         "parsing, session and CSRF checks, and the turn on serve's thread pool.",
         baseline_label="raw boto3",
+    )  # fmt: skip
+
+
+def _mcp_row(mcp: dict[str, Any]) -> Row:
+    return Row(
+        name="MCP `ask` tool call (qbizfed mcp over stdio) over the library's ask (p50)",
+        ours=mcp["mcp"]["p50"], baseline=mcp["library"]["p50"], unit="ms", ratio=mcp["ratio"],
+        goal="—", met=None,
+        why=f"Overhead {mcp['overhead_ms']:+.2f} ms: the MCP SDK's JSON-RPC round trip over "
+        "stdio to a second process, argument validation, the SDK's hop of the (blocking) "
+        "tool onto a worker thread, the credential-cache check and rendering the citations.",
+        baseline_label="library ask",
     )  # fmt: skip
 
 
@@ -251,6 +273,7 @@ def run_everything(sizes: Sizes, out: Path) -> dict[str, Any]:
             )
             if via == "library":
                 chat = chat_overhead.measure(stack, turns=sizes.chat_turns)
+                mcp = mcp_overhead.measure(stack, turns=sizes.mcp_turns)
     finally:
         stack.stop()
     print("SAML validation, re-apply, credential_process, emulator ...", flush=True)
@@ -258,6 +281,7 @@ def run_everything(sizes: Sizes, out: Path) -> dict[str, Any]:
         "login": [r.as_dict() for r in logins],
         "load": [load.as_dict() for load in loads],
         "chat": chat.as_dict(),
+        "mcp": mcp.as_dict(),
         "saml": saml_validation.run(responses=sizes.saml_responses).as_dict(),
         "reapply": reapply.run(repeats=sizes.reapply_repeats).as_dict(),
         "creds": creds_benchmark(sizes.creds_runs),

@@ -17,6 +17,7 @@ from qbizfed.aws.chat import (
     Conversation,
     ConversationSummary,
     HistoryMessage,
+    RelevantPassage,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "Conversation",
     "ConversationSummary",
     "HistoryMessage",
+    "RelevantPassage",
 ]

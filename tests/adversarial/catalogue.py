@@ -76,6 +76,8 @@ SURFACES: dict[str, Surface] = {
     "test_sts_malformed_requests.py": Surface("Local stack", "local STS: request parsing"),
     "test_gap_local_attacks.py": Surface("Local stack", "Q Business emulator: isolation"),
     "test_creds_cache_attacks.py": Surface("CLI", "credential cache on disk"),
+    "test_mcp_attacks.py": Surface("CLI", "mcp: streamable HTTP bearer token, bind address"),
+    "test_device_flow_attacks.py": Surface("OIDC", "device sign-in: dev IdP and CLI parsing"),
     "test_fuzz_crashers.py": Surface("Local stack", "fuzz crasher replayed against its target"),
 }
 CRASHER_GROUPS = {  # fuzz target -> group, for crashers replayed by tests/fuzz

@@ -149,6 +149,17 @@ class HistoryMessage:
 
 
 @dataclass(frozen=True)
+class RelevantPassage:
+    """A passage ``SearchRelevantContent`` found in a document the user may see."""
+
+    title: str
+    url: str | None
+    document_id: str
+    content: str
+    confidence: str | None = None
+
+
+@dataclass(frozen=True)
 class Attachment:
     name: str
     data: bytes = field(repr=False)
@@ -355,6 +366,37 @@ class ChatClient:
                 break
         epoch = datetime.min
         return sorted(messages, key=lambda m: m.time.replace(tzinfo=None) if m.time else epoch)
+
+    def retriever_ids(self) -> list[str]:
+        """The application's retrievers (``ListRetrievers``), for :meth:`search`."""
+        page = self._call("list_retrievers", {"applicationId": self.application_id})
+        return [str(r["retrieverId"]) for r in page.get("retrievers", []) if r.get("retrieverId")]
+
+    def search(
+        self, query: str, *, retriever_id: str, max_results: int = 10
+    ) -> list[RelevantPassage]:
+        """Passages the user may see (``SearchRelevantContent``), best first."""
+        if not query.strip():
+            raise ConfigError("the search query is empty", remedy="give words to search for")
+        page = self._call(
+            "search_relevant_content",
+            {
+                "applicationId": self.application_id,
+                "queryText": query,
+                "contentSource": {"retriever": {"retrieverId": retriever_id}},
+                "maxResults": max_results,
+            },
+        )
+        return [
+            RelevantPassage(
+                title=str(raw.get("documentTitle") or raw.get("documentId", "")),
+                url=raw.get("documentUri"),
+                document_id=str(raw.get("documentId", "")),
+                content=str(raw.get("content", "")),
+                confidence=(raw.get("scoreAttributes") or {}).get("scoreConfidence"),
+            )
+            for raw in page.get("relevantContent", [])
+        ]
 
     def delete_conversation(self, conversation_id: str) -> None:
         self._call(

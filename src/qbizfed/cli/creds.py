@@ -75,6 +75,9 @@ def configure(
     aws_profile: str | None = typer.Option(
         None, "--aws-profile", help="Also add a credential_process profile to ~/.aws/config."
     ),
+    device: bool = typer.Option(
+        False, "--device", help="OIDC: qbizfed login uses the device flow (RFC 8628)."
+    ),
 ) -> None:
     """Write a qbizfed profile (and optionally an AWS CLI profile that uses it)."""
     from qbizfed.creds.awsconfig import add_credential_process_profile
@@ -101,6 +104,7 @@ def configure(
         idp_metadata_url=idp_metadata_url,
         provider_arn=provider_arn,
         sp_entity_id=sp_entity_id,
+        device=device,
     )
     path = write_profile(new)
     _err(f"wrote profile {name!r} to {path}")
@@ -118,6 +122,9 @@ def login(
         False, "--no-browser", help="Print the sign-in URL instead of opening a browser."
     ),
     timeout: float = typer.Option(300.0, help="Seconds to wait for the browser to come back."),
+    device: bool = typer.Option(
+        False, "--device", help="OIDC: sign in on another device with a code (RFC 8628)."
+    ),
 ) -> None:
     """Sign in through the IdP in a browser, assume the role and cache the credentials."""
     from qbizfed.creds.login import login as run_login
@@ -130,6 +137,7 @@ def login(
         announce=_err,
         open_browser=None if no_browser else open_system_browser,
         timeout=timeout,
+        device=device,
     )
     creds = result.credentials
     who = creds.email or "(no Email tag)"

@@ -67,6 +67,17 @@ def _signed_in(profile: str) -> AwsCredentials:
         assumed_role_arn=cached.role_arn or "")
 
 
+def _device_profiles(issuer: str) -> tuple[str, ...]:
+    """Local ``qbizfed login`` profiles of this issuer set to device sign-in."""
+    from qbizfed.creds.profiles import load_profiles
+
+    try:
+        profiles = load_profiles()
+    except ConfigError:
+        return ()  # an unreadable profile file is `qbizfed login`'s to report
+    return tuple(sorted(p.name for p in profiles.values() if p.device and p.issuer == issuer))
+
+
 def doctor(
     config: Path | None = typer.Option(
         None, "--config", "-c",
@@ -128,7 +139,9 @@ def doctor(
     clients = AwsClients.from_session(region=stack.region, session=session, max_attempts=3)
     options = DoctorOptions(credential=credential, role_arn=role_arn,
                             application_id=application_id, duration_seconds=duration,
-                            assume=assume, signed_in=signed_in)
+                            assume=assume, signed_in=signed_in,
+                            device_profiles=_device_profiles(stack.oidc.issuer_url)
+                            if stack.oidc is not None else ())
     with httpx.Client(timeout=10.0, follow_redirects=False) as http:
         report = run_doctor(stack, options, clients=clients, http=http,
                             e2e=_e2e_clients(stack.region) if assume or signed_in else None)

@@ -60,6 +60,9 @@ def build_app() -> typer.Typer:
     app.command("serve")(serve)
     app.command("doctor")(doctor)
     register_chat_commands(app)
+    from qbizfed.cli.mcp import mcp
+
+    app.command("mcp")(mcp)
 
     @app.callback()
     def _root_callback(

@@ -17,6 +17,7 @@ A profile says how ``qbizfed login`` signs a user in and which role it assumes::
     redirect_port = 0                      # 0: any free port on 127.0.0.1 (RFC 8252)
     allow_insecure_loopback_http = false   # true only for a dev IdP on http://127.0.0.1
     refresh_store = "file"           # or "keyring": the OS keyring (pip install keyring)
+    device = false                   # true: sign in with the device flow (RFC 8628)
 
 SAML profiles name ``idp_metadata_url`` (the IdP's metadata: entity ID, SSO URL and
 signing certificate), ``provider_arn`` (the IAM SAML provider), a fixed
@@ -70,6 +71,8 @@ class Profile:
     idp_metadata_url: str | None = None
     provider_arn: str | None = None
     sp_entity_id: str | None = None
+    device: bool = False
+    """OIDC: sign in with the device authorization grant (no local browser needed)."""
 
     def __post_init__(self) -> None:
         problems = validate(self)
@@ -117,6 +120,8 @@ def validate(profile: Profile) -> list[str]:
             problems.append("OIDC profiles need issuer and client_id")
         if "openid" not in profile.scopes:
             problems.append("scopes must include openid")
+    elif profile.device:
+        problems.append("device sign-in (device = true) is for OIDC profiles only")
     if profile.protocol == "saml":
         if not (profile.provider_arn and profile.idp_metadata_url):
             problems.append("SAML profiles need idp_metadata_url and provider_arn")
@@ -158,7 +163,7 @@ def profile_from_table(name: str, table: dict[str, object]) -> Profile:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise _bad_setting(name, f"{key} must be an integer")
             values[key] = value
-        elif key == "allow_insecure_loopback_http":
+        elif key in ("allow_insecure_loopback_http", "device"):
             if not isinstance(value, bool):
                 raise _bad_setting(name, f"{key} must be true or false")
             values[key] = value
@@ -246,7 +251,7 @@ def render_profile(profile: Profile) -> str:
     lines = [f"[profiles.{profile.name}]"]
     for item in fields(Profile):
         value = getattr(profile, item.name)
-        if item.name == "name" or value is None:
+        if item.name == "name" or value is None or (item.name == "device" and not value):
             continue
         lines.append(f"{item.name} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"

@@ -345,10 +345,25 @@ class OidcRelyingParty:
             remedy="configure the client at the IdP for client_secret_basic or client_secret_post",
         )
 
-    async def _token_request(self, body: dict[str, str]) -> dict[str, Any]:
+    async def token_grant(self, body: Mapping[str, str]) -> TokenSet:
+        """Any other grant at the token endpoint (e.g. RFC 8628's device code); the ID
+        token is validated exactly as after a login (these grants carry no nonce)."""
+        payload = await self._token_request(dict(body))
+        return await self._token_set(payload, nonce=None)
+
+    async def authenticated_post(
+        self, endpoint: str, body: Mapping[str, str], *, what: str
+    ) -> dict[str, Any]:
+        """POST a form to one of the IdP's endpoints with this client's authentication
+        (e.g. RFC 8628's device authorization endpoint); errors as for the token endpoint."""
+        return await self._token_request(dict(body), endpoint=endpoint, what=what)
+
+    async def _token_request(
+        self, body: dict[str, str], *, endpoint: str | None = None, what: str = "token endpoint"
+    ) -> dict[str, Any]:
         url = require_secure_url(
-            self.metadata.token_endpoint,
-            what="token_endpoint",
+            endpoint or self.metadata.token_endpoint,
+            what=what.replace(" ", "_"),
             allow_insecure_loopback_http=self.settings.allow_insecure_loopback_http,
         )
         auth = self._client_auth(body)
@@ -359,7 +374,7 @@ class OidcRelyingParty:
             )  # fmt: skip
         except httpx.HTTPError as exc:
             raise IdpUnreachableError(
-                f"could not reach the IdP's token endpoint: {type(exc).__name__}",
+                f"could not reach the IdP's {what}: {type(exc).__name__}",
                 remedy="check that the IdP is reachable from this host",
             ) from exc
         content = response.content[: MAX_TOKEN_RESPONSE_BYTES + 1]
@@ -371,7 +386,7 @@ class OidcRelyingParty:
             error = payload.get("error", "") if isinstance(payload, dict) else ""
             error = error[:64] if isinstance(error, str) else ""
             raise TokenEndpointError(
-                f"the IdP's token endpoint refused the request (HTTP {response.status_code}"
+                f"the IdP's {what} refused the request (HTTP {response.status_code}"
                 + (f", {error}" if error else "") + ")",
                 error=error,
                 remedy=_token_error_remedy(error),

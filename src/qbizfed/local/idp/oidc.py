@@ -347,6 +347,18 @@ class OidcProvider:
             client, user, scope, auth_time=grant.auth_time, sid=grant.sid, nonce=None
         )
 
+    def issue_tokens(
+        self,
+        client: OidcClient,
+        user: DemoUser,
+        scope: tuple[str, ...],
+        *,
+        auth_time: int,
+        sid: str,
+    ) -> dict[str, Any]:
+        """Tokens for another grant (the device code): access, ID and maybe refresh."""
+        return self._issue_tokens(client, user, scope, auth_time=auth_time, sid=sid, nonce=None)
+
     def _issue_tokens(
         self,
         client: OidcClient,
