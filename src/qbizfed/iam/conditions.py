@@ -1,11 +1,13 @@
 """IAM policy ``Condition`` blocks, evaluated against a request context.
 
 Pure functions over data: a condition block (as parsed from a policy document) and a
-context (condition key -> the request's values for that key). Implements the
-operators a trust policy for web identity or SAML federation uses: the String, Arn,
-Bool, Numeric and Null families, the ``...IfExists`` suffix and the ``ForAnyValue:`` /
-``ForAllValues:`` set qualifiers, following the IAM user guide ("IAM JSON policy
-elements: Condition operators" and "Single-valued vs. multivalued context keys").
+context (condition key -> the request's values for that key). Implements the String,
+Arn, Bool, Numeric, Date, IpAddress and Null families, the ``...IfExists`` suffix and
+the ``ForAnyValue:`` / ``ForAllValues:`` set qualifiers, following the IAM user guide
+("IAM JSON policy elements: Condition operators" and "Single-valued vs. multivalued
+context keys"). Both evaluators of the project use it: the local STS (trust policies)
+and the local Q Business authorizer plus ``doctor`` (permission policies, through
+``qbizfed.iam.policy``).
 
 Condition keys are case-insensitive, values are compared case-sensitively unless
 the operator says otherwise. An operator this module does not know raises
@@ -15,9 +17,11 @@ to store such a policy, and guessing could turn a Deny into a no-op.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
@@ -68,7 +72,14 @@ def wildcard_match(pattern: str, value: str, *, ignore_case: bool = False) -> bo
     return _compiled_wildcard(pattern, ignore_case).fullmatch(value) is not None
 
 
-def _arn_like(pattern: str, value: str) -> bool:
+def arn_like(pattern: str, value: str) -> bool:
+    """IAM's ARN matching (``ArnLike`` and a statement's ``Resource``)."""
+    if pattern == "*":
+        return True
+    return _arn_parts_match(pattern, value)
+
+
+def _arn_parts_match(pattern: str, value: str) -> bool:
     # Each of the six colon-separated ARN parts is matched on its own, so a wildcard
     # cannot swallow a part boundary (IAM: "ArnLike ... each of the six colon-delimited
     # components of the ARN is checked separately").
@@ -93,6 +104,31 @@ def _numeric(compare: Callable[[Decimal, Decimal], bool]) -> Callable[[str, str]
     return match
 
 
+def _instant(text: str) -> datetime:
+    """An ISO 8601 date-time or an epoch (seconds), as IAM's Date operators accept."""
+    if re.fullmatch(r"-?\d{1,12}", text):
+        return datetime.fromtimestamp(int(text), UTC)
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _date(compare: Callable[[datetime, datetime], bool]) -> Callable[[str, str], bool]:
+    def match(policy: str, value: str) -> bool:
+        try:
+            return compare(_instant(value), _instant(policy))
+        except (ValueError, OverflowError):
+            return False
+
+    return match
+
+
+def _ip_in(policy: str, value: str) -> bool:
+    try:
+        return ipaddress.ip_address(value) in ipaddress.ip_network(policy, strict=False)
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class _Operator:
     match: Callable[[str, str], bool]
@@ -107,10 +143,10 @@ _OPERATORS: dict[str, _Operator] = {
     "stringnotequalsignorecase": _Operator(lambda p, v: p.casefold() == v.casefold(), True),
     "stringlike": _Operator(wildcard_match),
     "stringnotlike": _Operator(wildcard_match, negated=True),
-    "arnequals": _Operator(_arn_like),
-    "arnlike": _Operator(_arn_like),
-    "arnnotequals": _Operator(_arn_like, negated=True),
-    "arnnotlike": _Operator(_arn_like, negated=True),
+    "arnequals": _Operator(_arn_parts_match),
+    "arnlike": _Operator(_arn_parts_match),
+    "arnnotequals": _Operator(_arn_parts_match, negated=True),
+    "arnnotlike": _Operator(_arn_parts_match, negated=True),
     "bool": _Operator(_bool_equals),
     "numericequals": _Operator(_numeric(lambda v, p: v == p)),
     "numericnotequals": _Operator(_numeric(lambda v, p: v == p), negated=True),
@@ -118,6 +154,14 @@ _OPERATORS: dict[str, _Operator] = {
     "numericlessthanequals": _Operator(_numeric(lambda v, p: v <= p)),
     "numericgreaterthan": _Operator(_numeric(lambda v, p: v > p)),
     "numericgreaterthanequals": _Operator(_numeric(lambda v, p: v >= p)),
+    "dateequals": _Operator(_date(lambda v, p: v == p)),
+    "datenotequals": _Operator(_date(lambda v, p: v == p), negated=True),
+    "datelessthan": _Operator(_date(lambda v, p: v < p)),
+    "datelessthanequals": _Operator(_date(lambda v, p: v <= p)),
+    "dategreaterthan": _Operator(_date(lambda v, p: v > p)),
+    "dategreaterthanequals": _Operator(_date(lambda v, p: v >= p)),
+    "ipaddress": _Operator(_ip_in),
+    "notipaddress": _Operator(_ip_in, negated=True),
 }
 
 
