@@ -11,16 +11,23 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from qbizfed.local.stack import LocalAws
 from qbizfed.policies import CONVERSATION_ACTIONS, web_experience_permission_policy
 from tests.conftest import REGION
-from tests.support.policy_lab import PolicyLab, app_arn, document, policy_lab
+from tests.support.policy_lab import (
+    Federated,
+    PolicyLab,
+    app_arn,
+    chat,
+    document,
+    implicit_denial,
+    policy_lab,
+    refusal,
+)
 from tests.support.qbusiness_app import admin_qbusiness, ready_application
 
 DOCS = [{"id": "hb", "title": "Handbook", "text": "The office opens at nine every weekday."}]
-QUESTION = "When does the office open?"
 
 
 @pytest.fixture(scope="module")
@@ -40,26 +47,10 @@ def web_policy(app: str) -> dict[str, Any]:
     return web_experience_permission_policy(application_arn=app_arn(app), region=REGION)
 
 
-def chat(client: Any, app: str) -> dict[str, Any]:
-    """One turn; a user's first call subscribes them (and is refused once, as on AWS)."""
-    try:
-        return dict(client.chat_sync(applicationId=app, userMessage=QUESTION))
-    except ClientError as exc:
-        if "does not have a subscription" not in exc.response["Error"]["Message"]:
-            raise
-    return dict(client.chat_sync(applicationId=app, userMessage=QUESTION))
-
-
-def refusal(call: Any) -> tuple[str, str]:
-    with pytest.raises(ClientError) as refused:
-        call()
-    error = refused.value.response["Error"]
-    return str(error["Code"]), str(error["Message"])
-
-
-def implicit(who: str, action: str, resource: str, kind: str = "identity-based") -> str:
-    return (f"User: {who} is not authorized to perform: {action} on resource: {resource} "
-            f"because no {kind} policy allows the {action} action")
+def chat_refused(user: Federated, app: str, kind: str = "identity-based") -> tuple[str, str]:
+    """What refusing ``user`` a ChatSync on ``app`` looks like."""
+    return ("AccessDeniedException",
+            implicit_denial(user.assumed_role_arn, "qbusiness:ChatSync", app_arn(app), kind))
 
 
 def test_role_scoped_to_application_x_cannot_chat_with_y(
@@ -69,7 +60,7 @@ def test_role_scoped_to_application_x_cannot_chat_with_y(
     assert "office opens at nine" in chat(user.qbusiness, x)["systemMessage"]
     code, message = refusal(lambda: chat(user.qbusiness, y))
     assert code == "AccessDeniedException"
-    assert message == implicit(user.assumed_role_arn, "qbusiness:ChatSync", app_arn(y))
+    assert message == implicit_denial(user.assumed_role_arn, "qbusiness:ChatSync", app_arn(y))
 
 
 def test_role_without_chat_sync_cannot_chat(lab: PolicyLab, apps: tuple[str, str]) -> None:
@@ -78,9 +69,7 @@ def test_role_without_chat_sync_cannot_chat(lab: PolicyLab, apps: tuple[str, str
     user = lab.sign_in(lab.role(document(
         {"Effect": "Allow", "Action": others, "Resource": app_arn(x)})))  # fmt: skip
     assert isinstance(user.qbusiness.list_conversations(applicationId=x)["conversations"], list)
-    code, message = refusal(lambda: chat(user.qbusiness, x))
-    assert (code, message) == (
-        "AccessDeniedException", implicit(user.assumed_role_arn, "qbusiness:ChatSync", app_arn(x)))
+    assert refusal(lambda: chat(user.qbusiness, x)) == chat_refused(user, x)
 
 
 def test_explicit_deny_wins_over_the_allow(lab: PolicyLab, apps: tuple[str, str]) -> None:
@@ -114,8 +103,7 @@ def test_principal_tag_condition(lab: PolicyLab, apps: tuple[str, str]) -> None:
                                        "aws:RequestedRegion": REGION}}}))  # fmt: skip
     assert chat(lab.sign_in(role, email="ada@example.com").qbusiness, x)["conversationId"]
     bob = lab.sign_in(role, email="bob@example.com")
-    assert refusal(lambda: chat(bob.qbusiness, x)) == (
-        "AccessDeniedException", implicit(bob.assumed_role_arn, "qbusiness:ChatSync", app_arn(x)))
+    assert refusal(lambda: chat(bob.qbusiness, x)) == chat_refused(bob, x)
 
 
 def test_session_policy_narrows_the_role(lab: PolicyLab, apps: tuple[str, str]) -> None:
@@ -124,8 +112,7 @@ def test_session_policy_narrows_the_role(lab: PolicyLab, apps: tuple[str, str]) 
     narrowed = lab.sign_in(role, session_policy=document(
         {"Effect": "Allow", "Action": "qbusiness:ChatSync", "Resource": app_arn(x)}))  # fmt: skip
     assert chat(narrowed.qbusiness, x)["conversationId"]
-    assert refusal(lambda: chat(narrowed.qbusiness, y)) == ("AccessDeniedException", implicit(
-        narrowed.assumed_role_arn, "qbusiness:ChatSync", app_arn(y), "session"))  # fmt: skip
+    assert refusal(lambda: chat(narrowed.qbusiness, y)) == chat_refused(narrowed, y, "session")
     # Managed session policies (PolicyArns) intersect the same way.
     only_y = lab.managed_policy(document(
         {"Effect": "Allow", "Action": "qbusiness:ChatSync", "Resource": app_arn(y)}))  # fmt: skip
@@ -138,8 +125,7 @@ def test_session_policy_cannot_widen_the_role(lab: PolicyLab, apps: tuple[str, s
     x, y = apps
     user = lab.sign_in(lab.role(web_policy(x)), session_policy=document(
         {"Effect": "Allow", "Action": "qbusiness:*", "Resource": "*"}))  # fmt: skip
-    assert refusal(lambda: chat(user.qbusiness, y)) == (
-        "AccessDeniedException", implicit(user.assumed_role_arn, "qbusiness:ChatSync", app_arn(y)))
+    assert refusal(lambda: chat(user.qbusiness, y)) == chat_refused(user, y)
 
 
 def test_attached_managed_policy_is_evaluated_at_each_call(
@@ -159,8 +145,7 @@ def test_authorization_comes_before_resource_and_subscription_checks(
     x, _ = apps
     user = lab.sign_in(lab.role(web_policy(x)), email="newcomer@example.com")
     missing = "0" * 36
-    assert refusal(lambda: chat(user.qbusiness, missing)) == ("AccessDeniedException", implicit(
-        user.assumed_role_arn, "qbusiness:ChatSync", app_arn(missing)))  # fmt: skip
+    assert refusal(lambda: chat(user.qbusiness, missing)) == chat_refused(user, missing)
     code, _ = refusal(lambda: user.qbusiness.create_index(applicationId=x, displayName="nope"))
     assert code == "AccessDeniedException"
 
@@ -172,7 +157,7 @@ def test_child_resources_need_the_action_on_themselves(
     app_only = lab.sign_in(lab.role(document(
         {"Effect": "Allow", "Action": "qbusiness:GetIndex", "Resource": app_arn(x)})))  # fmt: skip
     assert refusal(lambda: app_only.qbusiness.get_index(applicationId=x, indexId=index)) == (
-        "AccessDeniedException", implicit(app_only.assumed_role_arn, "qbusiness:GetIndex",
+        "AccessDeniedException", implicit_denial(app_only.assumed_role_arn, "qbusiness:GetIndex",
                                           f"{app_arn(x)}/index/{index}"))  # fmt: skip
     both = lab.sign_in(lab.role(document({"Effect": "Allow", "Action": "qbusiness:GetIndex",
                                           "Resource": [app_arn(x), app_arn(x) + "/index/*"]})))

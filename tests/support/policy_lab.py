@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import botocore
+import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from qbizfed.local.stack import LocalAws
 from qbizfed.policies import application_arn
@@ -26,6 +28,7 @@ from tests.conftest import ACCOUNT_ID, FAKE_ADMIN_KEY, FAKE_ADMIN_SECRET, REGION
 from tests.support.oidc_issuer import OidcIssuer, register_oidc_role, running_oidc_issuer
 
 ONE_TRY = Config(retries={"max_attempts": 1})
+QUESTION = "When does the office open?"
 
 
 def app_arn(application_id: str) -> str:
@@ -104,3 +107,27 @@ class PolicyLab:
 def policy_lab(stack: LocalAws) -> Iterator[PolicyLab]:
     with running_oidc_issuer() as issuer:
         yield PolicyLab(stack, issuer)
+
+
+def chat(client: Any, app: str) -> dict[str, Any]:
+    """One ChatSync turn; a user's first call subscribes them (refused once, as on AWS)."""
+    try:
+        return dict(client.chat_sync(applicationId=app, userMessage=QUESTION))
+    except ClientError as exc:
+        if "does not have a subscription" not in exc.response["Error"]["Message"]:
+            raise
+    return dict(client.chat_sync(applicationId=app, userMessage=QUESTION))
+
+
+def refusal(call: Callable[[], object]) -> tuple[str, str]:
+    """The error code and message of a call that must fail."""
+    with pytest.raises(ClientError) as refused:
+        call()
+    error = refused.value.response["Error"]
+    return str(error["Code"]), str(error["Message"])
+
+
+def implicit_denial(who: str, action: str, resource: str, kind: str = "identity-based") -> str:
+    """AWS's message for an action no policy of ``kind`` allows."""
+    return (f"User: {who} is not authorized to perform: {action} on resource: {resource} "
+            f"because no {kind} policy allows the {action} action")
