@@ -21,7 +21,14 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench import chat_overhead, load_test, login_throughput, reapply, saml_validation
+from bench import (
+    chat_overhead,
+    iam_authorization,
+    load_test,
+    login_throughput,
+    reapply,
+    saml_validation,
+)
 from bench.processes import REPO_ROOT, child_environment
 from bench.report import Machine, Row, markdown, write_chart, write_json
 from bench.stack import BenchStack
@@ -46,6 +53,7 @@ class Sizes:
     creds_runs: int = 60
     emulator_docs: int = 10_000
     emulator_turns: int = 400
+    iam_pairs: int = 3000
     fresh_stack_per_load_test: bool = True
     """False reuses one stack for both load tests (quicker; the smoke test's choice)."""
 
@@ -64,6 +72,7 @@ QUICK = Sizes(
     creds_runs=3,
     emulator_docs=300,
     emulator_turns=20,
+    iam_pairs=40,
     fresh_stack_per_load_test=False,
 )
 
@@ -176,8 +185,21 @@ def other_rows(details: dict[str, Any]) -> list[Row]:
             ratio=None, goal="< 20 ms",
             met=None if emulator["warm_full_chat_p50_ms"] is None
             else emulator["warm_full_chat_p50_ms"] < 20),
+        _iam_row(details["iam"]),
     ]  # fmt: skip
     return rows
+
+
+def _iam_row(iam: dict[str, Any]) -> Row:
+    added, alone = iam["added_ms"], iam["evaluation"]["p50"]
+    return Row(
+        name=f"IAM authorization of a Q Business request, {iam['statements']}-statement role "
+        "policy: on vs off (p50)", ours=iam["on"]["p50"], baseline=iam["off"]["p50"],
+        unit="ms", ratio=iam["ratio"], goal="< 0.2 ms added", met=added < 0.2,
+        why=f"Added {added:+.3f} ms (median of {iam['pairs']} paired differences); the "
+        f"evaluation alone takes {alone:.3f} ms in process.",
+        baseline_label="same request, authorization off",
+    )  # fmt: skip
 
 
 def _serve_chat_row(chat: dict[str, Any]) -> Row:
@@ -253,7 +275,7 @@ def run_everything(sizes: Sizes, out: Path) -> dict[str, Any]:
                 chat = chat_overhead.measure(stack, turns=sizes.chat_turns)
     finally:
         stack.stop()
-    print("SAML validation, re-apply, credential_process, emulator ...", flush=True)
+    print("SAML validation, re-apply, credential_process, emulator, IAM ...", flush=True)
     details: dict[str, Any] = {
         "login": [r.as_dict() for r in logins],
         "load": [load.as_dict() for load in loads],
@@ -262,6 +284,7 @@ def run_everything(sizes: Sizes, out: Path) -> dict[str, Any]:
         "reapply": reapply.run(repeats=sizes.reapply_repeats).as_dict(),
         "creds": creds_benchmark(sizes.creds_runs),
         "emulator": emulator_benchmark(sizes.emulator_docs, sizes.emulator_turns),
+        "iam": iam_authorization.run(pairs=sizes.iam_pairs).as_dict(),
         "sizes": asdict(sizes),
     }
     machine = replace(machine, load_after=os.getloadavg())

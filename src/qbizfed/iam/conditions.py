@@ -72,11 +72,32 @@ def wildcard_match(pattern: str, value: str, *, ignore_case: bool = False) -> bo
     return _compiled_wildcard(pattern, ignore_case).fullmatch(value) is not None
 
 
-def arn_like(pattern: str, value: str) -> bool:
-    """IAM's ARN matching (``ArnLike`` and a statement's ``Resource``)."""
+@lru_cache(maxsize=4096)
+def any_wildcard(patterns: tuple[str, ...], *, ignore_case: bool) -> re.Pattern[str]:
+    """One regular expression matching a value any of ``patterns`` matches (fullmatch)."""
+    alternatives = "|".join(_compiled_wildcard(p, ignore_case).pattern for p in patterns)
+    return re.compile(f"(?:{alternatives})", re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
+def _arn_regex(pattern: str) -> str:
     if pattern == "*":
-        return True
-    return _arn_parts_match(pattern, value)
+        return ".*"
+    parts = pattern.split(":", 5)
+    if len(parts) != 6:
+        return "(?!)"  # not an ARN pattern: matches nothing, as ArnLike does
+    out = []
+    for index, part in enumerate(parts):
+        # A wildcard stays inside its colon-delimited part (the sixth may hold colons).
+        star, one = (".*", ".") if index == 5 else ("[^:]*", "[^:]")
+        out.append("".join(star if c == "*" else one if c == "?" else re.escape(c) for c in part))
+    return ":".join(out)
+
+
+@lru_cache(maxsize=4096)
+def any_arn(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One regular expression matching an ARN any of ``patterns`` matches (a statement's
+    ``Resource``): ``*`` alone matches anything, otherwise as ``ArnLike`` (fullmatch)."""
+    return re.compile("(?:" + "|".join(_arn_regex(p) for p in patterns) + ")", re.DOTALL)
 
 
 def _arn_parts_match(pattern: str, value: str) -> bool:
@@ -184,58 +205,82 @@ def _value_satisfies(operator: _Operator, policy_values: tuple[str, ...], value:
     return not matched if operator.negated else matched
 
 
+@dataclass(frozen=True)
+class Clause:
+    """One ``"<Operator>": {"<key>": <values>}`` entry, validated once."""
+
+    qualifier: str
+    """"", "foranyvalue" or "forallvalues"."""
+    null: bool
+    operator: _Operator | None
+    """None for ``Null``."""
+    if_exists: bool
+    key: str
+    values: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, operator_name: str, key: str, raw_policy_values: object) -> Clause:
+        qualifier, _, name = operator_name.rpartition(":")
+        qualifier = qualifier.lower()
+        if qualifier not in ("", "foranyvalue", "forallvalues"):
+            raise PolicyError(f"unknown condition set qualifier {qualifier!r}")
+        name = name.lower()
+        values = _policy_values(raw_policy_values)
+        if name == "null":
+            if qualifier:
+                raise PolicyError("the Null operator takes no set qualifier")
+            return cls(qualifier, True, None, False, key, values)
+        if_exists = name.endswith("ifexists")
+        operator = _OPERATORS.get(name[: -len("ifexists")] if if_exists else name)
+        if operator is None:
+            raise PolicyError(f"unknown condition operator {operator_name!r}")
+        return cls(qualifier, False, operator, if_exists, key, values)
+
+    def holds(self, context: RequestContext) -> bool:
+        request_values = context.get(self.key)
+        if self.operator is None:  # Null
+            absent = not request_values
+            return any((policy.lower() == "true") == absent for policy in self.values)
+        operator = self.operator
+        if not request_values:
+            if self.if_exists or self.qualifier == "forallvalues":
+                return True
+            if self.qualifier == "foranyvalue":
+                return False
+            # IAM: a negated operator matches when the key is missing from the request.
+            return operator.negated
+        if self.qualifier == "foranyvalue":
+            return any(_value_satisfies(operator, self.values, v) for v in request_values)
+        # ForAllValues, and a plain operator applied to a multivalued key: every value
+        # must satisfy it. AWS documents the plain case only as "unpredictable"; requiring
+        # all values is the safer reading (an Allow cannot be met by one value among many).
+        return all(_value_satisfies(operator, self.values, v) for v in request_values)
+
+
 def evaluate_operator(
     operator_name: str, key: str, raw_policy_values: object, context: RequestContext
 ) -> bool:
     """One ``"<Operator>": {"<key>": <values>}`` entry."""
-    qualifier, _, name = operator_name.rpartition(":")
-    qualifier = qualifier.lower()
-    if qualifier not in ("", "foranyvalue", "forallvalues"):
-        raise PolicyError(f"unknown condition set qualifier {qualifier!r}")
-    name = name.lower()
-    policy_values = _policy_values(raw_policy_values)
-    request_values = context.get(key)
-
-    if name == "null":
-        if qualifier:
-            raise PolicyError("the Null operator takes no set qualifier")
-        absent = not request_values
-        return any((policy.lower() == "true") == absent for policy in policy_values)
-
-    if_exists = name.endswith("ifexists")
-    base = name[: -len("ifexists")] if if_exists else name
-    operator = _OPERATORS.get(base)
-    if operator is None:
-        raise PolicyError(f"unknown condition operator {operator_name!r}")
-
-    if not request_values:
-        if if_exists or qualifier == "forallvalues":
-            return True
-        if qualifier == "foranyvalue":
-            return False
-        # IAM: a negated operator matches when the key is missing from the request.
-        return operator.negated
-
-    if qualifier == "foranyvalue":
-        return any(_value_satisfies(operator, policy_values, v) for v in request_values)
-    # ForAllValues, and a plain operator applied to a multivalued key: every value must
-    # satisfy it. AWS documents the plain case only as "unpredictable"; requiring all
-    # values is the safer reading (an Allow cannot be met by one value among many).
-    return all(_value_satisfies(operator, policy_values, v) for v in request_values)
+    return Clause.parse(operator_name, key, raw_policy_values).holds(context)
 
 
-def evaluate_condition_block(block: object, context: RequestContext) -> bool:
-    """A whole ``Condition`` element: every operator and every key must match (AND)."""
+def parse_condition_block(block: object) -> tuple[Clause, ...]:
+    """A whole ``Condition`` element, validated; raises ``PolicyError`` if malformed."""
     if block is None:
-        return True
+        return ()
     if not isinstance(block, Mapping):
         raise PolicyError("Condition must be an object")
+    clauses = []
     for operator_name, entries in block.items():
         if not isinstance(operator_name, str) or not isinstance(entries, Mapping):
             raise PolicyError(f"condition operator {operator_name!r} must map keys to values")
         for key, raw in entries.items():
             if not isinstance(key, str):
                 raise PolicyError("condition keys must be strings")
-            if not evaluate_operator(operator_name, key, raw, context):
-                return False
-    return True
+            clauses.append(Clause.parse(operator_name, key, raw))
+    return tuple(clauses)
+
+
+def evaluate_condition_block(block: object, context: RequestContext) -> bool:
+    """A whole ``Condition`` element: every operator and every key must match (AND)."""
+    return all(clause.holds(context) for clause in parse_condition_block(block))

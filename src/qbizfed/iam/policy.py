@@ -28,11 +28,12 @@ from enum import Enum
 from functools import lru_cache
 
 from qbizfed.iam.conditions import (
+    Clause,
     PolicyError,
     RequestContext,
-    arn_like,
-    evaluate_condition_block,
-    wildcard_match,
+    any_arn,
+    any_wildcard,
+    parse_condition_block,
 )
 
 __all__ = [
@@ -83,7 +84,7 @@ def string_list(raw: object, what: str) -> list[str]:
 
 def action_matches(patterns: Sequence[str], action: str) -> bool:
     """IAM action matching: case-insensitive, with ``*`` and ``?`` wildcards."""
-    return any(wildcard_match(pattern, action, ignore_case=True) for pattern in patterns)
+    return any_wildcard(tuple(patterns), ignore_case=True).fullmatch(action) is not None
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ class Statement:
     not_action: bool
     resources: tuple[str, ...]
     not_resource: bool
-    condition: Mapping[str, object] | None
+    condition: tuple[Clause, ...]
 
     @classmethod
     def parse(cls, raw: object) -> Statement:
@@ -119,9 +120,7 @@ class Statement:
             raise PolicyError("a statement needs exactly one of Resource and NotResource")
         if "Principal" in raw or "NotPrincipal" in raw:
             raise PolicyError("an identity-based policy statement cannot name a Principal")
-        condition = raw.get("Condition")
-        if condition is not None and not isinstance(condition, Mapping):
-            raise PolicyError("Condition must be an object")
+        condition = parse_condition_block(raw.get("Condition"))
         not_action = "NotAction" in raw
         not_resource = "NotResource" in raw
         return cls(
@@ -136,12 +135,13 @@ class Statement:
         )
 
     def applies(self, request: AccessRequest) -> bool:
-        if action_matches(self.actions, request.action) is self.not_action:
+        action_hit = any_wildcard(self.actions, ignore_case=True).fullmatch(request.action)
+        if (action_hit is not None) is self.not_action:
             return False
-        resource_hit = any(arn_like(pattern, request.resource) for pattern in self.resources)
-        if resource_hit is self.not_resource:
+        resource_hit = any_arn(self.resources).fullmatch(request.resource)
+        if (resource_hit is not None) is self.not_resource:
             return False
-        return evaluate_condition_block(self.condition, request.context)
+        return all(clause.holds(request.context) for clause in self.condition)
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,7 @@ class IamAuthorizer:
     ) -> None:
         self._policies = policies or IamPolicies()
         self._clock = clock
+        self._contexts: dict[tuple[str, str, str | None, int], RequestContext] = {}
         self.enabled = True
         """Internal switch (the benchmark's baseline); users cannot turn it off."""
 
@@ -122,7 +123,7 @@ class IamAuthorizer:
         region: str,
         source_ip: str | None,
     ) -> None:
-        context = session_context(session, region=region, now=self._clock(), source_ip=source_ip)
+        context = self._context(session, region=region, source_ip=source_ip)
         for action, resource in needed:
             request = AccessRequest(action=action, resource=resource, context=context)
             try:
@@ -139,6 +140,21 @@ class IamAuthorizer:
                 raise AccessDeniedError(
                     denial_message(session.assumed_role_arn, request, verdict)
                 )
+
+    def _context(
+        self, session: IssuedSession, *, region: str, source_ip: str | None
+    ) -> RequestContext:
+        # Everything in a session's context but the time is fixed for its lifetime, and
+        # the time keys have a resolution of one second: build it once per second.
+        now = self._clock()
+        key = (session.access_key_id, region, source_ip, int(now.timestamp()))
+        context = self._contexts.get(key)
+        if context is None:
+            if len(self._contexts) > 4096:
+                self._contexts.clear()
+            context = session_context(session, region=region, now=now, source_ip=source_ip)
+            self._contexts[key] = context
+        return context
 
     def _decide(self, session: IssuedSession, request: AccessRequest) -> Verdict:
         documents = self._policies.role_policies(session.role_arn) or ()
