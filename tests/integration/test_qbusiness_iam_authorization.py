@@ -171,3 +171,18 @@ def test_admin_keys_are_not_evaluated(local_aws: LocalAws, apps: tuple[str, str]
     code, message = refusal(lambda: chat(admin, apps[0]))
     assert (code, message) == ("AccessDeniedException",
                                "User is not authorized for this service call.")
+
+
+def test_the_internal_switch_restores_the_coarse_rules(fresh_local_aws: LocalAws) -> None:
+    """The benchmark's baseline: with evaluation off, a session whose role has no policy
+    at all may read and chat again, and still may not administer."""
+    app = ready_application(fresh_local_aws, DOCS)
+    with policy_lab(fresh_local_aws) as own_lab:
+        user = own_lab.sign_in(own_lab.role())
+        assert refusal(lambda: chat(user.qbusiness, app)) == chat_refused(user, app)
+        fresh_local_aws.qbusiness.iam.enabled = False
+        assert chat(user.qbusiness, app)["conversationId"]
+        code, message = refusal(lambda: user.qbusiness.create_index(applicationId=app,
+                                                                    displayName="x"))
+        assert code == "AccessDeniedException"
+        assert "qbusiness:CreateIndex" in message
