@@ -23,6 +23,7 @@ from typing import Any
 
 from bench import (
     chat_overhead,
+    iam_authorization,
     load_test,
     login_throughput,
     mcp_overhead,
@@ -54,6 +55,7 @@ class Sizes:
     creds_runs: int = 60
     emulator_docs: int = 10_000
     emulator_turns: int = 400
+    iam_pairs: int = 3000
     fresh_stack_per_load_test: bool = True
     """False reuses one stack for both load tests (quicker; the smoke test's choice)."""
 
@@ -73,6 +75,7 @@ QUICK = Sizes(
     creds_runs=3,
     emulator_docs=300,
     emulator_turns=20,
+    iam_pairs=40,
     fresh_stack_per_load_test=False,
 )
 
@@ -186,8 +189,21 @@ def other_rows(details: dict[str, Any]) -> list[Row]:
             ratio=None, goal="< 20 ms",
             met=None if emulator["warm_full_chat_p50_ms"] is None
             else emulator["warm_full_chat_p50_ms"] < 20),
+        _iam_row(details["iam"]),
     ]  # fmt: skip
     return rows
+
+
+def _iam_row(iam: dict[str, Any]) -> Row:
+    added, alone = iam["added_ms"], iam["evaluation"]["p50"]
+    return Row(
+        name=f"IAM authorization of a Q Business request, {iam['statements']}-statement role "
+        "policy: on vs off (p50)", ours=iam["on"]["p50"], baseline=iam["off"]["p50"],
+        unit="ms", ratio=iam["ratio"], goal="< 0.2 ms added", met=added < 0.2,
+        why=f"Added {added:+.3f} ms (median of {iam['pairs']} paired differences); the "
+        f"evaluation alone takes {alone:.3f} ms in process.",
+        baseline_label="same request, authorization off",
+    )  # fmt: skip
 
 
 def _serve_chat_row(chat: dict[str, Any]) -> Row:
@@ -276,7 +292,7 @@ def run_everything(sizes: Sizes, out: Path) -> dict[str, Any]:
                 mcp = mcp_overhead.measure(stack, turns=sizes.mcp_turns)
     finally:
         stack.stop()
-    print("SAML validation, re-apply, credential_process, emulator ...", flush=True)
+    print("SAML validation, re-apply, credential_process, emulator, IAM ...", flush=True)
     details: dict[str, Any] = {
         "login": [r.as_dict() for r in logins],
         "load": [load.as_dict() for load in loads],
@@ -286,6 +302,7 @@ def run_everything(sizes: Sizes, out: Path) -> dict[str, Any]:
         "reapply": reapply.run(repeats=sizes.reapply_repeats).as_dict(),
         "creds": creds_benchmark(sizes.creds_runs),
         "emulator": emulator_benchmark(sizes.emulator_docs, sizes.emulator_turns),
+        "iam": iam_authorization.run(pairs=sizes.iam_pairs).as_dict(),
         "sizes": asdict(sizes),
     }
     machine = replace(machine, load_after=os.getloadavg())

@@ -2,8 +2,9 @@
 
 :class:`BenchStack` starts each server in its own process (:mod:`bench.servers`) and
 provisions, through boto3 against the local AWS exactly as an administrator would, an
-IAM OIDC provider for the IdP, a role trusting it (``sts:TagSession`` included) and an
-auto-subscribing Q Business application whose index holds the demo corpus.
+IAM OIDC provider for the IdP, a role trusting it (``sts:TagSession`` included) with the
+web experience permission policy, and an auto-subscribing Q Business application whose
+index holds the demo corpus.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import boto3
 import httpx
 
 from bench.processes import ChildServer, listening_socket, url_of
-from qbizfed.policies import oidc_trust_policy
+from qbizfed.policies import application_arn, oidc_trust_policy, web_experience_permission_policy
 
 REGION = "us-east-1"
 CLIENT_ID = "qbizfed-bench"
@@ -84,6 +85,11 @@ def provision(aws_url: str, idp_url: str) -> Federation:
         },
     )
     qb.create_index(applicationId=app, displayName="demo-corpus")  # loaded from corpus_dir
+    arn = application_arn(region=REGION, account_id=role_arn.split(":")[4], application_id=app)
+    permissions = web_experience_permission_policy(application_arn=arn, region=REGION)
+    iam.put_role_policy(
+        RoleName=name, PolicyName="qbizfed-web-experience", PolicyDocument=json.dumps(permissions)
+    )
     return Federation(role_arn=role_arn, application_id=app)
 
 

@@ -75,6 +75,7 @@ SURFACES: dict[str, Surface] = {
     "test_sigv4_attacks.py": Surface("Local stack", "local AWS: SigV4 verification"),
     "test_sts_malformed_requests.py": Surface("Local stack", "local STS: request parsing"),
     "test_gap_local_attacks.py": Surface("Local stack", "Q Business emulator: isolation"),
+    "test_qbusiness_iam_attacks.py": Surface("Local stack", "Q Business emulator: IAM checks"),
     "test_creds_cache_attacks.py": Surface("CLI", "credential cache on disk"),
     "test_mcp_attacks.py": Surface("CLI", "mcp: streamable HTTP bearer token, bind address"),
     "test_device_flow_attacks.py": Surface("OIDC", "device sign-in: dev IdP and CLI parsing"),

@@ -24,6 +24,7 @@ from botocore.credentials import Credentials
 
 from qbizfed.local.sessions import IssuedSession
 from qbizfed.local.stack import LocalAws
+from tests.support.chat_permissions import chat_role
 
 DATA = Path(__file__).parent / "data" / "sigv4"
 ACCOUNT = "123456789012"
@@ -90,7 +91,7 @@ def send(local_aws: LocalAws, wire: Wire) -> httpx.Response:
 def user(local_aws: LocalAws) -> IssuedSession:
     return local_aws.registry.issue(
         account_id=ACCOUNT,
-        role_arn=f"arn:aws:iam::{ACCOUNT}:role/qbiz-web",
+        role_arn=chat_role(local_aws, "qbiz-web"),
         role_id="AROAEXAMPLEROLE",
         session_name="mallory-target",
         duration_seconds=900,
@@ -229,7 +230,7 @@ def test_signature_attack_refused(
 def test_expired_session_refused(local_aws: LocalAws) -> None:
     stale = local_aws.registry.issue(
         account_id=ACCOUNT,
-        role_arn=f"arn:aws:iam::{ACCOUNT}:role/qbiz-web",
+        role_arn=chat_role(local_aws, "qbiz-web"),
         role_id="AROAEXAMPLEROLE",
         session_name="stale",
         duration_seconds=900,
@@ -266,7 +267,7 @@ def test_token_attack_refused(
 def test_token_of_another_session_refused(local_aws: LocalAws, user: IssuedSession) -> None:
     other = local_aws.registry.issue(
         account_id=ACCOUNT,
-        role_arn=f"arn:aws:iam::{ACCOUNT}:role/qbiz-web",
+        role_arn=chat_role(local_aws, "qbiz-web"),
         role_id="AROAEXAMPLEROLE",
         session_name="other",
         duration_seconds=900,

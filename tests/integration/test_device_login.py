@@ -216,7 +216,7 @@ def test_unknown_profile_is_a_clear_error(home: Path) -> None:
         timeout=60, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert done.returncode == 1
-    assert "no qbizfed profile named 'nobody'" in done.stderr
+    assert "qbizfed profile 'nobody' does not exist" in done.stderr
     assert "qbizfed configure --profile nobody" in done.stderr
 
 

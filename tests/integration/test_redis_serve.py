@@ -46,6 +46,7 @@ from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import REGION
 from tests.integration.test_serve_harness import UvicornServer
 from tests.peers.flows import SamlPost, browse, login_for_saml
+from tests.support.chat_permissions import grant_chat_permissions
 from tests.support.dev_idp_broker import dev_idp_web_settings
 from tests.support.oidc_issuer import oidc_trust_policy
 from tests.support.qbusiness_app import subscribed_application
@@ -154,6 +155,7 @@ def cluster(local_aws: LocalAws) -> Iterator[Cluster]:
                 oidc_trust_policy(oidc_provider, host_path, CLIENT_ID)
             ),
         )["Role"]["Arn"]
+        grant_chat_permissions(iam, oidc_role)
         saml_provider = iam.create_saml_provider(
             SAMLMetadataDocument=idp.saml_metadata_xml, Name=name + "-saml"
         )["SAMLProviderArn"]
@@ -163,6 +165,7 @@ def cluster(local_aws: LocalAws) -> Iterator[Cluster]:
                 saml_trust_policy(saml_provider, [public + "/saml"])
             ),
         )["Role"]["Arn"]
+        grant_chat_permissions(iam, saml_role)
         idp.register_service_provider(
             ServiceProvider(
                 entity_id=public + "/saml",

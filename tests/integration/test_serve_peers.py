@@ -33,6 +33,7 @@ from tests.conftest import REGION
 from tests.integration.test_serve_harness import UvicornServer
 from tests.peers.conftest import PEER_DIR, PEER_USERS, _await_listening, missing_peer
 from tests.peers.flows import browse, login_for_saml
+from tests.support.chat_permissions import grant_chat_permissions
 from tests.support.oidc_issuer import oidc_trust_policy
 from tests.support.saml_assertions import saml_trust_policy
 
@@ -107,6 +108,7 @@ def broker(
         RoleName=name + "-oidc",
         AssumeRolePolicyDocument=json.dumps(oidc_trust_policy(oidc_provider, host_path, CLIENT_ID)),
     )["Role"]["Arn"]
+    grant_chat_permissions(iam, oidc_role)
     acs = server.url + "/saml"
     saml_provider = iam.create_saml_provider(
         SAMLMetadataDocument=saml_peer.metadata_xml, Name=name + "-saml"
@@ -115,6 +117,7 @@ def broker(
         RoleName=name + "-saml",
         AssumeRolePolicyDocument=json.dumps(saml_trust_policy(saml_provider, [acs])),
     )["Role"]["Arn"]
+    grant_chat_permissions(iam, saml_role)
     saml_peer.register_sp(PeerSp(entity_id=acs, acs_url=acs,
                                  role_attribute=f"{saml_role},{saml_provider}"))  # fmt: skip
     settings = WebSettings(
