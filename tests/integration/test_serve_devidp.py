@@ -126,7 +126,7 @@ def test_code_reuse_is_refused_by_the_idp(broker: Broker) -> None:
                         stop_at=callback)  # fmt: skip
         assert isinstance(second, dict)
         replay = browser.get(callback, params={**second, "code": first["code"]})
-    assert replay.status_code == 401
+    assert replay.status_code == 403
     assert "invalid_grant" in replay.text
     assert len(broker.issuer.calls) == calls + 1
 

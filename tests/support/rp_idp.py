@@ -17,6 +17,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -394,10 +395,17 @@ class SamlIdp:
         sign_assertion: bool = True,
         sign_response: bool = False,
         key: CertifiedKey | None = None,
+        edit: Callable[[etree._Element], None] | None = None,
     ) -> bytes:
-        """Response XML with the assertion and/or the response signed by ``key`` (ours)."""
+        """Response XML with the assertion and/or the response signed by ``key`` (ours).
+
+        ``edit`` changes the document *before* signing: the result is validly signed by
+        the trusted key, so only the checks after the signature can refuse it.
+        """
         key = key or self.key
         root = etree.fromstring(self.response_xml(spec).encode())
+        if edit is not None:
+            edit(root)
         if sign_assertion:
             assertion = root.find("saml:Assertion", NS)
             assert assertion is not None
