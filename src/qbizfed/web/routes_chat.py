@@ -28,7 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import anyio
 import anyio.to_thread
@@ -55,7 +55,7 @@ from qbizfed.web.browser_session import SessionCredentials, SignedInUser, WebSes
 from qbizfed.web.chat_rendering import SourceView, render_answer, source_views
 from qbizfed.web.chat_settings import ChatSettings
 from qbizfed.web.context import WebContext, expires_iso, web_context
-from qbizfed.web.csrf import verify_csrf
+from qbizfed.web.csrf import verify_csrf, verify_csrf_before_parsing
 
 log = logging.getLogger("qbizfed.web")
 router = APIRouter()
@@ -419,16 +419,27 @@ def _form_id(value: object) -> str | None:
     return value if isinstance(value, str) and _ID.match(value) else None
 
 
+def _conversation_of_referer(request: Request) -> str | None:
+    """The conversation the form was sent from (its page's path), to return to it."""
+    path = urlsplit(request.headers.get("referer", "")).path
+    prefix = "/chat/"
+    return _form_id(path[len(prefix) :]) if path.startswith(prefix) else None
+
+
 @router.post("/chat")
 async def ask(request: Request) -> Response:
-    form = await request.form()
-    conversation_id = _form_id(form.get("conversation_id"))
+    # Sign-in and CSRF are checked before the upload is parsed (or read beyond the
+    # token): an anonymous or forged multipart POST never reaches the form parser.
     who = await _signed_in(request)
     if who is None:
         # Signed out or credentials expired: sign in again, then back to this conversation
         # (chat.js keeps the unsent draft in the tab's sessionStorage).
-        return _to_signin(_chat_path(conversation_id))
-    await verify_csrf(request, who.session, public_url=who.ctx.settings.public_url)
+        return _to_signin(_chat_path(_conversation_of_referer(request)))
+    checked = await verify_csrf_before_parsing(
+        request, who.session, public_url=who.ctx.settings.public_url
+    )
+    form = await checked.form()
+    conversation_id = _form_id(form.get("conversation_id"))
     raw_message = form.get("message")
     message = raw_message.strip() if isinstance(raw_message, str) else ""
     parent = _form_id(form.get("parent_message_id"))
