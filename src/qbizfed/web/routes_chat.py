@@ -56,6 +56,7 @@ from qbizfed.web.chat_rendering import SourceView, render_answer, source_views
 from qbizfed.web.chat_settings import ChatSettings
 from qbizfed.web.context import WebContext, expires_iso, web_context
 from qbizfed.web.csrf import verify_csrf, verify_csrf_before_parsing
+from qbizfed.web.error_pages import ErrorPage
 
 log = logging.getLogger("qbizfed.web")
 router = APIRouter()
@@ -267,6 +268,15 @@ def _status_for(error: QbizfedError) -> int:
     return 502
 
 
+CONVERSATION_NOT_FOUND = ErrorPage(
+    404,
+    "Conversation not found",
+    "There is no conversation at this address for you: it was deleted, or it belongs "
+    "to another user.",
+    "open the chat page and pick one of your conversations",
+)
+
+
 def iter_first(items: Iterator[ConversationSummary]) -> Iterator[ConversationSummary]:
     """Fetch the first page now (so errors surface here), then the rest lazily."""
     first = next(items, None)
@@ -334,6 +344,10 @@ async def _render_chat(
     try:
         data = await _blocking(_load_page, client, conversation_id, runtime.settings)
     except QbizfedError as exc:
+        if conversation_id and _status_for(exc) == 404:
+            # Another user's conversation, or a deleted one: Q Business cannot tell them
+            # apart for us, and neither may the page.
+            return who.ctx.error(request, CONVERSATION_NOT_FOUND, session=who.session)
         if error is None:
             error = exc
     if error is not None:
