@@ -125,6 +125,10 @@ class LoopbackOidcIdp:
         self.token_requests: list[TokenEndpointRecord] = []
         self.token_response: dict[str, Any] | None = None
         self.token_status = 200
+        self.userinfo_response: dict[str, Any] | None = None
+        """None: the claims of the ID token last handed out (a well-behaved IdP)."""
+        self.userinfo_status = 200
+        self.userinfo_authorizations: list[str | None] = []
         self._issuer_path = issuer_path
         idp = self
 
@@ -147,6 +151,9 @@ class LoopbackOidcIdp:
                 elif path == "/jwks":
                     idp.jwks_hits += 1
                     self._json(200, {"keys": idp.jwks_keys})
+                elif path == "/userinfo":
+                    idp.userinfo_authorizations.append(self.headers.get("Authorization"))
+                    self._json(idp.userinfo_status, idp.current_userinfo())
                 else:
                     self._json(404, {"error": "not_found"})
 
@@ -188,6 +195,19 @@ class LoopbackOidcIdp:
             "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
         }
+
+    def current_userinfo(self) -> dict[str, Any]:
+        """What /userinfo answers: ``userinfo_response``, or the last ID token's claims."""
+        if self.userinfo_response is not None:
+            return self.userinfo_response
+        token = (self.token_response or {}).get("id_token")
+        if not isinstance(token, str) or token.count(".") != 2:
+            return {"error": "invalid_token"}
+        payload = token.split(".")[1]
+        padded = payload + "=" * (-len(payload) % 4)
+        claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(padded))
+        keep = ("sub", "name", "preferred_username", "email", "groups")
+        return {k: v for k, v in claims.items() if k in keep}
 
     def start(self) -> LoopbackOidcIdp:
         self._thread.start()

@@ -3,7 +3,10 @@
 // Started by tests/peers/conftest.py. Reads its clients and users as JSON from the
 // QBIZFED_PEER_CONFIG environment variable:
 //   {"clients": [{"client_id", "client_secret", "redirect_uris", "post_logout_redirect_uris"}],
-//    "users": [{"username", "email", "name"}]}
+//    "users": [{"username", "email", "name"}],
+//    "profile_in_userinfo_only": false}
+// With profile_in_userinfo_only, `name` is left out of ID tokens and released only by
+// the userinfo endpoint (as IdPs that keep ID tokens small do).
 // Prints one line `LISTENING <issuer>` on stdout when ready; stops on SIGTERM.
 // ID tokens carry the `https://aws.amazon.com/tags` claim via the custom `aws` scope.
 import http from 'node:http';
@@ -49,12 +52,14 @@ server.listen(0, '127.0.0.1', () => {
       if (!user) return undefined;
       return {
         accountId: id,
-        async claims() {
+        async claims(use) {
+          const profile = use === 'id_token' && config.profile_in_userinfo_only
+            ? {} : { name: user.name };
           return {
             sub: id,
             email: user.email,
             email_verified: true,
-            name: user.name,
+            ...profile,
             [AWS_TAGS]: { principal_tags: { Email: [user.email] } },
           };
         },
