@@ -59,6 +59,7 @@ SURFACES: dict[str, Surface] = {
     "test_gap_oidc_attacks.py": Surface("OIDC", "relying party callback / local STS"),
     "test_web_oidc_refusals.py": Surface("OIDC", "serve: OIDC login"),
     "test_creds_login_attacks.py": Surface("OIDC", "login: CLI OIDC login"),
+    "test_creds_login_saml_refusals.py": Surface("SAML", "login: CLI SAML login"),
     "test_creds_loopback_attacks.py": Surface("OIDC", "login: loopback callback receiver"),
     "test_idp_oidc_refusals.py": Surface("OIDC", "dev IdP: OIDC provider"),
     "test_sts_web_identity_attacks.py": Surface("OIDC", "local STS: AssumeRoleWithWebIdentity"),
