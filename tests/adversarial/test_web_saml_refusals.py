@@ -406,3 +406,18 @@ def test_a_refused_response_does_not_spend_the_login_request(browser: Browser) -
             says="NameID not found")  # fmt: skip
     done = browser.finish(browser.post_acs(signed(browser, request_id), relay))
     assert done.status_code == 303, done.text[:1500]
+
+
+def test_credential_process_json_before_sign_in_is_403_not_401(browser: Browser) -> None:
+    """A session that holds no credentials yet (here: waiting for the role choice, whose
+    page carries the session's CSRF token) gets 403: a 401 would need WWW-Authenticate."""
+    request_id, relay = browser.start_login()
+    xml = signed(browser, request_id, roles=(f"{ROLE},{PROVIDER}", f"{OTHER_ROLE},{PROVIDER}"))
+    page = browser.finish(browser.post_acs(xml, relay))
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf is not None
+    answer = browser.client.post("/credentials/credential-process",
+                                 headers={"X-CSRF-Token": csrf.group(1)})  # fmt: skip
+    assert answer.status_code == 403
+    assert answer.json() == {"error": "not signed in"}
+    assert "www-authenticate" not in answer.headers
