@@ -94,8 +94,8 @@ def test_signed_out_chat_goes_to_sign_in_and_keeps_the_conversation(stack: ChatS
         cid = "0" * 8 + "-0000-0000-0000-" + "0" * 12
         resume = browser.get(stack.url + f"/chat/{cid}")
         assert resume.headers["location"] == f"/signin?next=/chat/{cid}"
-        posted = browser.post(stack.url + "/chat", data={"message": "hi", "conversation_id": cid},
-                              headers={"Referer": stack.url + f"/chat/{cid}"})
+        posted = browser.post(stack.url + f"/chat?conversation_id={cid}",
+                              data={"message": "hi", "conversation_id": cid})
         assert posted.status_code == 303
         assert posted.headers["location"] == f"/signin?next=/chat/{cid}"
 

@@ -28,7 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import anyio
 import anyio.to_thread
@@ -433,13 +433,6 @@ def _form_id(value: object) -> str | None:
     return value if isinstance(value, str) and _ID.match(value) else None
 
 
-def _conversation_of_referer(request: Request) -> str | None:
-    """The conversation the form was sent from (its page's path), to return to it."""
-    path = urlsplit(request.headers.get("referer", "")).path
-    prefix = "/chat/"
-    return _form_id(path[len(prefix) :]) if path.startswith(prefix) else None
-
-
 @router.post("/chat")
 async def ask(request: Request) -> Response:
     # Sign-in and CSRF are checked before the upload is parsed (or read beyond the
@@ -448,7 +441,8 @@ async def ask(request: Request) -> Response:
     if who is None:
         # Signed out or credentials expired: sign in again, then back to this conversation
         # (chat.js keeps the unsent draft in the tab's sessionStorage).
-        return _to_signin(_chat_path(_conversation_of_referer(request)))
+        # The form's action names its conversation, so this needs no byte of the body.
+        return _to_signin(_chat_path(_form_id(request.query_params.get("conversation_id"))))
     checked = await verify_csrf_before_parsing(
         request, who.session, public_url=who.ctx.settings.public_url
     )
