@@ -10,7 +10,7 @@ Framework-free; the web app and the CLI login are thin adapters around
     tokens = await rp.complete(pending, callback_params)
     identity = tokens.identity                    # FederatedIdentity, ready for STS
 
-When the IdP advertises a ``userinfo_endpoint``, the access token is sent there
+At sign-in, when the IdP advertises a ``userinfo_endpoint``, the access token is sent there
 (``Authorization: Bearer``, OIDC Core §5.3) and its answer must name the ID token's
 ``sub`` (§5.3.2); display claims (``name``, ...) come from it, because many IdPs keep
 profile claims out of the ID token. The Email session tag is never taken from it: only
@@ -292,7 +292,7 @@ class OidcRelyingParty:
             "code_verifier": pending.code_verifier,
         }
         payload = await self._token_request(body)
-        return await self._token_set(payload, nonce=pending.nonce)
+        return await self._token_set(payload, nonce=pending.nonce, ask_userinfo=True)
 
     async def refresh(self, refresh_token: str, *, expected_subject: str | None = None) -> TokenSet:
         """Use a refresh token; the new ID token is validated like the first one.
@@ -458,7 +458,14 @@ class OidcRelyingParty:
             )  # fmt: skip
         return payload
 
-    async def _token_set(self, payload: Mapping[str, Any], *, nonce: str | None) -> TokenSet:
+    async def _token_set(
+        self, payload: Mapping[str, Any], *, nonce: str | None, ask_userinfo: bool = False
+    ) -> TokenSet:
+        """Validate the ID token; at sign-in (``ask_userinfo``) add UserInfo's display claims.
+
+        A refresh does not ask UserInfo again: nothing is shown to a user then, and a
+        silent ``credential_process`` renewal should not depend on one more endpoint.
+        """
         raw = payload.get("id_token")
         if not isinstance(raw, str):
             raise TokenEndpointError(
@@ -470,7 +477,7 @@ class OidcRelyingParty:
         refresh = payload.get("refresh_token")
         expires_in = payload.get("expires_in")
         identity = identity_from_id_token(token)
-        if self.metadata.userinfo_endpoint and isinstance(access, str) and access:
+        if ask_userinfo and self.metadata.userinfo_endpoint and isinstance(access, str) and access:
             identity = with_userinfo(identity, await self.userinfo(access, subject=token.subject))
         return TokenSet(
             id_token=token,

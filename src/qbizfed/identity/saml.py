@@ -12,6 +12,11 @@ the checks python3-saml leaves lenient made strict here (see ``_check_aws_rules`
   unsolicited responses are explicitly allowed;
 * the assertion ID is used once (replay cache).
 
+Whatever python3-saml, lxml or xmlsec raise (including the checks python3-saml runs only
+when the NameID and attributes are read) becomes :class:`SamlResponseError` with a
+``reason``, and the request ID and assertion ID are spent only by a response that
+passed every check: a refused response never costs the user their pending login.
+
 XML is parsed by python3-saml's hardened lxml parser: DTDs and entity declarations are
 refused (``DTDForbidden`` / ``EntitiesForbidden``), no network, no entity resolution.
 A quick ``<!DOCTYPE`` check runs first so hostile documents never reach the parser.
