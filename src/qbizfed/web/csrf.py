@@ -101,7 +101,7 @@ async def verify_csrf_before_parsing(
     if supplied is not None or content_type != b"multipart/form-data" or b"boundary" not in options:
         await verify_csrf(request, checked, public_url=public_url)
         return request
-    token, read = await _leading_field(request.receive, options[b"boundary"], FORM_FIELD)
+    token, read = await leading_form_field(request.receive, options[b"boundary"], FORM_FIELD)
     _check_token(token, checked)
     pending = list(read)
 
@@ -111,7 +111,7 @@ async def verify_csrf_before_parsing(
     return Request(request.scope, replay)
 
 
-async def _leading_field(
+async def leading_form_field(
     receive: Receive, boundary: bytes, name: str
 ) -> tuple[str | None, list[Message]]:
     """The value of the multipart body's first part if it is the field ``name``."""
