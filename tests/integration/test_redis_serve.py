@@ -326,7 +326,7 @@ def test_an_oidc_callback_is_usable_once_across_instances(cluster: Cluster) -> N
         first = browser.get(cluster.a.url + "/auth/oidc/callback", params=params)
         again = browser.get(cluster.b.url + "/auth/oidc/callback", params=params)
     assert first.status_code == 303, first.text[:1000]
-    assert again.status_code == 401
+    assert again.status_code == 403
     assert "unknown, expired or was already used" in again.text
 
 
@@ -355,7 +355,7 @@ def test_a_saml_assertion_replayed_to_the_other_instance_is_refused(cluster: Clu
         replayed = post_to_acs(attacker, cluster.a, post)
         again_same_instance = post_to_acs(attacker, cluster.b, post)
     for refused in (replayed, again_same_instance):
-        assert refused.status_code == 401, refused.text[:1000]
+        assert refused.status_code == 403, refused.text[:1000]
         assert "this SAML assertion was already used" in refused.text
         assert "saml/finish" not in refused.headers.get("location", "")
 
@@ -375,7 +375,7 @@ def test_one_saml_response_posted_to_both_instances_at_once_is_accepted_once(
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         statuses = list(pool.map(race, [cluster.a, cluster.b, cluster.a, cluster.b]))
-    assert sorted(statuses) == [303, 401, 401, 401], statuses
+    assert sorted(statuses) == [303, 403, 403, 403], statuses
 
 
 def test_restarting_an_instance_keeps_its_users_signed_in(cluster: Cluster) -> None:

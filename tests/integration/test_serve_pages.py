@@ -279,7 +279,8 @@ def test_unreachable_idp_gets_a_page_saying_so(idp: LoopbackOidcIdp) -> None:
     running = make_broker(idp, oidc_issuer="http://127.0.0.1:9")  # discard port: refused
     try:
         page = httpx.get(running.url + "/login/oidc")
-        assert page.status_code == 502
+        assert page.status_code == 503
+        assert page.headers["retry-after"] == "30"
         assert "could not be reached" in page.text
         assert 'id="error-remedy"' in page.text
     finally:

@@ -64,6 +64,7 @@ def node_peer(server: UvicornServer) -> Iterator[str]:
             "post_logout_redirect_uris": [server.url + "/signed-out"],
         }],
         "users": PEER_USERS,
+        "profile_in_userinfo_only": True,  # the name reaches the broker only by UserInfo
     }  # fmt: skip
     env = {**os.environ, "QBIZFED_PEER_CONFIG": json.dumps(config), "NODE_NO_WARNINGS": "1"}
     with tempfile.TemporaryFile() as stderr:
@@ -157,6 +158,7 @@ def test_oidc_sign_in_through_npm_oidc_provider(
         assert done.status_code == 303, done.text[:1500]
         home = browser.get(broker["url"] + "/")
     assert 'id="email">alice@example.com<' in home.text
+    assert 'id="name">Alice Anders<' in home.text  # from UserInfo: not in the ID token
     assert broker["oidc_role"] in home.text
 
 

@@ -5,7 +5,7 @@ the STS credential issuer), with production defaults. Routers are split by conce
 (OIDC, SAML, account); the chat pages of a later issue add their own router here.
 
 Middleware, outermost first: path-only access log, trusted hosts, security headers,
-unexpected-error pages.
+unexpected-error pages, request body limits.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from qbizfed.web.credential_issuer import CredentialIssuer
 from qbizfed.web.error_pages import ErrorPage, UnexpectedErrorPages, page_for
 from qbizfed.web.oidc_relying_party import LazyRelyingParty
 from qbizfed.web.redis_outage import install_outage_page
+from qbizfed.web.request_limits import BodyLimits, RequestBodyLimits
 from qbizfed.web.request_log import PathOnlyAccessLog
 from qbizfed.web.routes_account import router as account_router
 from qbizfed.web.routes_chat import install_chat
@@ -128,6 +129,14 @@ def create_app(
                          "go back to the start page and try again")  # fmt: skip
         return web_context(request).error(request, page)
 
+    app.add_middleware(
+        RequestBodyLimits,
+        limits=BodyLimits(
+            default_bytes=settings.max_body_bytes,
+            chat_bytes=settings.max_chat_body_bytes,
+            saml_acs_bytes=settings.max_saml_body_bytes,
+        ),
+    )
     app.add_middleware(UnexpectedErrorPages)
     app.add_middleware(
         SecurityHeaders,
