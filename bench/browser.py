@@ -143,7 +143,7 @@ def _ask_fields(html: str) -> dict[str, str]:
     parser = _FormParser()
     parser.feed(html)
     for form in parser.forms:
-        if form.action == CHAT_PATH and "csrf_token" in form.fields:
+        if urlsplit(form.action).path == CHAT_PATH and "csrf_token" in form.fields:
             return dict(form.fields)
     raise LoginError("no ask form on the chat page")
 
@@ -168,7 +168,11 @@ async def ask_serve(
 ) -> dict[str, str]:
     """One chat turn through serve's form: POST /chat (303), then, as a browser does, the
     conversation page; returns the next ask form's fields (the same ones if not read)."""
-    posted = await browser.post(serve_url + CHAT_PATH, data={**fields, "message": message})
+    # The form's action names its conversation (serve redirects a signed-out POST
+    # without reading the body), as the page's own form does.
+    conversation = fields.get("conversation_id")
+    action = CHAT_PATH + (f"?conversation_id={conversation}" if conversation else "")
+    posted = await browser.post(serve_url + action, data={**fields, "message": message})
     if posted.status_code != 303:
         raise LoginError(f"the chat turn answered {posted.status_code}")
     if not read_answer:

@@ -2,12 +2,15 @@
 
 Signs in through ``qbizfed serve`` (real OIDC login against the dev IdP), takes the
 session's exported credentials, then interleaves, turn by turn, a raw
-``qbusiness.chat_sync`` (the baseline) and the same question through the chat library
-(``ChatClient.conversation().ask``), each in a new conversation, against the Q Business
-emulator of ``qbizfed local aws``, and the same question through serve's chat page
-(``POST /chat`` with the session cookie and CSRF token, timed until its 303: the turn
-is answered and stored; rendering the conversation page is a separate page view).
-Printed: p50s, overheads (p50 - raw p50) and ratios; goal: overhead under 3 ms.
+``qbusiness.chat_sync`` (the baseline), the same question through the chat library
+(``Conversation.ask``) against the Q Business emulator of ``qbizfed local aws``, and the
+same question through serve's chat page as a browser asks it: ``POST /chat`` (303),
+then the conversation page with the answer, timed from the POST until that page is read.
+Every path continues its conversations for ``TURNS_PER_CONVERSATION`` turns, then starts
+a new one (as the load test's users do). The broker's CPU over serve's turns (its
+process, all threads, from /proc) is divided by the turns: CPU per chat turn.
+Printed: p50s, overheads (p50 - raw p50) and ratios; goals: overhead under 3 ms, broker
+CPU per turn under 5 ms.
 
 Run: ``.venv/bin/python -m bench.chat_overhead [--turns 200]``.
 """
@@ -29,6 +32,7 @@ from bench.stats import Latency
 from qbizfed.aws.chat import RETRY_CONFIG, ChatClient
 
 QUESTION = "How many vacation days do I get?"
+TURNS_PER_CONVERSATION = 5
 NO_SERVE_CHAT = "not measured: this qbizfed serve has no chat route"
 
 
@@ -38,8 +42,10 @@ class ChatOverhead:
     raw: Latency
     library: Latency
     serve: Latency | None
-    """POST /chat until its 303 (the turn is answered and stored), or None without chat."""
+    """POST /chat until the answer page is read, or None without chat."""
     serve_note: str = ""
+    serve_cpu_ms_per_turn: float | None = None
+    """The broker process's CPU (all threads) over serve's turns, per turn."""
 
     @property
     def library_overhead_ms(self) -> float:
@@ -91,24 +97,36 @@ async def _measure(stack: BenchStack, turns: int) -> ChatOverhead:
             if fields is not None:
                 await ask_serve(browser, stack.serve_url, fields, QUESTION, read_answer=False)
         times: dict[str, list[float]] = {"raw": [], "library": [], "serve": []}
-        for _ in range(turns):  # interleaved, each turn in a new conversation
+        serve_cpu = 0.0
+        assert stack.serve is not None
+        raw_conversation: dict[str, str] = {}
+        conversation = library.conversation()
+        start_fields = fields
+        for number in range(turns):  # interleaved, conversations of TURNS_PER_CONVERSATION
+            if number % TURNS_PER_CONVERSATION == 0:
+                raw_conversation, conversation, fields = {}, library.conversation(), start_fields
             started = time.perf_counter()
-            answer = raw.chat_sync(applicationId=app, userMessage=QUESTION)
+            answer = raw.chat_sync(applicationId=app, userMessage=QUESTION, **raw_conversation)
             times["raw"].append(time.perf_counter() - started)
+            raw_conversation = {"conversationId": answer["conversationId"],
+                                "parentMessageId": answer["systemMessageId"]}  # fmt: skip
             started = time.perf_counter()
-            turn = library.conversation().ask(QUESTION)
+            turn = conversation.ask(QUESTION)
             times["library"].append(time.perf_counter() - started)
             if turn.text != answer["systemMessage"]:
                 raise RuntimeError("the library and boto3 got different answers")
             if fields is not None:
+                cpu = stack.serve.cpu_seconds()
                 started = time.perf_counter()
-                await ask_serve(browser, stack.serve_url, fields, QUESTION, read_answer=False)
-                times["serve"].append(time.perf_counter() - started)  # fmt: skip
+                fields = await ask_serve(browser, stack.serve_url, fields, QUESTION)
+                times["serve"].append(time.perf_counter() - started)
+                serve_cpu += stack.serve.cpu_seconds() - cpu
     return ChatOverhead(
         turns=turns, raw=Latency.of_seconds(times["raw"]),
         library=Latency.of_seconds(times["library"]),
         serve=Latency.of_seconds(times["serve"]) if fields is not None else None,
         serve_note="" if fields is not None else NO_SERVE_CHAT,
+        serve_cpu_ms_per_turn=serve_cpu * 1000 / turns if times["serve"] else None,
     )  # fmt: skip
 
 
@@ -124,7 +142,7 @@ def describe(result: ChatOverhead) -> list[str]:
         f"  library overhead: {result.library_overhead_ms:+.2f} ms at p50 "
         f"(ratio {result.ratio:.2f}x); goal < 3 ms: "
         f"{'met' if result.library_overhead_ms < 3 else 'missed'}",
-        "  serve POST /chat (until its 303): "
+        "  serve POST /chat + answer page: "
         + (
             f"{result.serve.brief()}; overhead {result.serve_overhead_ms:+.2f} ms at p50"
             f" (ratio {result.serve_ratio:.2f}x)"
@@ -133,7 +151,10 @@ def describe(result: ChatOverhead) -> list[str]:
             and result.serve_ratio is not None
             else result.serve_note
         ),
-    ]
+    ] + (
+        [f"  broker CPU per chat turn (POST + answer page): {result.serve_cpu_ms_per_turn:.2f} ms"]
+        if result.serve_cpu_ms_per_turn is not None else []
+    )  # fmt: skip
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ import boto3
 import httpx
 
 from bench.browser import ask_serve, exported_credentials, new_browser, open_chat, sign_in
-from bench.stack import DEMO_PASSWORD, DEMO_USERS, REGION, BenchStack
+from bench.stack import CHAT_CONCURRENCY, DEMO_PASSWORD, DEMO_USERS, REGION, BenchStack
 from bench.stats import Latency
 from qbizfed.aws.chat import RETRY_CONFIG, ChatClient
 
@@ -50,8 +50,6 @@ QUESTIONS = (
 RAMP_UP_SECONDS = 0.0
 """Users start evenly over this time (locust's spawn rate = users / ramp-up); the default,
 0, starts them all at once, so all of them are in flight together."""
-CHAT_THREADS = 32
-"""boto3 is blocking: chat turns run on a bounded thread pool, as a server would."""
 
 
 @dataclass(frozen=True)
@@ -73,20 +71,29 @@ class LoadResult:
     ramp_up_seconds: float
     peak_concurrent_users: int
     """Most journeys in flight at once (started and not finished)."""
+    chat_concurrency: int = CHAT_CONCURRENCY
+    """Q Business calls in flight at once: the library side's threads, serve's allowance."""
+    chatsync_latency_ms: int = 0
+    """The emulator's ChatSync latency fault during the run."""
+    chat_phase_turns_per_second: float = 0.0
+    """Turns over the time from the first turn's start to the last turn's end (the
+    logins before are left out: they cost both paths the same)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 class _Journeys:
-    def __init__(self, stack: BenchStack, turns: int, via: str) -> None:
+    def __init__(self, stack: BenchStack, turns: int, via: str, concurrency: int) -> None:
         self.stack = stack
         self.turns = turns
         self.via = via
         self.session = boto3.session.Session(region_name=REGION)  # models loaded once
-        self.pool = ThreadPoolExecutor(CHAT_THREADS, thread_name_prefix="bench-chat")
+        self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="bench-chat")
         self.login_times: list[float] = []
         self.turn_times: list[float] = []
+        self.first_turn = float("inf")
+        self.last_turn = 0.0
         self.sourced = 0
         self.errors: collections.Counter[str] = collections.Counter()
         self.in_flight = 0
@@ -104,19 +111,25 @@ class _Journeys:
         return ChatClient(qbusiness=client, application_id=self.stack.application_id,
                           subscription_backoff=0.5)  # fmt: skip
 
+    def timed(self, started: float) -> None:
+        ended = time.perf_counter()
+        self.turn_times.append(ended - started)
+        self.first_turn = min(self.first_turn, started)
+        self.last_turn = max(self.last_turn, ended)
+
     def converse(self, chat: ChatClient) -> None:
         conversation = chat.conversation()
         for question in itertools.islice(itertools.cycle(QUESTIONS), self.turns):
             started = time.perf_counter()
             turn = conversation.ask(question)
-            self.turn_times.append(time.perf_counter() - started)
+            self.timed(started)
             self.sourced += bool(turn.citations)
 
     async def converse_via_serve(self, browser: httpx.AsyncClient, fields: dict[str, str]) -> None:
         for question in itertools.islice(itertools.cycle(QUESTIONS), self.turns):
             started = time.perf_counter()
             fields = await ask_serve(browser, self.stack.serve_url, fields, question)
-            self.turn_times.append(time.perf_counter() - started)
+            self.timed(started)
 
     async def journey(self, username: str, start_after: float) -> None:
         await asyncio.sleep(start_after)
@@ -167,12 +180,16 @@ def run_load(
     deadline: float,
     via: str = "serve",
     ramp_up: float = RAMP_UP_SECONDS,
+    chatsync_latency_ms: int = 0,
 ) -> LoadResult:
-    journeys = _Journeys(stack, turns, via)
+    """The library side gets ``stack.chat_concurrency`` threads: serve's own allowance."""
+    journeys = _Journeys(stack, turns, via, stack.chat_concurrency)
+    stack.slow_chatsync(chatsync_latency_ms)
     try:
         seconds = asyncio.run(_drive(journeys, users, deadline, ramp_up))
     finally:
         journeys.pool.shutdown(wait=True, cancel_futures=True)
+        stack.slow_chatsync(0)
     errors = sum(journeys.errors.values())
     return LoadResult(
         users=users,
@@ -190,25 +207,36 @@ def run_load(
         chat_via=journeys.via,
         ramp_up_seconds=ramp_up,
         peak_concurrent_users=journeys.peak_in_flight,
+        chat_concurrency=stack.chat_concurrency,
+        chatsync_latency_ms=chatsync_latency_ms,
+        chat_phase_turns_per_second=len(journeys.turn_times)
+        / max(journeys.last_turn - journeys.first_turn, 1e-9),
     )
 
 
-def run(*, users: int, turns: int, deadline: float, via: str, ramp_up: float) -> LoadResult:
-    with BenchStack() as stack:
+def run(
+    *, users: int, turns: int, deadline: float, via: str, ramp_up: float,
+    chatsync_latency_ms: int, concurrency: int,
+) -> LoadResult:  # fmt: skip
+    with BenchStack(chat_concurrency=concurrency) as stack:
         return run_load(
-            stack, users=users, turns=turns, deadline=deadline, via=via, ramp_up=ramp_up
-        )
+            stack, users=users, turns=turns, deadline=deadline, via=via, ramp_up=ramp_up,
+            chatsync_latency_ms=chatsync_latency_ms,
+        )  # fmt: skip
 
 
 def describe(result: LoadResult) -> list[str]:
     return [
         f"load test: {result.users} concurrent users, full OIDC login + {result.turns_per_user} "
         f"chat turns each (via {result.chat_via}), started over {result.ramp_up_seconds:g} s, "
-        f"at most {result.peak_concurrent_users} in flight, in {result.seconds:.1f} s",
+        f"at most {result.peak_concurrent_users} in flight, in {result.seconds:.1f} s; "
+        f"ChatSync +{result.chatsync_latency_ms} ms, {result.chat_concurrency} Q Business "
+        "calls at once",
         f"  completed {result.completed}/{result.users}, errors {result.errors} "
         f"{result.error_kinds or ''}",
         f"  throughput: {result.journeys_per_second:.1f} journeys/s, "
-        f"{result.logins_per_second:.1f} logins/s, {result.turns_per_second:.1f} chat turns/s",
+        f"{result.logins_per_second:.1f} logins/s, {result.turns_per_second:.1f} chat turns/s "
+        f"({result.chat_phase_turns_per_second:.1f}/s over the chat phase)",
         f"  login: {result.login.brief()}",
         f"  chat turn: {result.chat_turn.brief()}",
     ] + (
@@ -225,11 +253,15 @@ def main() -> None:
     parser.add_argument("--deadline", type=float, default=300.0, help="seconds, then cancel")
     parser.add_argument("--via", choices=("serve", "library"), default="serve")
     parser.add_argument("--ramp-up", type=float, default=RAMP_UP_SECONDS, help="seconds")
+    parser.add_argument("--chatsync-ms", type=int, default=0, help="emulator ChatSync latency")
+    parser.add_argument("--concurrency", type=int, default=CHAT_CONCURRENCY,
+                        help="Q Business calls at once, on each side")  # fmt: skip
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     result = run(
         users=args.users, turns=args.turns, deadline=args.deadline, via=args.via,
-        ramp_up=args.ramp_up,
+        ramp_up=args.ramp_up, chatsync_latency_ms=args.chatsync_ms,
+        concurrency=args.concurrency,
     )  # fmt: skip
     print(json.dumps(result.as_dict()) if args.json else "\n".join(describe(result)))
 

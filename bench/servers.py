@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 LOOPBACK = "127.0.0.1"
+KEEP_ALIVE_SECONDS = 75
 Wsgi = Callable[[dict[str, Any], Any], Iterable[bytes]]
 
 
@@ -131,8 +132,16 @@ def _run_asgi(app: Any, fd: int, url: str, *, kind: str) -> None:
     import uvicorn
 
     sock = socket.socket(fileno=fd)
+    # Keep-alive longer than the slowest login under load: httpx (unlike a browser) does
+    # not retry a request on a connection the server closed while the client was at the IdP.
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        )  # fmt: skip
     )
     wait_for_parent(lambda: setattr(server, "should_exit", True))
 
@@ -177,18 +186,21 @@ def run_serve(config: dict[str, Any]) -> None:
     )
     app = create_app(settings)
     if config.get("application_id"):
-        _install_chat(app, str(config["application_id"]))
+        _install_chat(app, str(config["application_id"]), int(config.get("chat_concurrency", 32)))
     _run_asgi(app, int(config["fd"]), config["url"], kind="serve")
 
 
-def _install_chat(app: Any, application_id: str) -> None:
+def _install_chat(app: Any, application_id: str, concurrency: int) -> None:
     """serve's chat pages, where this tree has them (they landed with a later issue)."""
     try:
         from qbizfed.web.chat_settings import ChatSettings
         from qbizfed.web.routes_chat import install_chat
     except ImportError:
         return
-    install_chat(app, settings=ChatSettings(application_id=application_id))
+    install_chat(
+        app,
+        settings=ChatSettings(application_id=application_id, max_concurrent_calls=concurrency),
+    )
 
 
 def run_baseline(config: dict[str, Any]) -> None:

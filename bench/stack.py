@@ -31,6 +31,8 @@ ADMIN_SECRET = "fake-secret-for-the-local-stack-only-000"
 DEMO_CORPUS = Path(__file__).resolve().parent.parent / "src/qbizfed/local/qbusiness/demo_corpus"
 DEMO_USERS = ("alice", "bob", "carol")  # the dev IdP's demo users (…@example.com)
 DEMO_PASSWORD = "demo"
+CHAT_CONCURRENCY = 32
+"""Q Business calls in flight at once: serve's allowance, and the library side's threads."""
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,12 @@ def provision(aws_url: str, idp_url: str) -> Federation:
 class BenchStack:
     """``with BenchStack(token_delay_ms=100) as stack:`` -> ``stack.serve_url`` etc."""
 
-    def __init__(self, *, token_delay_ms: float = 0.0, with_baseline: bool = False) -> None:
+    def __init__(
+        self, *, token_delay_ms: float = 0.0, with_baseline: bool = False,
+        chat_concurrency: int = CHAT_CONCURRENCY,
+    ) -> None:  # fmt: skip
         self.token_delay_ms = token_delay_ms
+        self.chat_concurrency = chat_concurrency
         self.with_baseline = with_baseline
         self.children: list[ChildServer] = []
         self.aws: ChildServer | None = None
@@ -146,6 +152,7 @@ class BenchStack:
             **rp_config,
             "url": url_of(serve_sock),
             "application_id": self.federation.application_id,
+            "chat_concurrency": self.chat_concurrency,
         }
         serve = self._child("serve", serve_config, sock=serve_sock)
         if baseline_sock is not None:
@@ -173,6 +180,14 @@ class BenchStack:
     def application_id(self) -> str:
         assert self.federation is not None
         return self.federation.application_id
+
+    def slow_chatsync(self, latency_ms: int) -> None:
+        """The local stack's latency fault: every ChatSync waits ``latency_ms`` first."""
+        rules = (
+            [{"kind": "latency", "service": "qbusiness", "operation": "ChatSync",
+              "latency_ms": latency_ms}] if latency_ms else []
+        )  # fmt: skip
+        httpx.post(self.aws_url + "/_qbizfed/faults", json={"rules": rules}, timeout=10)
 
     def stop(self) -> None:
         for child in reversed(self.children):

@@ -9,6 +9,9 @@ sign-ins needs one application id per protocol::
     QBUSINESS_SAML_APPLICATION_ID   overrides it for users signed in with SAML
 
 Without any of them the chat pages say so (with the remedy) instead of failing.
+
+``QBIZFED_CHAT_CONCURRENCY`` (default 32) bounds the Q Business calls in flight at once
+in one ``serve`` process (each holds a worker thread while it waits).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ Protocol = Literal["oidc", "saml"]
 _APPLICATION_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{35}$")
 
 ENV_DEFAULT = "QBUSINESS_APPLICATION_ID"
+ENV_CONCURRENCY = "QBIZFED_CHAT_CONCURRENCY"
+DEFAULT_CONCURRENCY = 32
 ENV_BY_PROTOCOL: Mapping[Protocol, str] = {
     "oidc": "QBUSINESS_OIDC_APPLICATION_ID",
     "saml": "QBUSINESS_SAML_APPLICATION_ID",
@@ -44,6 +49,8 @@ class ChatSettings:
     subscription_backoff_seconds: float = 0.5
     expiry_warning_seconds: int = 300
     """Show the "credentials are about to expire" notice this long before they do."""
+    max_concurrent_calls: int = DEFAULT_CONCURRENCY
+    """Q Business calls in flight at once per process (each waits in a worker thread)."""
 
     def application_for(self, protocol: Protocol) -> str | None:
         """The application id for a user signed in with ``protocol``, if configured."""
@@ -66,13 +73,25 @@ class ChatSettings:
             raise ConfigError(
                 "subscription retries and backoff must not be negative", remedy="fix the values"
             )
+        if self.max_concurrent_calls < 1:
+            raise ConfigError(
+                f"{ENV_CONCURRENCY} must be at least 1",
+                remedy=f"unset it (default {DEFAULT_CONCURRENCY})",
+            )
         return self
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ChatSettings:
         """Read the ``QBUSINESS_*APPLICATION_ID`` variables (see the module docstring)."""
         env = os.environ if env is None else env
+        concurrency = env.get(ENV_CONCURRENCY, "").strip() or str(DEFAULT_CONCURRENCY)
+        if not concurrency.isdigit():
+            raise ConfigError(
+                f"{ENV_CONCURRENCY}={concurrency!r} is not a number",
+                remedy=f"set a whole number of calls, e.g. {DEFAULT_CONCURRENCY}",
+            )
         return cls(
+            max_concurrent_calls=int(concurrency),
             application_id=env.get(ENV_DEFAULT, "").strip() or None,
             oidc_application_id=env.get(ENV_BY_PROTOCOL["oidc"], "").strip() or None,
             saml_application_id=env.get(ENV_BY_PROTOCOL["saml"], "").strip() or None,

@@ -3,8 +3,11 @@
 Every page acts as the signed-in user with the identity-aware STS credentials kept in
 their server-side session; nothing of those credentials reaches the browser. Calls go
 through :class:`qbizfed.aws.chat.ChatClient` (ChatSync, with the first-call
-subscription retry, so the "no subscription" refusal never reaches a user), and
-because boto3 blocks, each page's calls run in Starlette's thread pool.
+subscription retry, so the "no subscription" refusal never reaches a user). boto3
+blocks, so each page's Q Business calls run in one worker-thread hop, at most
+``ChatSettings.max_concurrent_calls`` at once; a cached client costs no hop of its own.
+The page that follows a turn renders from :mod:`qbizfed.web.chat_page_cache` (the
+page the user last saw plus the turn), so a turn makes one Q Business call, not three.
 
 The pages are server-rendered and work without JavaScript (ask, read, resume, delete,
 feedback are plain forms: POST, then redirect to the conversation). ``chat.js`` only
@@ -18,6 +21,7 @@ Wiring: ``install_chat(app)`` after ``create_app`` (or inside it).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import itertools
 import logging
@@ -52,8 +56,9 @@ from qbizfed.aws.chat import (
 )
 from qbizfed.errors import AwsError, ConfigError, QbizfedError
 from qbizfed.web.browser_session import SessionCredentials, SignedInUser, WebSession
+from qbizfed.web.chat_page_cache import CachedPage, ChatPageCache, last_answer_id
 from qbizfed.web.chat_rendering import SourceView, render_answer, source_views
-from qbizfed.web.chat_settings import ChatSettings
+from qbizfed.web.chat_settings import DEFAULT_CONCURRENCY, ChatSettings
 from qbizfed.web.context import WebContext, expires_iso, web_context
 from qbizfed.web.csrf import verify_csrf, verify_csrf_before_parsing
 from qbizfed.web.error_pages import ErrorPage
@@ -76,7 +81,7 @@ QBusinessFactory = Callable[[SessionCredentials], Any]
 
 
 class BoundedClientCache:
-    """boto3 clients per access key (making one costs tens of ms); least recently used out."""
+    """boto3 clients per access key (making one costs milliseconds); least recently used out."""
 
     def __init__(self, make: QBusinessFactory, *, size: int = CLIENT_CACHE_SIZE) -> None:
         self._make = make
@@ -84,13 +89,20 @@ class BoundedClientCache:
         self._clients: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def __call__(self, credentials: SessionCredentials) -> Any:
+    def cached(self, credentials: SessionCredentials) -> Any | None:
+        """The client already made for these credentials, without making one (no I/O)."""
         key = credentials.access_key_id
         with self._lock:
             client = self._clients.get(key)
             if client is not None:
                 self._clients.move_to_end(key)
-                return client
+            return client
+
+    def __call__(self, credentials: SessionCredentials) -> Any:
+        client = self.cached(credentials)
+        if client is not None:
+            return client
+        key = credentials.access_key_id
         client = self._make(credentials)
         with self._lock:
             self._clients[key] = client
@@ -103,14 +115,21 @@ def boto3_qbusiness_factory(*, region: str, endpoint_url: str | None) -> QBusine
     """Clients signed with the session's credentials; ``endpoint_url`` ``None`` lets boto3
     honour ``AWS_ENDPOINT_URL``/``AWS_ENDPOINT_URL_QBUSINESS`` itself."""
 
+    # One session for every client: its loaded service models are shared, so a client
+    # for new credentials costs a few ms instead of a session's model loading (~30 ms).
+    session = boto3.session.Session(region_name=region)
+    lock = threading.Lock()  # boto3 sessions are not thread-safe for client creation
+
     def make(credentials: SessionCredentials) -> Any:
-        session = boto3.session.Session(
-            aws_access_key_id=credentials.access_key_id,
-            aws_secret_access_key=credentials.secret_access_key,
-            aws_session_token=credentials.session_token,
-            region_name=region,
-        )
-        return session.client("qbusiness", endpoint_url=endpoint_url, config=RETRY_CONFIG)
+        with lock:
+            return session.client(
+                "qbusiness",
+                aws_access_key_id=credentials.access_key_id,
+                aws_secret_access_key=credentials.secret_access_key,
+                aws_session_token=credentials.session_token,
+                endpoint_url=endpoint_url,
+                config=RETRY_CONFIG,
+            )
 
     return make
 
@@ -122,8 +141,22 @@ class ChatRuntime:
     settings: ChatSettings
     qbusiness: QBusinessFactory
 
+    pages: ChatPageCache | None = None
+
     def client_for(self, user: SignedInUser, credentials: SessionCredentials) -> ChatClient:
-        """Blocking (making a boto3 client costs tens of ms of CPU): call it in a worker."""
+        """Blocking when the client is not cached yet (making one costs ms of CPU): call it
+        in a worker, or use :meth:`cached_client_for` first."""
+        return self._chat_client(user, self.qbusiness(credentials))
+
+    def cached_client_for(
+        self, user: SignedInUser, credentials: SessionCredentials
+    ) -> ChatClient | None:
+        """The client without leaving the event loop, when one is cached already."""
+        cached = getattr(self.qbusiness, "cached", None)
+        client = cached(credentials) if cached is not None else None
+        return None if client is None else self._chat_client(user, client)
+
+    def _chat_client(self, user: SignedInUser, qbusiness: Any) -> ChatClient:
         application_id = self.settings.application_for(user.protocol)
         if application_id is None:
             variable = f"QBUSINESS_{user.protocol.upper()}_APPLICATION_ID"
@@ -132,7 +165,7 @@ class ChatRuntime:
                 remedy=f"set QBUSINESS_APPLICATION_ID (or {variable}) and restart qbizfed serve",
             )
         return ChatClient(
-            qbusiness=self.qbusiness(credentials),
+            qbusiness=qbusiness,
             application_id=application_id,
             subscription_retries=self.settings.subscription_retries,
             subscription_backoff=self.settings.subscription_backoff_seconds,
@@ -158,7 +191,11 @@ def install_chat(
         )
     )
     installed = getattr(app.state, "chat", None) is not None
-    app.state.chat = ChatRuntime(settings=settings or ChatSettings.from_env(), qbusiness=factory)
+    app.state.chat = ChatRuntime(
+        settings=settings or ChatSettings.from_env(),
+        qbusiness=factory,
+        pages=ChatPageCache(web.store),
+    )
     if not installed:  # idempotent: a second call only replaces the settings and clients
         app.include_router(router)
 
@@ -209,7 +246,7 @@ def _in_reading_order(history: Sequence[HistoryMessage]) -> list[HistoryMessage]
 
 
 def _messages(history: Sequence[HistoryMessage]) -> list[MessageView]:
-    history = _in_reading_order(history)
+    """Views of a history already in reading order (:func:`_in_reading_order`)."""
     answers = sum(1 for m in history if m.kind != "USER")
     views: list[MessageView] = []
     seen = 0
@@ -294,38 +331,80 @@ class PageData:
 
 # Chat calls block for as long as Q Business takes. Sharing Starlette's whole thread
 # pool with sign-ins (STS runs there too) lets a burst of chat starve the event loop
-# under load, so chat calls get their own, smaller allowance (one limiter per loop).
-CHAT_THREADS = 8
+# under load, so chat calls get their own allowance (one limiter per loop), sized by
+# ChatSettings.max_concurrent_calls.
 _limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
     weakref.WeakKeyDictionary()
 )
 
 
-async def _blocking(func: Callable[..., _T], *args: Any) -> _T:
-    """Run a blocking Q Business call in a worker thread, at most CHAT_THREADS at once."""
+async def _blocking(func: Callable[..., _T], *args: Any, allowance: int | None = None) -> _T:
+    """Run blocking Q Business calls in one worker-thread hop, within the chat allowance
+    (``allowance``: ``ChatSettings.max_concurrent_calls``; None keeps the current one)."""
     loop = asyncio.get_running_loop()
     limiter = _limiters.get(loop)
     if limiter is None:
-        limiter = _limiters[loop] = anyio.CapacityLimiter(CHAT_THREADS)
+        limiter = _limiters[loop] = anyio.CapacityLimiter(allowance or DEFAULT_CONCURRENCY)
+    elif allowance is not None and limiter.total_tokens != allowance:
+        limiter.total_tokens = allowance
     return await anyio.to_thread.run_sync(functools.partial(func, *args), limiter=limiter)
 
 
-async def _in_thread(settings: ChatSettings, call: Callable[[], _T]) -> _T:
-    """A blocking service call in a worker thread (the chat library retries the
-    first-call subscription refusal itself, for every call)."""
-    return await _blocking(call)
+async def _with_client(runtime: ChatRuntime, who: SignedIn, call: Callable[[ChatClient], _T]) -> _T:
+    """``call(client)`` in one worker hop; the client is looked up on the loop when
+    cached, made in that same hop when not."""
+    allowance = runtime.settings.max_concurrent_calls
+    client = runtime.cached_client_for(who.user, who.credentials)
+    if client is not None:
+        ready = client
+        return await _blocking(lambda: call(ready), allowance=allowance)
+    return await _blocking(
+        lambda: call(runtime.client_for(who.user, who.credentials)), allowance=allowance
+    )
 
 
-def _load_page(client: ChatClient, conversation_id: str | None, settings: ChatSettings) -> PageData:
+def _list_page(client: ChatClient, conversation_id: str | None) -> CachedPage:
     conversations: list[ConversationSummary] = []
     listing = iter_first(client.list_conversations())
     for summary in listing:
         conversations.append(summary)
         if len(conversations) >= MAX_CONVERSATIONS_LISTED:
             break
-    history = client.history(conversation_id) if conversation_id else []
-    parent = next((m.message_id for m in reversed(history) if m.kind != "USER"), None)
-    return PageData(tuple(conversations), tuple(_messages(history)), parent)
+    history = _in_reading_order(client.history(conversation_id)) if conversation_id else []
+    return CachedPage(conversation_id, tuple(conversations), tuple(history))
+
+
+async def _page_for(runtime: ChatRuntime, who: SignedIn, conversation_id: str | None) -> CachedPage:
+    """The page a turn just extended (no Q Business call), else listed and remembered."""
+    pages = runtime.pages
+    if pages is not None:
+        cached = await pages.get(who.session.id)
+        if cached is not None and cached.fresh and cached.conversation_id == conversation_id:
+            await pages.put(who.session.id, dataclasses.replace(cached, fresh=False))
+            return cached
+    page = await _with_client(runtime, who, lambda c: _list_page(c, conversation_id))
+    if pages is not None:
+        await pages.put(who.session.id, page)
+    return page
+
+
+async def _remember_turn(runtime: ChatRuntime, who: SignedIn, turn: ChatTurn) -> None:
+    """Extend the page the user saw with this turn, for the page that follows the POST."""
+    pages = runtime.pages
+    if pages is None:
+        return
+    base = await pages.get(who.session.id)
+    extended = None
+    if base is not None and turn.user_message_id and turn.system_message_id:
+        extended = base.after_turn(
+            turn.conversation_id,
+            HistoryMessage(turn.user_message_id, "USER", turn.user_message, None),
+            HistoryMessage(turn.system_message_id, "SYSTEM", turn.text, None, turn.citations),
+        )
+    if extended is not None:
+        await pages.put(who.session.id, extended)
+    elif base is not None:
+        await pages.forget(who.session.id)
 
 
 async def _render_chat(
@@ -338,11 +417,12 @@ async def _render_chat(
     notice: str | None = None,
 ) -> Response:
     runtime = _runtime(request)
-    client = await _blocking(runtime.client_for, who.user, who.credentials)
     data = PageData((), (), None)
     status = 200
     try:
-        data = await _blocking(_load_page, client, conversation_id, runtime.settings)
+        page = await _page_for(runtime, who, conversation_id)
+        data = PageData(page.conversations, tuple(_messages(page.history)),
+                        last_answer_id(page.history))  # fmt: skip
     except QbizfedError as exc:
         if conversation_id and _status_for(exc) == 404:
             # Another user's conversation, or a deleted one: Q Business cannot tell them
@@ -460,12 +540,9 @@ async def ask(request: Request) -> Response:
             )
         attachments = await _attachments(files)
         runtime = _runtime(request)
-        turn: ChatTurn = await _blocking(  # one worker hop: the client, then the turn
-            lambda: _send(
-                runtime.client_for(who.user, who.credentials),
-                message, conversation_id, parent, attachments,
-            )
-        )  # fmt: skip
+        turn: ChatTurn = await _with_client(
+            runtime, who, lambda c: _send(c, message, conversation_id, parent, attachments)
+        )
     except QbizfedError as exc:
         return await _render_chat(
             request, who, conversation_id=conversation_id, error=exc,
@@ -479,6 +556,8 @@ async def ask(request: Request) -> Response:
         who.user.email, len(turn.citations), turn.subscription_retries,
     )  # fmt: skip
     target = _chat_path(turn.conversation_id or conversation_id)
+    if not turn.failed_attachments:
+        await _remember_turn(runtime, who, turn)
     if turn.failed_attachments:
         # An AttachmentOutput may come back without its name: fall back to the names sent.
         names = ", ".join(f.name for f in turn.failed_attachments if f.name) or ", ".join(
@@ -527,11 +606,12 @@ async def delete_conversation(request: Request, conversation_id: str) -> Respons
     if who is None:
         return _to_signin("/chat")
     runtime = _runtime(request)
-    client = await _blocking(runtime.client_for, who.user, who.credentials)
     try:
-        await _in_thread(runtime.settings, lambda: client.delete_conversation(conversation_id))
+        await _with_client(runtime, who, lambda c: c.delete_conversation(conversation_id))
     except QbizfedError as exc:
         return await _render_chat(request, who, conversation_id=conversation_id, error=exc)
+    if runtime.pages is not None:
+        await runtime.pages.forget(who.session.id)
     log.info("conversation deleted: email=%s", who.user.email)
     return RedirectResponse("/chat?notice=deleted", status_code=303)
 
@@ -560,10 +640,10 @@ async def feedback(request: Request, conversation_id: str) -> Response:
                 "the feedback form is incomplete", remedy="choose thumbs up or down and send"
             )
         runtime = _runtime(request)
-        client = await _blocking(runtime.client_for, who.user, who.credentials)
-        await _in_thread(
-            runtime.settings,
-            lambda: client.feedback(
+        await _with_client(
+            runtime,
+            who,
+            lambda client: client.feedback(
                 conversation_id,
                 message_id,
                 useful=usefulness == "USEFUL",

@@ -1,0 +1,155 @@
+"""What a chat page showed, kept per browser session so the page after a turn needs no listing.
+
+A turn is a POST (ChatSync) then, as the browser follows the redirect, the conversation
+page. Listing the conversations and the history again for that page would triple the
+Q Business calls of every turn, so the POST extends the page the user last saw (kept
+here) with its own question and answer, and marks it *fresh*: the one page load that
+follows renders from it. Every other page load (a reload, another conversation, a new
+tab) lists from Q Business as before and refreshes the entry, so a change made outside
+this session (the CLI, another device) shows on the next reload.
+
+Entries live in the broker's :class:`~qbizfed.web.sessions.SessionStore` (Redis when
+configured), keyed by session id, so the page after a POST renders the same whichever
+instance serves it: no sticky sessions. History is kept for one conversation only, in
+reading order, and capped, so an entry stays small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from qbizfed.aws.chat import Citation, CitedSegment, ConversationSummary, HistoryMessage
+from qbizfed.web.sessions import JsonObject, SessionStore
+
+KEY_PREFIX = "chat-page:"
+TTL_SECONDS = 600.0
+"""An unused entry goes after ten minutes; the next page load lists again."""
+MAX_CACHED_MESSAGES = 200
+"""A longer conversation is listed from Q Business on every page load (no entry kept)."""
+
+
+@dataclass(frozen=True)
+class CachedPage:
+    """The conversation list and one conversation's history (oldest first), as last shown."""
+
+    conversation_id: str | None
+    conversations: tuple[ConversationSummary, ...]
+    history: tuple[HistoryMessage, ...]
+    fresh: bool = False
+    """Extended by a turn and not shown yet: the next load of this conversation may use it."""
+
+    def after_turn(
+        self, conversation_id: str, question: HistoryMessage, answer: HistoryMessage
+    ) -> CachedPage | None:
+        """This page with a turn of ``conversation_id`` added; None if it cannot say what
+        the page now shows (a new conversation, whose title only ListConversations knows,
+        or a turn in a conversation this page did not show)."""
+        if conversation_id != self.conversation_id:
+            return None
+        if not any(c.conversation_id == conversation_id for c in self.conversations):
+            return None
+        return replace(self, history=(*self.history, question, answer), fresh=True)
+
+
+def _citation_json(citation: Citation) -> JsonObject:
+    return {
+        "n": citation.number,
+        "title": citation.title,
+        "url": citation.url,
+        "snippet": citation.snippet,
+        "doc": citation.document_id,
+        "updated": citation.updated_at.isoformat() if citation.updated_at else None,
+        "seg": [[s.begin, s.end, s.excerpt] for s in citation.segments],
+    }
+
+
+def _citation(data: Mapping[str, Any]) -> Citation:
+    updated = data.get("updated")
+    return Citation(
+        number=int(data["n"]),
+        title=str(data["title"]),
+        url=data.get("url"),
+        snippet=str(data["snippet"]),
+        document_id=data.get("doc"),
+        updated_at=datetime.fromisoformat(updated) if updated else None,
+        segments=tuple(CitedSegment(int(b), int(e), str(x)) for b, e, x in data.get("seg", [])),
+    )
+
+
+def _message_json(message: HistoryMessage) -> JsonObject:
+    return {
+        "id": message.message_id,
+        "kind": message.kind,
+        "body": message.body,
+        "time": message.time.isoformat() if message.time else None,
+        "cites": [_citation_json(c) for c in message.citations],
+    }
+
+
+def _message(data: Mapping[str, Any]) -> HistoryMessage:
+    when = data.get("time")
+    return HistoryMessage(
+        message_id=str(data["id"]),
+        kind=str(data["kind"]),
+        body=str(data["body"]),
+        time=datetime.fromisoformat(when) if when else None,
+        citations=tuple(_citation(c) for c in data.get("cites", [])),
+    )
+
+
+def _page_json(page: CachedPage) -> JsonObject:
+    return {
+        "conversation": page.conversation_id,
+        "list": [
+            [c.conversation_id, c.title, c.start_time.isoformat() if c.start_time else None]
+            for c in page.conversations
+        ],
+        "history": [_message_json(m) for m in page.history],
+        "fresh": page.fresh,
+    }
+
+
+def _page(data: Mapping[str, Any]) -> CachedPage:
+    return CachedPage(
+        conversation_id=data.get("conversation"),
+        conversations=tuple(
+            ConversationSummary(str(i), str(t), datetime.fromisoformat(s) if s else None)
+            for i, t, s in data["list"]
+        ),
+        history=tuple(_message(m) for m in data["history"]),
+        fresh=bool(data.get("fresh")),
+    )
+
+
+class ChatPageCache:
+    """``CachedPage`` per session id in a :class:`SessionStore`."""
+
+    def __init__(self, store: SessionStore, *, ttl_seconds: float = TTL_SECONDS) -> None:
+        self._store = store
+        self._ttl = ttl_seconds
+
+    async def get(self, session_id: str) -> CachedPage | None:
+        data = await self._store.get(KEY_PREFIX + session_id)
+        if data is None:
+            return None
+        try:
+            return _page(data)
+        except (KeyError, TypeError, ValueError):  # written by another version: list again
+            return None
+
+    async def put(self, session_id: str, page: CachedPage) -> None:
+        if len(page.history) > MAX_CACHED_MESSAGES:
+            await self.forget(session_id)
+            return
+        await self._store.set(KEY_PREFIX + session_id, _page_json(page), ttl_seconds=self._ttl)
+
+    async def forget(self, session_id: str) -> None:
+        await self._store.delete(KEY_PREFIX + session_id)
+
+
+def last_answer_id(history: Sequence[HistoryMessage]) -> str | None:
+    """The id of the last answer (the next turn's parent), if any."""
+    return next((m.message_id for m in reversed(history) if m.kind != "USER"), None)
