@@ -11,7 +11,10 @@ callback: code exchange, ID-token validation, AssumeRoleWithWebIdentity). Printe
   divided by the logins. The IdP and STS run in other processes, so their work and the
   waits are excluded (goal < 2 ms).
 
-Run: ``.venv/bin/python -m bench.login_throughput [--concurrency 50] [--logins 500]``.
+Equal work, alternating phases: each side makes the same number of logins, split into
+``--phases`` phases run in ABBA order (baseline, qbizfed, qbizfed, baseline).
+
+Run: ``.venv/bin/python -m bench.login_throughput [--concurrency 50] [--logins 200]``.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from bench.stats import Latency
 
 FULL = "full login"
 CALLBACK = "callback leg"
+PHASES = 2
 
 
 @dataclass(frozen=True)
@@ -222,28 +226,58 @@ class LoginComparison:
 
 
 def run(
-    *, concurrency: int, logins: int, baseline_logins: int, token_delay_ms: float
+    *, concurrency: int, logins: int, token_delay_ms: float, phases: int = PHASES
 ) -> list[LoginComparison]:
-    """Both modes (full login, callback leg), baseline first, on one stack."""
+    """Both modes (full login, callback leg), alternating phases, on one stack."""
     with BenchStack(token_delay_ms=token_delay_ms, with_baseline=True) as stack:
-        return compare(stack, concurrency=concurrency, logins=logins,
-                       baseline_logins=baseline_logins)  # fmt: skip
+        return compare(stack, concurrency=concurrency, logins=logins, phases=phases)
+
+
+def _merged(runs: Sequence[LoginRun]) -> LoginRun:
+    """Phases of one side as one run: totals summed; latency percentiles are the median
+    of the phases' (p50) and the worst phase's (p95, p99, max)."""
+    first, logins = runs[0], sum(r.logins for r in runs)
+    seconds = sum(r.seconds for r in runs)
+    p50s = sorted(r.latency.p50 for r in runs)
+    elsewhere = {
+        k: sum(r.cpu_ms_per_login_elsewhere[k] * r.logins for r in runs) / logins
+        for k in first.cpu_ms_per_login_elsewhere
+    }
+    return LoginRun(
+        app=first.app, mode=first.mode, concurrency=first.concurrency, logins=logins,
+        errors=sum(r.errors for r in runs), seconds=seconds,
+        per_second=sum(r.per_second * r.seconds for r in runs) / seconds,
+        latency=Latency(count=sum(r.latency.count for r in runs), p50=p50s[len(p50s) // 2],
+                        p95=max(r.latency.p95 for r in runs),
+                        p99=max(r.latency.p99 for r in runs),
+                        max=max(r.latency.max for r in runs)),
+        cpu_ms_per_login=sum(r.cpu_ms_per_login * r.logins for r in runs) / logins,
+        cpu_ms_per_login_elsewhere=elsewhere,
+        first_error=next((r.first_error for r in runs if r.first_error), None),
+    )  # fmt: skip
 
 
 def compare(
-    stack: BenchStack, *, concurrency: int, logins: int, baseline_logins: int
+    stack: BenchStack, *, concurrency: int, logins: int, phases: int = PHASES
 ) -> list[LoginComparison]:
-    """Both modes (full login, callback leg), the baseline first, on a running stack."""
+    """Both modes (full login, callback leg) on a running stack: ``logins`` on each side,
+    in ``phases`` phases per side, run in ABBA order (baseline, qbizfed, qbizfed,
+    baseline, ...) so that a drift of the shared machine's load hits both alike."""
     assert stack.serve is not None
     assert stack.baseline is not None
     others = [c for c in stack.children if c.kind in ("idp", "aws")]
+    sides = {"baseline": stack.baseline, "qbizfed serve": stack.serve}
+    per_phase = max(1, logins // phases)
     results = []
     for mode in (FULL, CALLBACK):
-        baseline = measure("baseline", stack.baseline, concurrency=concurrency,
-                           logins=baseline_logins, mode=mode, others=others)  # fmt: skip
-        qbizfed = measure("qbizfed serve", stack.serve, concurrency=concurrency,
-                          logins=logins, mode=mode, others=others)  # fmt: skip
-        results.append(LoginComparison(stack.token_delay_ms, qbizfed, baseline))
+        runs: dict[str, list[LoginRun]] = {app: [] for app in sides}
+        for phase in range(phases):
+            order = list(sides) if phase % 2 == 0 else list(reversed(sides))
+            for app in order:
+                runs[app].append(measure(app, sides[app], concurrency=concurrency,
+                                         logins=per_phase, mode=mode, others=others))  # fmt: skip
+        results.append(LoginComparison(stack.token_delay_ms, _merged(runs["qbizfed serve"]),
+                                       _merged(runs["baseline"])))  # fmt: skip
     return results
 
 
@@ -270,16 +304,16 @@ def describe(result: LoginComparison) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, default=50)
-    parser.add_argument("--logins", type=int, default=500)
-    parser.add_argument("--baseline-logins", type=int, default=100)
+    parser.add_argument("--logins", type=int, default=200, help="per side, over all phases")
+    parser.add_argument("--phases", type=int, default=PHASES, help="per side (ABBA order)")
     parser.add_argument("--token-delay-ms", type=float, default=100.0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     results = run(
         concurrency=args.concurrency,
         logins=args.logins,
-        baseline_logins=args.baseline_logins,
         token_delay_ms=args.token_delay_ms,
+        phases=args.phases,
     )
     if args.json:
         print(json.dumps([r.as_dict() for r in results], default=str))

@@ -141,7 +141,7 @@ def _run_asgi(app: Any, fd: int, url: str, *, kind: str) -> None:
             access_log=False,
             lifespan="on",
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        )  # fmt: skip
+        )
     )
     wait_for_parent(lambda: setattr(server, "should_exit", True))
 
