@@ -224,3 +224,43 @@ def test_oversized_message_keeps_the_draft(stack: ChatStack) -> None:
         assert reply.status_code == 400
         assert 'id="chat-error"' in reply.text
         assert long.strip() in html.unescape(reply.text)
+
+
+def _faults(stack: ChatStack, rules: list[dict[str, object]]) -> None:
+    answer = httpx.post(stack.aws.url + "/_qbizfed/faults", json={"rules": rules}, timeout=10)
+    assert answer.status_code == 200, answer.text
+
+
+def test_the_page_after_a_turn_needs_no_listing_and_matches_a_reload(stack: ChatStack) -> None:
+    """A follow-up turn makes one Q Business call: with ListConversations and ListMessages
+    failing, the answer page after the POST still renders, from the page the user saw
+    plus the turn, and it is the page a reload (which lists again) shows."""
+    with httpx.Client(timeout=30) as browser:
+        sign_in_oidc(stack, browser, "alice")  # type: ignore[arg-type]
+        cid, _ = answered(stack, browser, "How long is the on-call rotation?")
+        page = browser.get(stack.url + f"/chat/{cid}")
+        parent = re.search(r'name="parent_message_id" value="([^"]+)"', page.text)
+        assert parent is not None
+        data = {"csrf_token": csrf_of(page.text), "message": ENGINEERING_QUESTION,
+                "conversation_id": cid, "parent_message_id": parent.group(1)}  # fmt: skip
+        listing_fails = [
+            {"kind": "error", "service": "qbusiness", "operation": operation}
+            for operation in ("ListConversations", "ListMessages")
+        ]
+        _faults(stack, listing_fails)
+        try:
+            empty = [("attachments", ("", b"", "application/octet-stream"))]
+            reply = browser.post(stack.url + f"/chat?conversation_id={cid}", data=data,
+                                 files=empty)  # fmt: skip
+            assert reply.status_code == 303, reply.text[:1500]
+            after_turn = browser.get(stack.url + reply.headers["location"].split("#")[0])
+            assert after_turn.status_code == 200, after_turn.text[:1500]
+            assert ENGINEERING_FACT in latest_answer(after_turn.text)
+            # Any other page load lists from Q Business (here: refused, and said so).
+            assert browser.get(stack.url + f"/chat/{cid}").status_code == 502
+        finally:
+            _faults(stack, [])
+        reloaded = browser.get(stack.url + f"/chat/{cid}")
+        assert reloaded.status_code == 200
+        minutes = re.compile(r'<span class="minutes-left">\d+</span>')  # time passes
+        assert minutes.sub("", after_turn.text) == minutes.sub("", reloaded.text)

@@ -1,0 +1,64 @@
+"""The per-session chat page cache: what a turn may extend, and a faithful round trip."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from qbizfed.aws.chat import Citation, CitedSegment, ConversationSummary, HistoryMessage
+from qbizfed.web.chat_page_cache import (
+    MAX_CACHED_MESSAGES,
+    CachedPage,
+    ChatPageCache,
+    last_answer_id,
+)
+from qbizfed.web.sessions import InMemorySessionStore
+
+CID = "c" * 36
+WHEN = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+CITED = Citation(number=1, title="Handbook", url="https://example.com/h", snippet="s",
+                 document_id="d1", updated_at=WHEN,
+                 segments=(CitedSegment(0, 4, "exc"),))  # fmt: skip
+PAGE = CachedPage(
+    conversation_id=CID,
+    conversations=(ConversationSummary(CID, "On-call", WHEN),),
+    history=(HistoryMessage("u1", "USER", "q?", WHEN),
+             HistoryMessage("a1", "SYSTEM", "answer [1]", WHEN, (CITED,))),
+)  # fmt: skip
+QUESTION = HistoryMessage("u2", "USER", "again?", None)
+ANSWER = HistoryMessage("a2", "SYSTEM", "yes", None)
+
+
+def test_round_trip_through_the_store_keeps_every_field() -> None:
+    cache = ChatPageCache(InMemorySessionStore())
+    asyncio.run(cache.put("sid", PAGE))
+    assert asyncio.run(cache.get("sid")) == PAGE
+    assert asyncio.run(cache.get("other")) is None
+
+
+def test_a_turn_extends_the_conversation_shown_and_marks_it_fresh() -> None:
+    extended = PAGE.after_turn(CID, QUESTION, ANSWER)
+    assert extended is not None
+    assert extended.fresh
+    assert extended.history[-2:] == (QUESTION, ANSWER)
+    assert last_answer_id(extended.history) == "a2"
+
+
+def test_a_turn_elsewhere_or_in_a_new_conversation_cannot_be_shown_from_the_cache() -> None:
+    assert PAGE.after_turn("d" * 36, QUESTION, ANSWER) is None  # another conversation
+    home = CachedPage(None, PAGE.conversations, ())
+    assert home.after_turn(CID, QUESTION, ANSWER) is None  # a new one: title unknown
+
+
+def test_a_long_conversation_is_not_kept() -> None:
+    cache = ChatPageCache(InMemorySessionStore())
+    asyncio.run(cache.put("sid", PAGE))
+    long = CachedPage(CID, PAGE.conversations, (QUESTION,) * (MAX_CACHED_MESSAGES + 1))
+    asyncio.run(cache.put("sid", long))
+    assert asyncio.run(cache.get("sid")) is None
+
+
+def test_an_entry_of_another_shape_is_ignored() -> None:
+    store = InMemorySessionStore()
+    asyncio.run(store.set("chat-page:sid", {"list": "nonsense"}, ttl_seconds=60))
+    assert asyncio.run(ChatPageCache(store).get("sid")) is None
