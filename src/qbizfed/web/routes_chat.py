@@ -70,6 +70,7 @@ _ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{35}$")  # ConversationId / MessageId
 MAX_MESSAGE_CHARS = 10_000  # *unconfirmed* service limit; refuse early rather than upload
 MAX_CONVERSATIONS_LISTED = 50
 CLIENT_CACHE_SIZE = 256
+RENDERED_ANSWERS_CACHED = 512
 REASON_LABELS: dict[str, str] = {
     reason: reason.replace("_", " ").capitalize() for reason in FEEDBACK_REASONS
 }
@@ -245,6 +246,13 @@ def _in_reading_order(history: Sequence[HistoryMessage]) -> list[HistoryMessage]
     return ordered
 
 
+@functools.lru_cache(maxsize=RENDERED_ANSWERS_CACHED)
+def _rendered(text: str, numbers: tuple[int, ...], prefix: str) -> Markup:
+    """An answer rendered once: each page view shows every answer of the conversation
+    again, and Markdown plus nh3 is the costliest part of a page (a pure function)."""
+    return render_answer(text, numbers, anchor_prefix=prefix)
+
+
 def _messages(history: Sequence[HistoryMessage]) -> list[MessageView]:
     """Views of a history already in reading order (:func:`_in_reading_order`)."""
     answers = sum(1 for m in history if m.kind != "USER")
@@ -263,7 +271,7 @@ def _messages(history: Sequence[HistoryMessage]) -> list[MessageView]:
                 "answer",
                 message.message_id or None,
                 message.body,
-                html=render_answer(message.body, numbers, anchor_prefix=prefix),
+                html=_rendered(message.body, tuple(numbers), prefix),
                 sources=source_views(message.citations, anchor_prefix=prefix),
             )
         )
