@@ -36,7 +36,7 @@ class Login:
 
     def spec(self, **kwargs: object) -> SamlResponseSpec:
         kwargs.setdefault("in_response_to", self.request_id)
-        return self.idp.spec(sp_entity_id=SP_ENTITY, acs_url=ACS, **kwargs)  # type: ignore[arg-type]
+        return self.idp.spec(sp_entity_id=SP_ENTITY, acs_url=ACS, **kwargs)
 
     def signed(self, **kwargs: object) -> etree._Element:
         return etree.fromstring(self.idp.signed_response(self.spec(**kwargs)))
@@ -134,7 +134,7 @@ def xsw_signed_assertion_moved_into_extensions(lg: Login) -> str:
     root.remove(original)
     extensions = etree.Element(f"{{{NS['samlp']}}}Extensions")
     extensions.append(original)
-    root.find("saml:Issuer", NS).addnext(extensions)  # type: ignore[union-attr]
+    root.find("saml:Issuer", NS).addnext(extensions)
     return xml(root)
 
 
@@ -146,7 +146,7 @@ def xsw_signed_assertion_hidden_in_evil_signature_object(lg: Login) -> str:
     assert sig is not None
     obj = etree.SubElement(sig, "{http://www.w3.org/2000/09/xmldsig#}Object")
     obj.append(copy.deepcopy(original))
-    evil.find("saml:Issuer", NS).addnext(sig)  # type: ignore[union-attr]
+    evil.find("saml:Issuer", NS).addnext(sig)
     root.replace(original, evil)
     return xml(root)
 
@@ -173,7 +173,7 @@ def evil_assertion_alone_with_copied_signature(lg: Login) -> str:
     original = assertion(root)
     evil = _evil_copy(original)
     sig = copy.deepcopy(original.find("{http://www.w3.org/2000/09/xmldsig#}Signature"))
-    evil.find("saml:Issuer", NS).addnext(sig)  # type: ignore[union-attr, arg-type]
+    evil.find("saml:Issuer", NS).addnext(sig)
     root.replace(original, evil)
     return xml(root)
 

@@ -8,7 +8,7 @@ verifier.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -77,7 +77,8 @@ def code_for(idp: DevIdp, *, client_id: str = CLIENT_ID, redirect_uri: str = RED
 
 def token(idp: DevIdp, data: dict[str, str], auth: tuple[str, str] | None = None,
           headers: dict[str, str] | None = None) -> httpx.Response:  # fmt: skip
-    return HTTP.post(idp.url + "/oidc/token", data=data, auth=auth, headers=headers)
+    basic = httpx.BasicAuth(*auth) if auth is not None else httpx.USE_CLIENT_DEFAULT
+    return HTTP.post(idp.url + "/oidc/token", data=data, auth=basic, headers=headers)
 
 
 # -- authorization endpoint: never redirect to what is not registered ----------------
@@ -271,7 +272,7 @@ def test_code_attacks_are_invalid_grant(idp: DevIdp, attack: str) -> None:
     assert "id_token" not in response.json()
 
 
-PKCE_ATTACKS = {
+PKCE_ATTACKS: dict[str, Callable[[Pkce], str | None]] = {
     "wrong_verifier": lambda pkce: Pkce.new().verifier,
     "missing_verifier": lambda pkce: None,
     "challenge_sent_as_verifier": lambda pkce: pkce.challenge,

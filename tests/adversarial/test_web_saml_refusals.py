@@ -152,7 +152,7 @@ def xsw_evil_assertion_first(xml: bytes) -> bytes:
     root = _tree(xml)
     signed = root.find("saml:Assertion", NS)
     signed.addprevious(_evil_copy(signed))
-    return etree.tostring(root)
+    return bytes(etree.tostring(root))
 
 
 def xsw_signed_assertion_hidden_in_extensions(xml: bytes) -> bytes:
@@ -164,7 +164,7 @@ def xsw_signed_assertion_hidden_in_extensions(xml: bytes) -> bytes:
     root.remove(signed)
     extensions.append(signed)
     root.append(evil)
-    return etree.tostring(root)
+    return bytes(etree.tostring(root))
 
 
 def xsw_evil_assertion_wraps_signed_one(xml: bytes) -> bytes:
@@ -173,7 +173,7 @@ def xsw_evil_assertion_wraps_signed_one(xml: bytes) -> bytes:
     evil = _evil_copy(signed)
     root.replace(signed, evil)
     evil.find("saml:Subject", NS).append(signed)
-    return etree.tostring(root)
+    return bytes(etree.tostring(root))
 
 
 def doctype_entity_expansion(xml: bytes) -> bytes:
