@@ -20,6 +20,7 @@ from lxml import etree
 from qbizfed.identity.errors import SamlResponseError
 from qbizfed.identity.saml import SamlServiceProvider, SamlSpSettings
 from qbizfed.identity.saml_stores import MemoryReplayCache, MemoryRequestIdStore
+from tests.adversarial.hostile_xml import HOSTILE_PROLOGS, HostileProlog, with_prolog
 from tests.support.rp_idp import NS, CertifiedKey, SamlIdp, SamlResponseSpec, b64
 
 SP_ENTITY = "https://app.rp-test.example/saml/metadata"
@@ -184,22 +185,9 @@ def encrypted_assertion_injected(lg: Login) -> str:
     return xml(root)
 
 
-def xxe_external_entity(lg: Login) -> str:
-    body = lg.idp.signed_response(lg.spec()).decode()
-    return b64('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + body)
-
-
-def billion_laughs(lg: Login) -> str:
-    entities = '<!ENTITY l0 "lol">' + "".join(
-        f'<!ENTITY l{i} "{"&l" + str(i - 1) + ";" * 1}{("&l" + str(i - 1) + ";") * 9}">'
-        for i in range(1, 10)
-    )
-    return b64(f"<!DOCTYPE r [{entities}]><r>&l9;</r>")
-
-
-def external_dtd(lg: Login) -> str:
-    body = lg.idp.signed_response(lg.spec()).decode()
-    return b64('<!DOCTYPE samlp:Response SYSTEM "http://127.0.0.1:9/evil.dtd">' + body)
+def hostile_prolog(prolog: HostileProlog) -> Callable[[Login], str]:
+    """The genuine signed response (trusted key, right issuer) behind ``prolog``."""
+    return lambda lg: b64(with_prolog(lg.idp.signed_response(lg.spec()), prolog))
 
 
 def doctype_after_padding(lg: Login) -> str:
@@ -310,9 +298,7 @@ HOSTILE: dict[str, tuple[Callable[[Login], str], set[str]]] = {
         {"signature"},
     ),
     "encrypted_assertion_injected": (encrypted_assertion_injected, {"encrypted"}),
-    "xxe_external_entity": (xxe_external_entity, {"dtd"}),
-    "billion_laughs": (billion_laughs, {"dtd"}),
-    "external_dtd": (external_dtd, {"dtd"}),
+    **{prolog.name: (hostile_prolog(prolog), {"dtd"}) for prolog in HOSTILE_PROLOGS},
     "doctype_after_padding": (doctype_after_padding, {"dtd"}),
     "wrong_audience": (wrong_audience, {"audience"}),
     "audience_as_prefix_of_ours": (audience_as_prefix_of_ours, {"audience"}),
@@ -337,6 +323,7 @@ def test_hostile_saml_response_is_refused(attack: str, login: Login) -> None:
         login.sp.validate_response(raw)
     assert info.value.reason in reasons, str(info.value)
     assert raw[:64] not in str(info.value)
+    assert "root:" not in str(info.value)  # nothing from /etc/passwd leaks back
 
 
 def test_control_the_genuine_response_is_accepted(login: Login) -> None:
