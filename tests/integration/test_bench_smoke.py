@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from bench import run_all
-from bench.baselines.sample_samlapp import read_attributes_unchecked
+from bench.baselines.sample_samlapp import decode_for_the_page
 from bench.report import Row
 from bench.stats import Latency, percentile
 
@@ -34,9 +34,12 @@ def test_every_benchmark_has_a_row(quick_results: tuple[Path, dict[str, object]]
     _, document = quick_results
     rows = [Row(**row) for row in document["rows"]]  # type: ignore[attr-defined]
     names = " | ".join(r.name for r in rows)
-    for expected in ("full login", "callback leg", "share of ideal", "broker CPU per login",
+    for expected in ("OIDC login throughput, full login", "OIDC login throughput, callback leg",
+                     "SAML login throughput, full login", "SAML login throughput, ACS leg",
+                     "share of ideal", "broker CPU per OIDC login", "broker CPU per SAML login",
                      "qbizfed creds", "SAML response validation", "chat library overhead",
-                     "chat overhead of `serve`", "mutating calls", "wall time"):  # fmt: skip
+                     "chat overhead of `serve`", "mutating calls", "wall time",
+                     "emulator ChatSync over boto3 + HTTP"):  # fmt: skip
         assert expected in names
     with_baseline = [r for r in rows if r.baseline is not None]
     assert all(r.ratio is not None and r.ratio >= 0 for r in with_baseline)
@@ -46,10 +49,14 @@ def test_logins_and_chats_make_no_errors(quick_results: tuple[Path, dict[str, ob
     _, document = quick_results
     details = document["details"]
     assert isinstance(details, dict)
+    assert {c["protocol"] for c in details["login"]} == {"OIDC", "SAML"}
     for comparison in details["login"]:
-        for run in (comparison["qbizfed"], comparison["baseline"]):
+        runs = (comparison["qbizfed"], comparison["baseline"])
+        for run in runs:
             assert run["errors"] == 0, run["first_error"]
             assert run["latency"]["count"] == run["logins"]
+        assert runs[0]["logins"] == runs[1]["logins"]  # equal work
+        assert len(runs[0]["phase_rates"]) == len(runs[1]["phase_rates"]) >= 2
     loads = {load["chat_via"]: load for load in details["load"]}
     assert set(loads) == {"library", "serve"}
     for load in loads.values():
@@ -87,14 +94,10 @@ def test_nearest_rank_percentiles() -> None:
     assert Latency.of_seconds([0.001, 0.002]).p50 == pytest.approx(1.0)
 
 
-def test_sample_saml_baseline_reads_attributes_without_checking() -> None:
+def test_sample_saml_baseline_decodes_and_escapes_without_checking() -> None:
     import base64
 
-    xml = (
-        b'<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" '
-        b'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"><saml:Assertion>'
-        b'<saml:AttributeStatement><saml:Attribute Name="Email">'
-        b"<saml:AttributeValue>a@example.com</saml:AttributeValue></saml:Attribute>"
-        b"</saml:AttributeStatement></saml:Assertion></samlp:Response>"
-    )
-    assert read_attributes_unchecked(base64.b64encode(xml).decode()) == {"Email": ["a@example.com"]}
+    xml = b'<samlp:Response xmlns:samlp="urn:x"><a>unsigned & unchecked</a></samlp:Response>'
+    page_text = decode_for_the_page(base64.b64encode(xml).decode())
+    assert page_text.startswith("&lt;samlp:Response")
+    assert "unsigned &amp; unchecked" in page_text
