@@ -14,7 +14,7 @@ import pytest
 from bench import run_all
 from bench.baselines.sample_samlapp import decode_for_the_page
 from bench.report import Row
-from bench.stats import Latency, percentile
+from bench.stats import Latency, median_difference, percentile, ratio_over_phases
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +101,26 @@ def test_sample_saml_baseline_decodes_and_escapes_without_checking() -> None:
     page_text = decode_for_the_page(base64.b64encode(xml).decode())
     assert page_text.startswith("&lt;samlp:Response")
     assert "unsigned &amp; unchecked" in page_text
+
+
+def test_an_overhead_inside_the_runs_noise_is_reported_as_such() -> None:
+    raw = [10.0, 10.4, 9.8, 10.1, 10.3, 9.9, 10.2, 10.0, 10.1, 9.7]
+    ours = [10.1, 10.0, 10.2, 9.9, 10.4, 10.0, 9.8, 10.3, 10.0, 10.1]
+    close = median_difference(ours, raw, blocks=5)
+    assert close.within_noise
+    assert close.brief().startswith("within noise")
+    far = median_difference([t + 5 for t in ours], raw, blocks=5)
+    assert not far.within_noise
+    assert far.value == pytest.approx(5.1, abs=0.3)
+    row = Row(name="x", ours=10.0, baseline=10.0, unit="ms", ratio=1.01, goal="-", met=True,
+              noise="±0.30 ms", within_noise=True)  # fmt: skip
+    assert row.ratio_text() == "within noise (±0.30 ms)"
+
+
+def test_a_ratio_over_alternating_phases_carries_their_spread() -> None:
+    steady = ratio_over_phases([(100, 1.0), (100, 1.0)], [(10, 1.0), (10, 1.0)])
+    assert steady.ratio == pytest.approx(10.0)
+    assert steady.noise == 0
+    assert not steady.within_noise
+    drifting = ratio_over_phases([(10, 1.0), (13, 1.0)], [(12, 1.0), (10, 1.0)])
+    assert drifting.within_noise  # per-phase ratios 0.83 and 1.3 straddle 1
