@@ -76,41 +76,50 @@ def _without_aws_tags(claims: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in claims.items() if k != "https://aws.amazon.com/tags"}
 
 
-ATTACKS: list[tuple[str, TokenFor, type[IdentityError]]] = [
+ATTACKS: list[tuple[str, TokenFor, type[IdentityError], str]] = [
+    # (attack, token, error class, its reason value, or a message fragment for an error
+    #  without reasons)
     (
         "no-email-session-tag",
         lambda idp, nonce: idp.mint(_without_aws_tags(idp.claims(nonce=nonce))),
         MissingEmailClaimError,
+        "principal_tags.Email claim",
     ),
     (
         "nonce-replayed-from-another-login",
         lambda idp, nonce: idp.mint(idp.claims(nonce="nonce-of-another-login")),
         IdTokenError,
+        "nonce",
     ),
     (
         "token-for-another-client",
         lambda idp, nonce: idp.mint(idp.claims(nonce=nonce, aud="someone-else")),
         IdTokenError,
+        "aud",
     ),
     (
         "token-from-another-issuer",
         lambda idp, nonce: idp.mint(idp.claims(nonce=nonce, iss="https://evil.test")),
         IdTokenError,
+        "iss",
     ),
     (
         "expired-token",
         lambda idp, nonce: idp.mint(idp.claims(nonce=nonce, exp=1_000_000, iat=999_000)),
         IdTokenError,
+        "exp",
     ),
     (
         "signed-by-unknown-key",
         lambda idp, nonce: idp.mint(idp.claims(nonce=nonce), key=SigningKey.generate()),
         IdTokenError,
+        "unknown_kid",
     ),
     (
         "alg-none",
         lambda idp, nonce: unsigned_token({}, idp.claims(nonce=nonce)),
         IdTokenError,
+        "alg",
     ),
     (
         "hs256-with-public-key-as-secret",
@@ -118,16 +127,17 @@ ATTACKS: list[tuple[str, TokenFor, type[IdentityError]]] = [
             {"kid": idp.key.kid}, idp.claims(nonce=nonce), public_pem(idp.key)
         ),
         IdTokenError,
+        "alg",
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("token_for", "error"),
-    [pytest.param(fn, err, id=name) for name, fn, err in ATTACKS],
+    ("token_for", "error", "reason"),
+    [pytest.param(fn, err, reason, id=name) for name, fn, err, reason in ATTACKS],
 )
 def test_refused_tokens_cache_nothing(
-    idp: LoopbackOidcIdp, token_for: TokenFor, error: type[IdentityError]
+    idp: LoopbackOidcIdp, token_for: TokenFor, error: type[IdentityError], reason: str
 ) -> None:
     def browser(url: str) -> bool:
         query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
@@ -149,6 +159,10 @@ def test_refused_tokens_cache_nothing(
             exchange=never_called,
             timeout=10,
         )
+    if isinstance(info.value, IdTokenError):
+        assert info.value.reason == reason, str(info.value)
+    else:
+        assert reason in str(info.value)
     assert info.value.remedy
     assert cache.load("attacked") is None
 
@@ -180,7 +194,7 @@ def test_authorization_request_uses_pkce_s256_state_and_nonce(idp: LoopbackOidcI
         seen.append({k: v[0] for k, v in parse_qs(urlsplit(url).query).items()})
         return True
 
-    with pytest.raises(IdentityError):  # nobody comes back: timeout
+    with pytest.raises(IdentityError, match="no sign-in response reached"):  # nobody came back
         login(profile_for(idp), announce=lambda _: None, open_browser=browser,
               exchange=never_called, timeout=0.3)  # fmt: skip
     (query,) = seen
