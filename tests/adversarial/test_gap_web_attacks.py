@@ -328,7 +328,7 @@ HOSTILE_ANSWERS = {
 @pytest.mark.parametrize("answer", list(HOSTILE_ANSWERS.values()), ids=list(HOSTILE_ANSWERS))
 def test_xss_through_the_models_answer_is_neutralised(answer: str) -> None:
     rendered = str(render_answer(answer, [1]))
-    tree = lxml.rendered.fragment_fromstring(rendered, create_parent="div")
+    tree = lxml.html.fragment_fromstring(rendered, create_parent="div")
     for element in tree.iter():
         assert element.tag not in ACTIVE_TAGS, rendered
         for name, value in element.attrib.items():
