@@ -105,7 +105,7 @@ class RatioWithNoise:
 
     def brief(self) -> str:
         if self.within_noise:
-            return f"within noise ({self.ratio:.2f}x, noise ±{self.noise:.2f})"
+            return f"within noise (no difference beyond ±{self.noise:.2f} of 1x)"
         return f"{self.ratio:.2f}x (noise ±{self.noise:.2f})"
 
 
