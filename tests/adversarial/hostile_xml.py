@@ -56,10 +56,11 @@ STATUS_END = b"</samlp:Status>"
 
 
 def with_prolog(signed_response: bytes, prolog: HostileProlog) -> bytes:
-    """``signed_response`` (no XML declaration) with ``prolog`` in front of it."""
-    assert not signed_response.startswith(b"<?xml"), "expected a bare samlp:Response"
-    assert signed_response.count(STATUS_END) == 1
-    body = signed_response
+    """``signed_response`` with ``prolog`` in front of it (after an XML declaration)."""
+    body = signed_response.lstrip()
+    if body.startswith(b"<?xml"):
+        body = body[body.index(b"?>") + 2 :].lstrip()
+    assert body.count(STATUS_END) == 1
     if prolog.reference is not None:
         message = f"<samlp:StatusMessage>{prolog.reference}</samlp:StatusMessage>".encode()
         body = body.replace(STATUS_END, message + STATUS_END)
