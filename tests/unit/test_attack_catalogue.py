@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from tests.adversarial.catalogue import LOCAL, PRODUCT, Case, render, scope_counts, scope_of
@@ -48,3 +51,16 @@ def test_the_catalogue_states_both_figures() -> None:
 )  # fmt: skip
 def test_each_file_and_mixed_case_gets_its_scope(file: str, function: str, scope: str) -> None:
     assert scope_of(file, function) == scope
+
+
+def test_the_readme_quotes_the_catalogues_two_figures() -> None:
+    """After regenerating CATALOGUE.md, the README's Security section must follow."""
+    root = Path(__file__).parents[2]
+    catalogue = (root / "tests/adversarial/CATALOGUE.md").read_text()
+    product = re.search(r"\*\*(\d+)\*\* attack cases against the product", catalogue)
+    local = re.search(r"\*\*(\d+)\*\* attack cases against the local stack", catalogue)
+    assert product is not None
+    assert local is not None
+    readme = " ".join((root / "README.md").read_text().split())
+    assert f"**{product.group(1)} attack cases against the product**" in readme
+    assert f"**{local.group(1)} against the local stack**" in readme
