@@ -1,8 +1,9 @@
 """An async "browser" for the benchmarks: signs in through the IdP's HTML forms with httpx.
 
 Follows redirects by hand, fills the dev IdP's login form (user, password), submits
-other forms as they are, and stops at the relying party's callback, whose response
-decides success. Each user gets its own client (its own cookies), as a browser would.
+other forms as they are, and stops at what goes back to the relying party (the OIDC
+callback, or the SAML auto-post form to the ACS), whose answer decides success. Each
+user gets its own client (its own cookies), as a browser would.
 Once signed in, it can export the session's credentials and chat through serve's
 chat pages (the ask form, then the conversation page).
 """
@@ -17,6 +18,8 @@ from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+
+from bench.baselines.sample_samlapp import SIGNED_IN as SAMPLE_SIGNED_IN
 
 CALLBACK_PATH = "/auth/oidc/callback"
 CHAT_PATH = "/chat"
@@ -74,10 +77,19 @@ def _login_data(form: _Form, username: str, password: str) -> dict[str, str]:
     return data
 
 
-async def authorize(
+@dataclass(frozen=True)
+class SamlPost:
+    """The IdP's auto-post form: where the browser is about to POST the SAMLResponse."""
+
+    acs_url: str
+    fields: dict[str, str]
+
+
+async def _through_the_idp(
     browser: httpx.AsyncClient, start_url: str, *, username: str, password: str
-) -> str:
-    """From the relying party's login URL through the IdP to the callback URL (not fetched)."""
+) -> str | SamlPost:
+    """From a login's start through the IdP's pages to what goes back to the relying
+    party: the OIDC callback URL, or the SAML auto-post form (neither is sent)."""
     response = await browser.get(start_url)
     for _ in range(MAX_STEPS):
         if response.is_redirect:
@@ -93,12 +105,34 @@ async def authorize(
             raise LoginError(f"stuck at {urlsplit(str(response.url)).path}: {response.status_code}")
         form = parser.forms[0]
         target = urljoin(str(response.url), form.action)
+        if "SAMLResponse" in form.fields:
+            return SamlPost(target, dict(form.fields))
         data = _login_data(form, username, password)
         if form.method == "post":
             response = await browser.post(target, data=data)
         else:
             response = await browser.get(target, params=data)
-    raise LoginError(f"no callback after {MAX_STEPS} steps")
+    raise LoginError(f"no way back to the relying party after {MAX_STEPS} steps")
+
+
+async def authorize(
+    browser: httpx.AsyncClient, start_url: str, *, username: str, password: str
+) -> str:
+    """From the relying party's login URL through the IdP to the callback URL (not fetched)."""
+    found = await _through_the_idp(browser, start_url, username=username, password=password)
+    if not isinstance(found, str):
+        raise LoginError("the IdP answered with a SAML response, not an OIDC callback")
+    return found
+
+
+async def authorize_saml(
+    browser: httpx.AsyncClient, start_url: str, *, username: str, password: str
+) -> SamlPost:
+    """From a SAML login's start through the IdP to its auto-post form (not posted)."""
+    found = await _through_the_idp(browser, start_url, username=username, password=password)
+    if not isinstance(found, SamlPost):
+        raise LoginError("the IdP redirected to an OIDC callback, not a SAML response")
+    return found
 
 
 def _summary(response: httpx.Response) -> str:
@@ -113,6 +147,30 @@ async def finish(browser: httpx.AsyncClient, callback_url: str) -> httpx.Respons
     if response.status_code not in (200, 303):
         raise LoginError(f"the callback answered {_summary(response)}")
     return response
+
+
+async def finish_saml(browser: httpx.AsyncClient, post: SamlPost) -> httpx.Response:
+    """POST the SAMLResponse to the ACS (and follow serve's one-time ticket redirect).
+
+    Success: serve's 303 after its finish page, or the sample's page with credentials
+    (the sample answers 200 even when STS refused, so its page text decides).
+    """
+    response = await browser.post(post.acs_url, data=post.fields)
+    if response.status_code == 303:
+        response = await browser.get(urljoin(post.acs_url, response.headers["location"]))
+    if response.status_code == 303 or (
+        response.status_code == 200 and SAMPLE_SIGNED_IN in response.text
+    ):
+        return response
+    raise LoginError(f"the ACS answered {_summary(response)}")
+
+
+async def sign_in_saml(
+    browser: httpx.AsyncClient, start_url: str, *, username: str, password: str
+) -> httpx.Response:
+    """The whole SAML login: :func:`authorize_saml` then :func:`finish_saml`."""
+    post = await authorize_saml(browser, start_url, username=username, password=password)
+    return await finish_saml(browser, post)
 
 
 async def sign_in(
