@@ -62,7 +62,8 @@ def test_a_streamed_turn_sends_text_deltas_then_metadata_then_closes(
     creds = subscribed(stack, app, "ann@example.com")
     result = stream_turn(stack, creds, app, QUESTION)
     kinds = [kind for _message, kind, _body in result.events]
-    assert kinds[-1] == "metadataEvent" and set(kinds[:-1]) == {"textEvent"}
+    assert kinds[-1] == "metadataEvent"
+    assert set(kinds[:-1]) == {"textEvent"}
     assert len(kinds) > 2, "the answer arrives in several deltas"
     metadata = result.of_type("metadataEvent")[0]
     assert result.text == metadata["finalTextMessage"]
@@ -94,7 +95,8 @@ def test_streamed_and_chatsync_turns_share_one_conversation(stack: LocalAws, app
     assert third["conversationId"] == first["conversationId"]
     messages = qb.list_messages(applicationId=app, conversationId=first["conversationId"])
     bodies = [m["body"] for m in messages["messages"]]
-    assert QUESTION in bodies and metadata["finalTextMessage"] in bodies
+    assert QUESTION in bodies
+    assert metadata["finalTextMessage"] in bodies
     assert len(bodies) == 6
 
 
@@ -219,7 +221,8 @@ def test_fault_closes_the_stream_after_n_events(faulty: LocalAws, app: str) -> N
     creds = subscribed(faulty, app, "ian@example.com")
     _faults(faulty, [{"kind": "stream-close", "after_events": 2}])
     result = stream_turn(faulty, creds, app, QUESTION)
-    assert len(result.events) == 2 and not result.of_type("metadataEvent")
+    assert len(result.events) == 2
+    assert not result.of_type("metadataEvent")
     assert result.close_code == 1001
 
 
@@ -228,9 +231,10 @@ def test_fault_sends_an_exception_frame_after_n_events(faulty: LocalAws, app: st
     _faults(faulty, [{"kind": "stream-exception", "after_events": 1,
                       "exception_type": "ThrottlingException", "count": 1}])  # fmt: skip
     result = stream_turn(faulty, creds, app, QUESTION)
-    assert [kind for _m, kind, _b in result.events][0] == "textEvent"
+    assert result.events[0][1] == "textEvent"
     assert [kind for kind, _b in result.exceptions] == ["ThrottlingException"]
-    assert len(result.events) == 2 and result.close_code == 1011
+    assert len(result.events) == 2
+    assert result.close_code == 1011
     assert stream_turn(faulty, creds, app, QUESTION).close_code == 1000, "count 1: once"
 
 
