@@ -299,7 +299,7 @@ def _check_skew(amz_date: str, signed_at: datetime, now: datetime) -> None:
 AUTHORITY = ":authority"
 
 
-class _AuthoritySigV4Auth(SigV4Auth):
+class _AuthoritySigV4Auth(SigV4Auth):  # type: ignore[misc]  # botocore is untyped
     """botocore's signer for a request signed over ``:authority`` instead of ``host``
     (the AWS SDK for JavaScript over HTTP/2): botocore would add ``host`` itself."""
 
