@@ -46,6 +46,8 @@ class Sizes:
     creds_runs: int = 60
     emulator_docs: int = 10_000
     emulator_turns: int = 400
+    stream_docs: int = 1000
+    stream_turns: int = 200
     fresh_stack_per_load_test: bool = True
     """False reuses one stack for both load tests (quicker; the smoke test's choice)."""
 
@@ -64,6 +66,8 @@ QUICK = Sizes(
     creds_runs=3,
     emulator_docs=300,
     emulator_turns=20,
+    stream_docs=300,
+    stream_turns=10,
     fresh_stack_per_load_test=False,
 )
 
@@ -87,6 +91,17 @@ def emulator_benchmark(docs: int, turns: int) -> dict[str, Any]:
     warm = re.search(r"warm turn, full chat .*?p50 ([0-9.]+) ms", out)
     return {"docs": docs, "warm_full_chat_p50_ms": float(warm.group(1)) if warm else None,
             "output": out}  # fmt: skip
+
+
+def stream_benchmark(docs: int, turns: int) -> dict[str, Any]:
+    """``bench/emulator_chat_stream.py`` (a streamed turn vs a ChatSync turn), as JSON."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.emulator_chat_stream", "--json", "--docs", str(docs),
+         "--turns", str(turns)],
+        cwd=REPO_ROOT, env=child_environment(), capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
 
 
 def _cpu_story(run: login_throughput.LoginRun, load: tuple[float, float, float]) -> str:
@@ -177,7 +192,25 @@ def other_rows(details: dict[str, Any]) -> list[Row]:
             met=None if emulator["warm_full_chat_p50_ms"] is None
             else emulator["warm_full_chat_p50_ms"] < 20),
     ]  # fmt: skip
-    return rows
+    return rows + stream_rows(details["stream"])
+
+
+def stream_rows(stream: dict[str, Any]) -> list[Row]:
+    why = (
+        "A streamed turn opens a WebSocket per turn (the protocol), signs and checks "
+        "three events, and computes the answer before its first delta; ChatSync reuses "
+        "a kept-alive connection."
+    )
+    return [
+        Row(name="streamed chat: time to first text event vs a ChatSync turn (p50)",
+            ours=stream["first_text_p50_ms"], baseline=stream["chatsync_p50_ms"], unit="ms",
+            ratio=stream["first_text_ratio_p50"], goal="—", met=None, why=why,
+            baseline_label="ChatSync turn, same question"),
+        Row(name="streamed chat: whole turn until close vs a ChatSync turn (p50)",
+            ours=stream["stream_total_p50_ms"], baseline=stream["chatsync_p50_ms"], unit="ms",
+            ratio=stream["total_ratio_p50"], goal="—", met=None,
+            baseline_label="ChatSync turn, same question"),
+    ]  # fmt: skip
 
 
 def _serve_chat_row(chat: dict[str, Any]) -> Row:
@@ -262,6 +295,7 @@ def run_everything(sizes: Sizes, out: Path) -> dict[str, Any]:
         "reapply": reapply.run(repeats=sizes.reapply_repeats).as_dict(),
         "creds": creds_benchmark(sizes.creds_runs),
         "emulator": emulator_benchmark(sizes.emulator_docs, sizes.emulator_turns),
+        "stream": stream_benchmark(sizes.stream_docs, sizes.stream_turns),
         "sizes": asdict(sizes),
     }
     machine = replace(machine, load_after=os.getloadavg())
