@@ -275,3 +275,35 @@ def test_http2_with_prior_knowledge_on_the_same_port(stack: LocalAws, app: str) 
 
 def test_http1_still_served(stack: LocalAws, app: str) -> None:
     assert admin_qbusiness(stack).get_application(applicationId=app)["applicationId"] == app
+
+
+def test_stream_flags_of_the_cli_become_stream_fault_rules() -> None:
+    """``qbizfed local aws`` as a user starts it, with the streaming flags."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    qbizfed = str(Path(sys.executable).with_name("qbizfed"))
+    process = subprocess.Popen(
+        [qbizfed, "local", "aws", "--port", "0", "--stream-delay-ms", "20",
+         "--stream-close-after", "3", "--stream-exception-after", "2",
+         "--stream-stall-seconds", "1.5"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
+    )  # fmt: skip
+    assert process.stdout is not None
+    try:
+        lines = [process.stdout.readline() for _ in range(3)]
+        url = re.search(r"listening on (http://127\.0\.0\.1:\d+)", lines[0])
+        assert url, lines
+        assert f"streaming chat: ws{url.group(1).removeprefix('http')}/chat" in lines[2]
+        rules = httpx.get(f"{url.group(1)}/_qbizfed/faults").json()["rules"]
+        assert {(r["kind"], r["after_events"], r["stall_seconds"]) for r in rules} == {
+            ("stream-close", 3, 0.0), ("stream-exception", 2, 0.0), ("stream-stall", 1, 1.5)}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=10)
+    assert process.returncode == 0
