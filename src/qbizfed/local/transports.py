@@ -7,7 +7,11 @@ WebSocket upgrade on ``GET /chat``. One port serves them all, the way AWS's endp
 do, so that a client configured with one ``AWS_ENDPOINT_URL`` works unchanged.
 
 The server is hypercorn (maintained, sans-IO ``h11``/``h2``/``wsproto`` underneath;
-h2c by prior knowledge and by upgrade, WebSocket over HTTP/1.1, ASGI). The edge and
+h2c by prior knowledge and by upgrade, WebSocket over HTTP/1.1, ASGI, runs inside this
+process's event loop). Compared: werkzeug's development server (used before) speaks
+HTTP/1.1 only and answers HTTP/2 with 505; uvicorn has no HTTP/2; daphne offers HTTP/2
+only over TLS; granian runs applications in its own worker runtime rather than a thread
+of ours. The edge and
 moto are WSGI applications; :class:`EndpointApp` hands HTTP requests to them through
 ``a2wsgi`` (a thread pool, so a slow handler never blocks the event loop) and
 WebSocket upgrades to the async handlers registered by path. Everything stays in
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import threading
@@ -95,8 +100,6 @@ def _coalesced(send: Send) -> Send:
 
 async def refuse_upgrade(send: Send, status: int, code: str, message: str) -> None:
     """Answer a WebSocket upgrade with an HTTP error in Q Business's rest-json form."""
-    import json
-
     body = json.dumps({"message": message}).encode()
     await send(
         {
