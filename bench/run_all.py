@@ -59,6 +59,8 @@ class Sizes:
     emulator_turns: int = 400
     iam_pairs: int = 3000
     emulator_http_turns: int = 200
+    stream_docs: int = 1000
+    stream_turns: int = 200
     fresh_stack_per_load_test: bool = True
     """False reuses one stack for both load tests (quicker; the smoke test's choice)."""
 
@@ -80,6 +82,8 @@ QUICK = Sizes(
     emulator_turns=20,
     iam_pairs=40,
     emulator_http_turns=20,
+    stream_docs=300,
+    stream_turns=10,
     fresh_stack_per_load_test=False,
 )
 
@@ -109,6 +113,17 @@ def emulator_http_benchmark(docs: int, turns: int) -> dict[str, Any]:
     """``bench/emulator_chatsync_http.py`` (ChatSync over boto3 and HTTP), as JSON."""
     out = subprocess.run(
         [sys.executable, "bench/emulator_chatsync_http.py", "--json", "--docs", str(docs),
+         "--turns", str(turns)],
+        cwd=REPO_ROOT, env=child_environment(), capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def stream_benchmark(docs: int, turns: int) -> dict[str, Any]:
+    """``bench/emulator_chat_stream.py`` (a streamed turn vs a ChatSync turn), as JSON."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.emulator_chat_stream", "--json", "--docs", str(docs),
          "--turns", str(turns)],
         cwd=REPO_ROOT, env=child_environment(), capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
@@ -215,7 +230,25 @@ def other_rows(details: dict[str, Any]) -> list[Row]:
             f"{http['emulator_p50_ms']:.2f} ms.",
             baseline_label="GetChatControlsConfiguration, same client"),
     ]  # fmt: skip
-    return rows
+    return rows + stream_rows(details["stream"])
+
+
+def stream_rows(stream: dict[str, Any]) -> list[Row]:
+    why = (
+        "A streamed turn opens a WebSocket per turn (the protocol), signs and checks "
+        "three events, and computes the answer before its first delta; ChatSync reuses "
+        "a kept-alive connection."
+    )
+    return [
+        Row(name="streamed chat: time to first text event vs a ChatSync turn (p50)",
+            ours=stream["first_text_p50_ms"], baseline=stream["chatsync_p50_ms"], unit="ms",
+            ratio=stream["first_text_ratio_p50"], goal="—", met=None, why=why,
+            baseline_label="ChatSync turn, same question"),
+        Row(name="streamed chat: whole answer (until the metadata event) vs a ChatSync turn (p50)",
+            ours=stream["stream_total_p50_ms"], baseline=stream["chatsync_p50_ms"], unit="ms",
+            ratio=stream["total_ratio_p50"], goal="—", met=None,
+            baseline_label="ChatSync turn, same question"),
+    ]  # fmt: skip
 
 
 def _iam_row(iam: dict[str, Any]) -> Row:
@@ -343,6 +376,7 @@ def run_everything(sizes: Sizes, out: Path) -> dict[str, Any]:
         "emulator": emulator_benchmark(sizes.emulator_docs, sizes.emulator_turns),
         "iam": iam_authorization.run(pairs=sizes.iam_pairs).as_dict(),
         "emulator_http": emulator_http_benchmark(sizes.emulator_docs, sizes.emulator_http_turns),
+        "stream": stream_benchmark(sizes.stream_docs, sizes.stream_turns),
         "sizes": asdict(sizes),
     }
     machine = replace(machine, load_after=os.getloadavg())

@@ -94,6 +94,9 @@ SURFACES: dict[str, Surface] = {
     "test_qbusiness_iam_attacks.py": Surface(
         "Local stack", "Q Business emulator: IAM checks", LOCAL
     ),
+    "test_stream_chat_attacks.py": Surface(
+        "Local stack", "local AWS: streaming chat WebSocket", LOCAL
+    ),
     "test_creds_cache_attacks.py": Surface("CLI", "credential cache on disk"),
     "test_mcp_attacks.py": Surface("CLI", "mcp: streamable HTTP bearer token, bind address"),
     "test_device_flow_attacks.py": Surface("OIDC", "device sign-in: dev IdP and CLI parsing"),

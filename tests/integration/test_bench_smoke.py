@@ -39,8 +39,8 @@ def test_every_benchmark_has_a_row(quick_results: tuple[Path, dict[str, object]]
                      "share of ideal", "broker CPU per OIDC login", "broker CPU per SAML login",
                      "qbizfed creds", "SAML response validation", "chat library overhead",
                      "chat overhead of `serve`", "MCP `ask` tool call", "mutating calls",
-                     "wall time", "IAM authorization",
-                     "emulator ChatSync over boto3 + HTTP"):  # fmt: skip
+                     "wall time", "IAM authorization", "emulator ChatSync over boto3 + HTTP",
+                     "time to first text event", "whole answer"):  # fmt: skip
         assert expected in names
     with_baseline = [r for r in rows if r.baseline is not None]
     assert all(r.ratio is not None and r.ratio >= 0 for r in with_baseline)
