@@ -127,8 +127,11 @@ async def _first_text(stack: BenchStack, turns: int) -> FirstText:
         fields = await open_chat(browser, stack.serve_url)
         if fields is None:
             raise RuntimeError("this qbizfed serve has no chat pages")
-        chat = ChatClient(qbusiness=_qbusiness(stack, creds),
-                          application_id=stack.application_id, subscription_backoff=0.2)  # fmt: skip
+        chat = ChatClient(
+            qbusiness=_qbusiness(stack, creds),
+            application_id=stack.application_id,
+            subscription_backoff=0.2,
+        )
         loop = asyncio.get_running_loop()
         for _ in range(WARM_UP):  # subscription on the first call, model loading, caches
             await loop.run_in_executor(None, _library_first_text, chat)
@@ -136,7 +139,8 @@ async def _first_text(stack: BenchStack, turns: int) -> FirstText:
             await ask_serve_streaming(browser, stack.serve_url, fields, QUESTION)
         times: dict[str, list[float]] = {"emulator": [], "library": [], "serve": []}
         for _ in range(turns):  # interleaved, each turn in a new conversation
-            times["emulator"].append(await loop.run_in_executor(None, _bare_first_event, stack, creds))
+            bare = await loop.run_in_executor(None, _bare_first_event, stack, creds)
+            times["emulator"].append(bare)
             first, _, _ = await loop.run_in_executor(None, _library_first_text, chat)
             times["library"].append(first)
             answer = await ask_serve_streaming(browser, stack.serve_url, fields, QUESTION)

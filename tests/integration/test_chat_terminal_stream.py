@@ -42,7 +42,9 @@ def paced() -> Iterator[tuple[LocalAws, dict[str, str]]]:
         yield stack, user_environment(stack, "erin@example.com", app)
 
 
-def _read_pty(argv: list[str], env: dict[str, str], timeout: float = 30.0) -> tuple[list[tuple[float, bytes]], int]:
+def _read_pty(
+    argv: list[str], env: dict[str, str], timeout: float = 30.0
+) -> tuple[list[tuple[float, bytes]], int]:
     """Run ``argv`` on a pseudo-terminal; every chunk it wrote with its arrival time."""
     leader, follower = pty.openpty()
     process = subprocess.Popen(argv, stdin=follower, stdout=follower, stderr=follower, env=env,

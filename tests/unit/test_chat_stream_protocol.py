@@ -8,14 +8,11 @@ WebSocket endpoint is in tests/integration/test_chat_stream.py.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.eventstream import EventStreamBuffer
 
@@ -28,8 +25,8 @@ from qbizfed.aws.chat_stream import (
     input_events,
     stream_endpoint,
 )
-from qbizfed.aws.chat_stream_signing import presign, signed_frames
-from qbizfed.aws.event_stream_encoding import Header, encode_message
+from qbizfed.aws.chat_stream_signing import signed_turn
+from qbizfed.aws.event_stream import encode_event, encode_exception, envelope_signature
 from qbizfed.errors import ConfigError
 
 CREDS = Credentials("ASIAEXAMPLE", "secret-key", "session-token")
@@ -37,15 +34,11 @@ REQUEST = TurnRequest(application_id="a" * 36, message="How do I roll back?")
 
 
 def _event(kind: str, body: dict[str, Any]) -> bytes:
-    headers = [Header.string(":event-type", kind), Header.string(":message-type", "event"),
-               Header.string(":content-type", "application/json")]  # fmt: skip
-    return encode_message(headers, json.dumps(body).encode())
+    return encode_event(kind, body, content_type="application/json")
 
 
 def _exception(code: str, message: str) -> bytes:
-    headers = [Header.string(":exception-type", code), Header.string(":message-type", "exception"),
-               Header.string(":content-type", "application/json")]  # fmt: skip
-    return encode_message(headers, json.dumps({"message": message}).encode())
+    return encode_exception(code, message)
 
 
 METADATA = {
@@ -72,51 +65,44 @@ def test_plain_http_beyond_loopback_is_refused() -> None:
         stream_endpoint("http://proxy.example.com:8080", "us-east-1")
 
 
-def test_presigned_url_is_botocore_query_signing_with_the_token_inside() -> None:
-    url, seed = presign("wss://qbusiness-websocket.us-east-1.api.aws/chat", region="us-east-1",
-                        credentials=CREDS, chat_input=chat_input(REQUEST))  # fmt: skip
+def test_presigned_url_and_chained_input_frames() -> None:
+    plugin = {"pluginConfiguration": {"pluginId": "p"}}
+    request = TurnRequest(application_id="a" * 36, message="hi", chat_mode="CREATOR_MODE",
+                          chat_mode_configuration=plugin)  # fmt: skip
+    url, frames = signed_turn(
+        url="wss://qbusiness-websocket.us-east-1.api.aws/chat", region="us-east-1",
+        credentials=CREDS, chat_input=chat_input(request), events=input_events(request),
+    )  # fmt: skip
     parts = urlsplit(url)
     query = parse_qs(parts.query)
     assert parts.scheme == "wss"
+    assert parts.path == "/chat"
     assert query["X-Amz-SignedHeaders"] == ["host"]
     assert query["X-Amz-Security-Token"] == ["session-token"]
-    assert query["X-Amz-Credential"][0].endswith("/us-east-1/qbusiness/aws4_request")
-    assert query["X-Amz-Signature"] == [seed]
     sent = json.loads(query["chat-input"][0])
     assert sent["applicationId"] == "a" * 36
     assert sent["conversationId"] is None
-    assert sent["parentMessageId"] is None
     assert sent["clientToken"]
-
-
-def test_input_frames_chain_their_signatures_from_the_url() -> None:
-    when = dt.datetime(2026, 12, 3, 9, 0, tzinfo=dt.UTC)
-    events = input_events(REQUEST)
-    assert [kind for kind, _ in events] == ["configurationEvent", "textEvent", "endOfInputEvent"]
-    frames = signed_frames(events, region="us-east-1", credentials=CREDS, seed_signature="ab" * 32,
-                           now=when)  # fmt: skip
-    prior = "ab" * 32
-    signer = SigV4Auth(CREDS, "qbusiness", "us-east-1")
-    for frame, (kind, payload) in zip(frames, events, strict=True):
+    prior = query["X-Amz-Signature"][0]
+    kinds = []
+    for frame in frames:
         buffer = EventStreamBuffer()
         buffer.add_data(frame)
         (envelope,) = list(buffer)
         inner_buffer = EventStreamBuffer()
         inner_buffer.add_data(envelope.payload)
         (inner,) = list(inner_buffer)
-        assert inner.headers[":event-type"] == kind
-        assert json.loads(inner.payload) == payload
-        # Recompute the chunk signature independently from what the frame carries.
-        request = AWSRequest(method="GET", url="https://x/")
-        request.context["timestamp"] = "20261203T090000Z"
-        date_bytes = Header.timestamp(":date", when).encode()
-        expected = signer.signature("\n".join([
-            "AWS4-HMAC-SHA256-PAYLOAD", "20261203T090000Z",
-            "20261203/us-east-1/qbusiness/aws4_request", prior,
-            hashlib.sha256(date_bytes).hexdigest(), hashlib.sha256(envelope.payload).hexdigest(),
-        ]), request)  # fmt: skip
-        assert envelope.headers[":chunk-signature"].hex() == expected
+        kinds.append(inner.headers[":event-type"])
+        if kinds[-1] == "configurationEvent":
+            assert json.loads(inner.payload)["chatModeConfiguration"] == plugin
+        expected = envelope_signature(
+            secret_access_key="secret-key", region="us-east-1",
+            signed_at=dt.datetime.fromtimestamp(envelope.headers[":date"] / 1000, dt.UTC),
+            prior_signature=prior, payload=envelope.payload,
+        )  # fmt: skip
+        assert envelope.headers[":chunk-signature"].hex() == expected  # chained from the URL
         prior = expected
+    assert kinds == ["configurationEvent", "textEvent", "endOfInputEvent"]
 
 
 def test_text_events_then_metadata_make_the_turn() -> None:

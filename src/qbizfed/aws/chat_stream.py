@@ -11,7 +11,8 @@ which this module speaks with the caller's identity-aware credentials:
 2. input events (``configurationEvent``, ``textEvent``, ``attachmentEvent``s,
    ``endOfInputEvent``), each an AWS event-stream message wrapped in an envelope
    signed in a chain that starts from the URL's signature
-   (:mod:`qbizfed.aws.event_stream` encodes and signs them);
+   (:mod:`qbizfed.aws.event_stream` encodes and signs them, through
+   :mod:`qbizfed.aws.chat_stream_signing`);
 3. output events decoded with botocore's event-stream parser against the service
    model's ``ChatOutputStream``: ``textEvent`` deltas, then ``metadataEvent`` with the
    final text and the citations. An exception message ends the turn with AWS's code.
@@ -33,7 +34,6 @@ import base64
 import ipaddress
 import json
 import time
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -56,6 +56,7 @@ from qbizfed.aws.chat import (
     subscription_notice,
     turn_from_response,
 )
+from qbizfed.aws.event_stream import ChatInput
 from qbizfed.errors import ConfigError
 
 SERVICE: Final = "qbusiness"
@@ -183,20 +184,14 @@ def input_events(request: TurnRequest) -> list[tuple[str, dict[str, Any]]]:
     return events
 
 
-def chat_input(request: TurnRequest) -> str:
-    """The ``chat-input`` query parameter, as AWS's sample client sends it. The user is
-    the one of the credentials' session (``userID`` stays null for identity-aware
-    credentials)."""
-    return json.dumps(
-        {
-            "applicationId": request.application_id,
-            "userID": None,
-            "userGroups": None,
-            "conversationId": request.conversation_id,
-            "parentMessageId": request.parent_message_id if request.conversation_id else None,
-            "clientToken": str(uuid.uuid4()),
-        },
-        separators=(",", ":"),
+def chat_input(request: TurnRequest) -> ChatInput:
+    """The ``chat-input`` query parameter. The user is the one of the credentials'
+    session (``userID`` stays null for identity-aware credentials); a fresh client
+    token per attempt."""
+    return ChatInput(
+        application_id=request.application_id,
+        conversation_id=request.conversation_id,
+        parent_message_id=request.parent_message_id if request.conversation_id else None,
     )
 
 
