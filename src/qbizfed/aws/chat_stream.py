@@ -404,9 +404,8 @@ class _Turn:
         """A freshly presigned URL and the signed input frames for one attempt."""
         from qbizfed.aws import chat_stream_signing
 
-        credentials = self.settings.credentials.get_frozen_credentials()
         return chat_stream_signing.signed_turn(
-            url=self.settings.url, region=self.settings.region, credentials=credentials,
+            url=self.settings.url, region=self.settings.region, credentials=self.settings.credentials,
             chat_input=chat_input(self.request), events=input_events(self.request),
         )  # fmt: skip
 

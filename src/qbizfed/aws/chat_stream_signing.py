@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from botocore.credentials import Credentials
+
 from qbizfed.aws.event_stream import (
     ChatInput,
     EventSigner,
@@ -29,7 +31,13 @@ def signed_turn(
     chat_input: ChatInput,
     events: Sequence[tuple[str, Mapping[str, Any]]],
 ) -> tuple[str, list[bytes]]:
-    """A freshly presigned ``/chat`` URL and the signed input frames, chained from it."""
-    presigned = presign_chat_url(url, credentials, region=region, chat_input=chat_input)
-    signer = EventSigner(credentials, region=region, seed_signature=presigned.signature)
+    """A freshly presigned ``/chat`` URL and the signed input frames, chained from it.
+
+    ``credentials`` are botocore credentials, refreshable or not: they are frozen once
+    so that the URL and every frame are signed with the same key even if a refresh
+    happens in between."""
+    frozen = credentials.get_frozen_credentials()
+    fixed = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+    presigned = presign_chat_url(url, fixed, region=region, chat_input=chat_input)
+    signer = EventSigner(fixed, region=region, seed_signature=presigned.signature)
     return presigned.url, [signer.sign(encode_event(kind, body)) for kind, body in events]
