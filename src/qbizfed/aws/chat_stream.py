@@ -404,8 +404,9 @@ class _Turn:
         """A freshly presigned URL and the signed input frames for one attempt."""
         from qbizfed.aws import chat_stream_signing
 
+        settings = self.settings
         return chat_stream_signing.signed_turn(
-            url=self.settings.url, region=self.settings.region, credentials=self.settings.credentials,
+            url=settings.url, region=settings.region, credentials=settings.credentials,
             chat_input=chat_input(self.request), events=input_events(self.request),
         )  # fmt: skip
 
