@@ -70,6 +70,7 @@ SURFACES: dict[str, Surface] = {
     "test_sts_saml_attacks.py": Surface("SAML", "local STS: AssumeRoleWithSAML"),
     "test_web_open_redirects.py": Surface("Web", "serve: redirects"),
     "test_web_chat_xss.py": Surface("Web", "serve: chat page"),
+    "test_web_chat_stream_attacks.py": Surface("Web", "serve: streamed answers"),
     "test_gap_web_attacks.py": Surface("Web", "serve: pages, cookies, headers, rendering"),
     "test_sigv4_attacks.py": Surface("Local stack", "local AWS: SigV4 verification"),
     "test_sts_malformed_requests.py": Surface("Local stack", "local STS: request parsing"),

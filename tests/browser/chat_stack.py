@@ -108,8 +108,12 @@ def running_chat_stack(
     *, session_duration_seconds: int = 3600, stream_delay_ms: float = 0.0
 ) -> Iterator[ChatStack]:
     aws = LocalAws(
-        LocalAwsSettings(port=0, active_delay_seconds=0.05, corpus_dir=demo_corpus_path(),
-                         **stream_pacing(stream_delay_ms))  # fmt: skip
+        LocalAwsSettings(
+            port=0,
+            active_delay_seconds=0.05,
+            corpus_dir=demo_corpus_path(),
+            **stream_pacing(stream_delay_ms),
+        )
     ).start()
     server = UvicornServer()
     base = server.url
