@@ -105,7 +105,7 @@ def _oidc_application(qb: Any, oidc_provider: str, saml_provider: str) -> tuple[
 
 @contextmanager
 def running_chat_stack(
-    *, session_duration_seconds: int = 3600, stream_delay_ms: float = 0.0
+    *, session_duration_seconds: int = 3600, stream_delay_ms: int = 0
 ) -> Iterator[ChatStack]:
     aws = LocalAws(
         LocalAwsSettings(

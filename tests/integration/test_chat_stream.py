@@ -135,7 +135,7 @@ def test_connection_closed_mid_answer_keeps_the_partial_text(
 ) -> None:
     chat = _client(fresh_local_aws, app)
     with pytest.raises(ChatError) as failed:
-        _continues_after_failure(chat, {"kind": "close", "after_events": 2}, fresh_local_aws)
+        _continues_after_failure(chat, {"kind": "stream-close", "after_events": 2}, fresh_local_aws)
     assert failed.value.code == "StreamInterrupted"
     assert failed.value.partial_text  # two events were shown
     assert "send the message again" in failed.value.remedy
@@ -145,7 +145,9 @@ def test_exception_frame_raises_aws_code(fresh_local_aws: LocalAws, app: str) ->
     chat = _client(fresh_local_aws, app)
     with pytest.raises(ChatError) as failed:
         _continues_after_failure(
-            chat, {"kind": "exception", "after_events": 2, "code": "ValidationException"},
+            chat,
+            {"kind": "stream-exception", "after_events": 2,
+             "exception_type": "ValidationException"},
             fresh_local_aws,
         )  # fmt: skip
     assert failed.value.code == "ValidationException"
@@ -156,7 +158,9 @@ def test_throttling_after_text_is_not_retried(fresh_local_aws: LocalAws, app: st
     chat = _client(fresh_local_aws, app)
     with pytest.raises(ChatError) as failed:
         _continues_after_failure(
-            chat, {"kind": "exception", "after_events": 1, "code": "ThrottlingException"},
+            chat,
+            {"kind": "stream-exception", "after_events": 1,
+             "exception_type": "ThrottlingException"},
             fresh_local_aws,
         )  # fmt: skip
     assert failed.value.code == "ThrottlingException"
@@ -168,7 +172,12 @@ def test_throttling_before_any_text_is_retried(fresh_local_aws: LocalAws, app: s
     chat.conversation().ask(QUESTION)  # subscribed
     set_stream_faults(
         fresh_local_aws,
-        {"kind": "exception", "after_events": 0, "code": "ThrottlingException", "count": 1},
+        {
+            "kind": "stream-exception",
+            "after_events": 0,
+            "exception_type": "ThrottlingException",
+            "count": 1,
+        },
     )
     deltas, turn = _drain(chat.conversation().stream(QUESTION))
     assert "".join(d.text for d in deltas) == turn.text
@@ -181,7 +190,7 @@ def test_stalled_stream_times_out_with_the_partial_text(
     started = time.monotonic()
     with pytest.raises(ChatError) as failed:
         _continues_after_failure(
-            chat, {"kind": "stall", "after_events": 1, "seconds": 5}, fresh_local_aws
+            chat, {"kind": "stream-stall", "after_events": 1, "stall_seconds": 5}, fresh_local_aws
         )
     assert failed.value.code == "StreamStalled"
     assert failed.value.partial_text

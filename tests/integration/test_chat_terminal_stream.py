@@ -122,7 +122,7 @@ def test_json_stream_failure_is_an_error_event_and_exit_1(
     from tests.support.stream_faults import set_stream_faults
 
     stack, env = paced
-    set_stream_faults(stack, {"kind": "close", "after_events": 2})
+    set_stream_faults(stack, {"kind": "stream-close", "after_events": 2})
     result = subprocess.run([QBIZFED, "ask", "--json-stream", QUESTION], env=env,
                             capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert result.returncode == 1

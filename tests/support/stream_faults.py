@@ -14,13 +14,13 @@ from qbizfed.local.stack import LocalAws, LocalAwsSettings
 from tests.conftest import ACCOUNT_ID, REGION
 
 
-def stream_pacing(delay_ms: float) -> dict[str, Any]:
+def stream_pacing(delay_ms: int) -> dict[str, Any]:
     """``LocalAwsSettings`` keyword arguments for a delay between text events."""
     return {"stream_delay_ms": delay_ms} if delay_ms else {}
 
 
 @contextmanager
-def paced_local_aws(delay_ms: float) -> Iterator[LocalAws]:
+def paced_local_aws(delay_ms: int) -> Iterator[LocalAws]:
     stack = LocalAws(
         LocalAwsSettings(port=0, active_delay_seconds=0.05, **stream_pacing(delay_ms))
     ).start()
@@ -31,8 +31,10 @@ def paced_local_aws(delay_ms: float) -> Iterator[LocalAws]:
 
 
 def set_stream_faults(stack: LocalAws, *rules: dict[str, Any]) -> None:
-    """Replace the stream fault rules (none: streams behave again)."""
-    response = httpx.post(f"{stack.url}/_qbizfed/stream-faults", json={"rules": list(rules)})
+    """Replace the stack's fault rules through its control endpoint, as a user would
+    (``{"kind": "stream-close"|"stream-exception"|"stream-stall", "after_events": N,
+    ...}``); none: streams behave again."""
+    response = httpx.post(f"{stack.url}/_qbizfed/faults", json={"rules": list(rules)})
     assert response.status_code == 200, response.text
 
 
