@@ -39,7 +39,7 @@ from qbizfed.aws.chat_stream_signing import signed_turn
 
 QUESTION = "How many vacation days do I get?"
 PACED_EVENTS = 100
-PACED_DELAY_MS = 10.0
+PACED_DELAY_MS = 10
 WARM_UP = 5
 
 
@@ -178,7 +178,7 @@ async def _paced(stack: BenchStack, turns: int) -> Paced:
 
 
 def measure_paced(stack: BenchStack, *, turns: int) -> Paced:
-    """``stack`` must pace its answers (``BenchStack(stream_pacing=...)``)."""
+    """``stack`` must pace its answers (``BenchStack(stream_delay_ms=...)``)."""
     return asyncio.run(_paced(stack, turns))
 
 
@@ -211,7 +211,7 @@ def main() -> None:
     args = parser.parse_args()
     with BenchStack() as stack:
         first = measure_first_text(stack, turns=args.turns)
-    with BenchStack(stream_pacing=(PACED_EVENTS, PACED_DELAY_MS)) as stack:
+    with BenchStack(stream_delay_ms=PACED_DELAY_MS) as stack:
         paced = measure_paced(stack, turns=args.paced_turns)
     if args.json:
         print(json.dumps({"first_text": first.as_dict(), "paced": paced.as_dict()}))
