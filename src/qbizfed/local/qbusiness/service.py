@@ -133,6 +133,19 @@ class QBusinessEmulator:
         result = operation.handler(ctx, params)
         return output_response(model, result)
 
+    def open_stream(self, request: Request, operation_name: str) -> OperationContext:
+        """Verify and authorize a streaming call's upgrade request exactly as a request
+        of that operation; its turns then run in the returned context. Raises
+        ``SignatureError`` or ``DataPlaneError``."""
+        caller = self._verifier.verify(request)
+        operation = self._operations.get(operation_name)
+        if operation is None:
+            raise NotImplementedByLocalError(operation_name)
+        self._authorize(operation, caller)
+        return OperationContext(
+            operation=operation_name, caller=caller, now=self._clock(), state=self.state
+        )
+
     @staticmethod
     def _authorize(operation: Operation, caller: Caller) -> None:
         if operation.access is Access.USER:
