@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
-from qbizfed.errors import AwsError, ConfigError, NetworkError
+from qbizfed.errors import AwsError, ConfigError, NetworkError, QbizfedError
 
 if TYPE_CHECKING:
     from qbizfed.aws.chat_stream import AsyncChatStream, ChatStream, StreamSettings
@@ -372,9 +372,31 @@ class ChatClient:
         """A new conversation, or an existing one resumed after its last answer."""
         if conversation_id is None:
             return Conversation(self)
-        history = self.history(conversation_id)
-        parent = next((m.message_id for m in reversed(history) if m.kind == "SYSTEM"), None)
+        parent = self.latest_answer_id(conversation_id)
         return Conversation(self, conversation_id=conversation_id, parent_message_id=parent)
+
+    def latest_answer_id(self, conversation_id: str) -> str | None:
+        """The id of the conversation's last answer: what a new turn continues from."""
+        history = self.history(conversation_id)
+        return next((m.message_id for m in reversed(history) if m.kind == "SYSTEM"), None)
+
+    def newer_parent(
+        self, conversation_id: str | None, parent_message_id: str | None
+    ) -> str | None:
+        """After a ``ConflictException`` on a continuation: the conversation's latest answer
+        if it is not ``parent_message_id`` (else None: the conflict is something else).
+
+        A streamed answer cut off mid-way may still have been stored by the service, so
+        the conversation moved on while this client kept its previous parent (the turn
+        failed, as far as the user is concerned). Sending the question again then
+        continues after the stored answer instead of failing on a stale parent."""
+        if not conversation_id:
+            return None
+        try:
+            latest = self.latest_answer_id(conversation_id)
+        except QbizfedError:
+            return None
+        return latest if latest and latest != parent_message_id else None
 
     def list_conversations(self) -> Iterator[ConversationSummary]:
         token: str | None = None
@@ -498,7 +520,18 @@ class ChatClient:
             params["chatModeConfiguration"] = dict(chat_mode_configuration)
 
         try:
-            raw, retries = self._subscribed(lambda: self._client.chat_sync(**params))
+            try:
+                raw, retries = self._subscribed(lambda: self._client.chat_sync(**params))
+            except ClientError as exc:
+                newer = (
+                    self.newer_parent(conversation_id, parent_message_id)
+                    if _client_error(exc)[0] == "ConflictException"
+                    else None
+                )
+                if newer is None:
+                    raise
+                params["parentMessageId"] = newer
+                raw, retries = self._subscribed(lambda: self._client.chat_sync(**params))
         except ClientError as exc:
             code, text = _client_error(exc)
             raise ChatError(

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import ipaddress
 import json
 import time
@@ -396,9 +397,25 @@ class _Turn:
         self.on_turn = on_turn
         self.policy = RetryPolicy(client)
         self.settings = client.stream_settings()
+        self.resynced = False
 
     def reader(self) -> TurnReader:
         return TurnReader(self.request, retries=self.policy.subscription_retries)
+
+    def continue_after_stored_answer(self, refusal: RefusedError, reader: TurnReader) -> bool:
+        """A ``ConflictException`` before any text on a continuation: if the service
+        stored an answer this client never completed (a cut stream), continue after it
+        (:meth:`ChatClient.newer_parent`), once. Blocking (one ListMessages)."""
+        if refusal.code != "ConflictException" or reader.shown or self.resynced:
+            return False
+        newer = self.client.newer_parent(
+            self.request.conversation_id, self.request.parent_message_id
+        )
+        if newer is None:
+            return False
+        self.request = dataclasses.replace(self.request, parent_message_id=newer)
+        self.resynced = True
+        return True
 
     def opening(self) -> tuple[str, list[bytes]]:
         """A freshly presigned URL and the signed input frames for one attempt."""
@@ -499,6 +516,8 @@ class ChatStream(Iterator[StreamEvent]):
                             code = exc.rcvd.code if exc.rcvd else None
                             raise reader.lost(code, exc.rcvd.reason if exc.rcvd else "") from exc
             except RefusedError as refusal:
+                if turn.continue_after_stored_answer(refusal, reader):
+                    continue
                 delay = turn.policy.delay_for(refusal, reader)
                 if delay is None:
                     raise reader.refused(refusal) from None
@@ -582,6 +601,8 @@ class AsyncChatStream(AsyncIterator[StreamEvent]):
                 finally:
                     await socket.close()
             except RefusedError as refusal:
+                if await asyncio.to_thread(turn.continue_after_stored_answer, refusal, reader):
+                    continue
                 delay = turn.policy.delay_for(refusal, reader)
                 if delay is None:
                     raise reader.refused(refusal) from None
