@@ -140,11 +140,11 @@ def test_streaming_needs_the_csrf_token_and_our_origin(
     assert peer.turns == []  # nothing reached Q Business
 
 
-def test_signed_out_is_refused_with_json_for_the_script() -> None:
+def test_signed_out_goes_to_sign_in_as_the_plain_form_does() -> None:
     with chat_app(signed_in=False) as app:
-        response = ask(app)
-    assert response.status_code == 401
-    assert response.json()["signin"] == "/chat"
+        response = ask(app, conversation_id=CONVERSATION)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/signin?next=/chat/{CONVERSATION}"
 
 
 def test_a_cut_answer_keeps_its_partial_text_and_the_question() -> None:

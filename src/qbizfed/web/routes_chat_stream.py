@@ -49,10 +49,12 @@ from qbizfed.web.routes_chat import (
     SignedIn,
     _attachments,
     _blocking,
+    _chat_path,
     _form_id,
     _runtime,
     _signed_in,
     _status_for,
+    _to_signin,
 )
 
 log = logging.getLogger("qbizfed.web")
@@ -89,15 +91,15 @@ def _refusal(error: QbizfedError) -> Response:
 @router.post(STREAM_PATH)
 async def ask_streaming(request: Request) -> Response:
     form = await request.form()
+    conversation_id = _form_id(form.get("conversation_id"))
     who = await _signed_in(request)
     if who is None:
-        error = ConfigError("you are signed out", remedy="sign in again; your question is kept")
-        return JSONResponse({"message": error.message, "remedy": error.remedy,
-                             "signin": "/chat"}, status_code=401)  # fmt: skip
+        # As for POST /chat: to the sign-in page. The script sees no event stream and
+        # posts the form the plain way, which keeps the question across the sign-in.
+        return _to_signin(_chat_path(conversation_id))
     await verify_csrf(request, who.session, public_url=who.ctx.settings.public_url)
     raw = form.get("message")
     message = raw.strip() if isinstance(raw, str) else ""
-    conversation_id = _form_id(form.get("conversation_id"))
     parent = _form_id(form.get("parent_message_id"))
     files = [f for f in form.getlist("attachments") if isinstance(f, UploadFile)]
     try:

@@ -14,6 +14,7 @@
     const box = document.getElementById("message");
     if (!form || !box) return;
     const conversation = chat.dataset.conversation || "new";
+    const current = () => chat.dataset.conversation || "new"; // a streamed answer may set it
     let pending = null;
     try { pending = JSON.parse(sessionStorage.getItem(PENDING) || "null"); } catch { pending = null; }
     if (pending && typeof pending.text === "string") {
@@ -26,7 +27,7 @@
       }
     }
     form.addEventListener("submit", () => {
-      sessionStorage.setItem(PENDING, JSON.stringify({ conversation, text: box.value }));
+      sessionStorage.setItem(PENDING, JSON.stringify({ conversation: current(), text: box.value }));
       const send = document.getElementById("send");
       if (send) { send.disabled = true; send.textContent = "Asking…"; }
     });
@@ -193,7 +194,15 @@
               hiddenField(form, "conversation_id").value = parsed.data.conversationId;
               hiddenField(form, "parent_message_id").value = parsed.data.messageId || "";
               chat.dataset.conversation = parsed.data.conversationId;
-              if (window.history && parsed.data.path) history.replaceState(null, "", parsed.data.path);
+              if (parsed.data.path) {
+                if (window.history) history.replaceState(null, "", parsed.data.path);
+                const resignin = document.getElementById("resignin"); // back to this conversation
+                if (resignin) {
+                  const target = new URL(resignin.href, location.href);
+                  target.searchParams.set("next", parsed.data.path);
+                  resignin.href = target.pathname + target.search;
+                }
+              }
               ended = true;
             } else if (parsed.name === "failed") {
               if (parsed.data.html) content.innerHTML = parsed.data.html;
