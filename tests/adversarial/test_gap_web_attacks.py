@@ -121,6 +121,7 @@ CSRF_PROTECTED_POSTS = (
     "/credentials/credential-process",
     "/logout",
     "/chat",
+    "/chat/stream",
     "/chat/{conversation_id}/delete",
     "/chat/{conversation_id}/feedback",
 )
