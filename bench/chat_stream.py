@@ -11,8 +11,10 @@ conversation, against the Q Business emulator's WebSocket chat endpoint:
   at the HTTP client (what the page's script reads).
 
 Goals (p50): library ≤ 1.1 × emulator; serve ≤ library + 5 ms. With pacing (the
-emulator writes its answer as 100 text events 10 ms apart), the first text of a
-streamed turn against the total time of a ChatSync turn on the same question: ≤ 0.1.
+emulator waits 10 ms between text events), the first text of a streamed turn against
+the time the whole answer takes, which is what a ChatSync caller waits for: ≤ 0.1.
+(The emulator paces streams only, so its own ChatSync time is printed beside it; its
+answers are a few passages, so they come as fewer than 100 events.)
 
 Run: ``.venv/bin/python -m bench.chat_stream [--turns 100]``.
 """
@@ -73,7 +75,10 @@ class Paced:
 
     @property
     def ratio(self) -> float:
-        return self.first_text.p50 / self.chat_sync_total.p50
+        """First text against the whole answer's time: what a ChatSync caller waits for
+        on AWS (ChatSync returns once the answer is complete). The emulator paces only
+        streams, so its own ChatSync time (``chat_sync_total``) is shown beside it."""
+        return self.first_text.p50 / self.stream_total.p50
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ratio": self.ratio}
@@ -197,8 +202,8 @@ def describe(first: FirstText, paced: Paced | None) -> list[str]:
             f"{paced.turns} turns each",
             f"  first text (stream): {paced.first_text.brief()}",
             f"  whole streamed turn: {paced.stream_total.brief()}",
-            f"  ChatSync turn:       {paced.chat_sync_total.brief()}",
-            f"  first text / ChatSync at p50: {paced.ratio:.3f}x (goal ≤ 0.1x)",
+            f"  emulator ChatSync (not paced): {paced.chat_sync_total.brief()}",
+            f"  first text / whole answer at p50: {paced.ratio:.3f}x (goal ≤ 0.1x)",
         ]
     return lines
 

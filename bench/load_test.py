@@ -233,6 +233,9 @@ def describe(result: LoadResult) -> list[str]:
         f"  login: {result.login.brief()}",
         f"  chat turn: {result.chat_turn.brief()}",
     ] + (
+        [f"  first answer event: {result.first_event.brief()}"]
+        if result.first_event is not None else []
+    ) + (
         [f"  answers with sources: {result.answered_with_sources}/"
          f"{result.users * result.turns_per_user}"]
         if result.chat_via == "library" else []

@@ -36,7 +36,9 @@ def test_every_benchmark_has_a_row(quick_results: tuple[Path, dict[str, object]]
     names = " | ".join(r.name for r in rows)
     for expected in ("full login", "callback leg", "share of ideal", "broker CPU per login",
                      "qbizfed creds", "SAML response validation", "chat library overhead",
-                     "chat overhead of `serve`", "mutating calls", "wall time"):  # fmt: skip
+                     "chat overhead of `serve`", "mutating calls", "wall time",
+                     "time to first text", "first SSE event", "paced answers",
+                     "streaming through serve"):  # fmt: skip
         assert expected in names
     with_baseline = [r for r in rows if r.baseline is not None]
     assert all(r.ratio is not None and r.ratio >= 0 for r in with_baseline)
@@ -51,7 +53,7 @@ def test_logins_and_chats_make_no_errors(quick_results: tuple[Path, dict[str, ob
             assert run["errors"] == 0, run["first_error"]
             assert run["latency"]["count"] == run["logins"]
     loads = {load["chat_via"]: load for load in details["load"]}
-    assert set(loads) == {"library", "serve"}
+    assert set(loads) == {"library", "serve", "serve-stream"}
     for load in loads.values():
         assert load["errors"] == 0, load["error_kinds"]
         assert load["completed"] == load["users"]
@@ -59,6 +61,9 @@ def test_logins_and_chats_make_no_errors(quick_results: tuple[Path, dict[str, ob
     assert loads["library"]["answered_with_sources"] > 0
     chat = details["chat"]
     assert chat["library"]["count"] == chat["raw"]["count"] == chat["serve"]["count"] > 0
+    first = details["stream_first_text"]
+    assert first["emulator"]["count"] == first["library"]["count"] == first["serve"]["count"] > 0
+    assert details["stream_paced"]["events_per_answer"] > 1
 
 
 def test_reapply_of_an_up_to_date_stack_mutates_nothing(
