@@ -276,16 +276,14 @@ class TurnReader:
         streamed = self.partial_text
         final = body.get("finalTextMessage")
         events: list[StreamEvent] = []
-        if isinstance(final, str) and final != streamed:
-            if final.startswith(streamed):  # the rest never came as deltas: deliver it now
-                rest = final[len(streamed) :]
-                self._text.append(rest)
-                events.append(TextDelta(rest))
-            else:
-                # AWS may replace the streamed answer (e.g. a GROUNDED_RESPONSE); the
-                # deltas then cannot join to the final text. Keep the deltas' promise:
-                # the turn's text is what was shown, citations keep their offsets.
-                final = streamed
+        # When the final text extends what was streamed, the rest is delivered as a last
+        # delta. When it differs otherwise (AWS may replace a streamed answer, e.g. with
+        # a GROUNDED_RESPONSE), the deltas' promise is kept: the turn's text is what was
+        # shown (*unconfirmed* how AWS's own web experience resolves this).
+        if isinstance(final, str) and final != streamed and final.startswith(streamed):
+            rest = final[len(streamed) :]
+            self._text.append(rest)
+            events.append(TextDelta(rest))
         raw = {**self._extra, "systemMessage": self.partial_text,
                "sourceAttributions": body.get("sourceAttributions") or []}  # fmt: skip
         self.turn = turn_from_response(self.request.message, raw, self.retries)
@@ -510,7 +508,10 @@ class ChatStream(Iterator[StreamEvent]):
                                 data = socket.recv(timeout=turn.settings.idle_timeout)
                             except TimeoutError:
                                 raise reader.stalled(turn.settings.idle_timeout) from None
-                            yield from reader.feed(data)
+                            events = reader.feed(data)
+                            if any(isinstance(e, ChatTurn) for e in events):
+                                socket.close()  # complete: the caller may stop right here
+                            yield from events
                     except ConnectionClosed as exc:
                         if reader.turn is None:
                             code = exc.rcvd.code if exc.rcvd else None
@@ -592,7 +593,10 @@ class AsyncChatStream(AsyncIterator[StreamEvent]):
                             data = await asyncio.wait_for(socket.recv(), turn.settings.idle_timeout)
                         except TimeoutError:
                             raise reader.stalled(turn.settings.idle_timeout) from None
-                        for event in reader.feed(data):
+                        events = reader.feed(data)
+                        if any(isinstance(e, ChatTurn) for e in events):
+                            await socket.close()  # complete: the caller may stop right here
+                        for event in events:
                             yield event
                 except ConnectionClosed as exc:
                     if reader.turn is None:
