@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import ipaddress
 import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping
@@ -59,6 +58,7 @@ from qbizfed.aws.chat import (
 )
 from qbizfed.aws.event_stream import ChatInput
 from qbizfed.errors import ConfigError
+from qbizfed.identity.endpoint_policy import is_loopback_host
 
 SERVICE: Final = "qbusiness"
 STREAM_PATH: Final = "/chat"
@@ -94,7 +94,7 @@ def stream_endpoint(endpoint_url: str | None, region: str) -> str:
     host = parts.hostname or ""
     if parts.scheme == "https":
         scheme = "wss"
-    elif parts.scheme == "http" and _is_loopback(host):
+    elif parts.scheme == "http" and is_loopback_host(host):
         scheme = "ws"
     else:
         raise ConfigError(
@@ -105,15 +105,6 @@ def stream_endpoint(endpoint_url: str | None, region: str) -> str:
     if parts.port:
         netloc += f":{parts.port}"
     return f"{scheme}://{netloc}{STREAM_PATH}"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
