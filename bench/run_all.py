@@ -53,8 +53,10 @@ class Sizes:
     creds_runs: int = 60
     emulator_docs: int = 10_000
     emulator_turns: int = 400
-    stream_turns: int = 100
-    paced_stream_turns: int = 10
+    stream_docs: int = 1000
+    stream_turns: int = 200
+    chat_stream_turns: int = 100
+    chat_stream_paced_turns: int = 10
     fresh_stack_per_load_test: bool = True
     """False reuses one stack for both load tests (quicker; the smoke test's choice)."""
 
@@ -73,8 +75,10 @@ QUICK = Sizes(
     creds_runs=3,
     emulator_docs=300,
     emulator_turns=20,
-    stream_turns=5,
-    paced_stream_turns=2,
+    stream_docs=300,
+    stream_turns=10,
+    chat_stream_turns=5,
+    chat_stream_paced_turns=2,
     fresh_stack_per_load_test=False,
 )
 
@@ -98,6 +102,17 @@ def emulator_benchmark(docs: int, turns: int) -> dict[str, Any]:
     warm = re.search(r"warm turn, full chat .*?p50 ([0-9.]+) ms", out)
     return {"docs": docs, "warm_full_chat_p50_ms": float(warm.group(1)) if warm else None,
             "output": out}  # fmt: skip
+
+
+def stream_benchmark(docs: int, turns: int) -> dict[str, Any]:
+    """``bench/emulator_chat_stream.py`` (a streamed turn vs a ChatSync turn), as JSON."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.emulator_chat_stream", "--json", "--docs", str(docs),
+         "--turns", str(turns)],
+        cwd=REPO_ROOT, env=child_environment(), capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
 
 
 def _cpu_story(run: login_throughput.LoginRun, load: tuple[float, float, float]) -> str:
@@ -188,7 +203,25 @@ def other_rows(details: dict[str, Any]) -> list[Row]:
             met=None if emulator["warm_full_chat_p50_ms"] is None
             else emulator["warm_full_chat_p50_ms"] < 20),
     ]  # fmt: skip
-    return rows
+    return rows + stream_rows(details["stream"])
+
+
+def stream_rows(stream: dict[str, Any]) -> list[Row]:
+    why = (
+        "A streamed turn opens a WebSocket per turn (the protocol), signs and checks "
+        "three events, and computes the answer before its first delta; ChatSync reuses "
+        "a kept-alive connection."
+    )
+    return [
+        Row(name="streamed chat: time to first text event vs a ChatSync turn (p50)",
+            ours=stream["first_text_p50_ms"], baseline=stream["chatsync_p50_ms"], unit="ms",
+            ratio=stream["first_text_ratio_p50"], goal="—", met=None, why=why,
+            baseline_label="ChatSync turn, same question"),
+        Row(name="streamed chat: whole turn until close vs a ChatSync turn (p50)",
+            ours=stream["stream_total_p50_ms"], baseline=stream["chatsync_p50_ms"], unit="ms",
+            ratio=stream["total_ratio_p50"], goal="—", met=None,
+            baseline_label="ChatSync turn, same question"),
+    ]  # fmt: skip
 
 
 def _serve_chat_row(chat: dict[str, Any]) -> Row:
@@ -206,10 +239,10 @@ def _serve_chat_row(chat: dict[str, Any]) -> Row:
     )  # fmt: skip
 
 
-def stream_rows(
+def streamed_answer_rows(
     first: chat_stream.FirstText, paced: chat_stream.Paced, loads: list[load_test.LoadResult]
 ) -> list[Row]:
-    """Streamed answers: first visible text, pacing, and load through serve."""
+    """Streamed answers through the library and serve: first visible text, pacing, load."""
     over = first.serve_over_library_ms
     rows = [
         Row(name="time to first text, library `Conversation.stream` vs the emulator's first "
@@ -305,9 +338,9 @@ def run_everything(sizes: Sizes, out: Path) -> dict[str, Any]:
         stack.stop()
     print("streamed answers: first text via the library and serve, paced answers ...")
     with BenchStack() as stack:
-        first_text = chat_stream.measure_first_text(stack, turns=sizes.stream_turns)
+        first_text = chat_stream.measure_first_text(stack, turns=sizes.chat_stream_turns)
     with BenchStack(stream_delay_ms=chat_stream.PACED_DELAY_MS) as stack:
-        paced = chat_stream.measure_paced(stack, turns=sizes.paced_stream_turns)
+        paced = chat_stream.measure_paced(stack, turns=sizes.chat_stream_paced_turns)
     print("SAML validation, re-apply, credential_process, emulator ...", flush=True)
     details: dict[str, Any] = {
         "login": [r.as_dict() for r in logins],
@@ -319,10 +352,12 @@ def run_everything(sizes: Sizes, out: Path) -> dict[str, Any]:
         "reapply": reapply.run(repeats=sizes.reapply_repeats).as_dict(),
         "creds": creds_benchmark(sizes.creds_runs),
         "emulator": emulator_benchmark(sizes.emulator_docs, sizes.emulator_turns),
+        "stream": stream_benchmark(sizes.stream_docs, sizes.stream_turns),
         "sizes": asdict(sizes),
     }
     machine = replace(machine, load_after=os.getloadavg())
-    rows = login_rows(logins, machine) + other_rows(details) + stream_rows(first_text, paced, loads)
+    rows = login_rows(logins, machine) + other_rows(details)
+    rows += streamed_answer_rows(first_text, paced, loads)
     out.mkdir(parents=True, exist_ok=True)
     table = markdown(rows, machine, load_lines(loads))
     (out / "latest.md").write_text(table)

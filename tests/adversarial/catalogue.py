@@ -75,6 +75,7 @@ SURFACES: dict[str, Surface] = {
     "test_sigv4_attacks.py": Surface("Local stack", "local AWS: SigV4 verification"),
     "test_sts_malformed_requests.py": Surface("Local stack", "local STS: request parsing"),
     "test_gap_local_attacks.py": Surface("Local stack", "Q Business emulator: isolation"),
+    "test_stream_chat_attacks.py": Surface("Local stack", "local AWS: streaming chat WebSocket"),
     "test_creds_cache_attacks.py": Surface("CLI", "credential cache on disk"),
     "test_fuzz_crashers.py": Surface("Local stack", "fuzz crasher replayed against its target"),
 }

@@ -7,7 +7,11 @@ WebSocket upgrade on ``GET /chat``. One port serves them all, the way AWS's endp
 do, so that a client configured with one ``AWS_ENDPOINT_URL`` works unchanged.
 
 The server is hypercorn (maintained, sans-IO ``h11``/``h2``/``wsproto`` underneath;
-h2c by prior knowledge and by upgrade, WebSocket over HTTP/1.1, ASGI). The edge and
+h2c by prior knowledge and by upgrade, WebSocket over HTTP/1.1, ASGI, runs inside this
+process's event loop). Compared: werkzeug's development server (used before) speaks
+HTTP/1.1 only and answers HTTP/2 with 505; uvicorn has no HTTP/2; daphne offers HTTP/2
+only over TLS; granian runs applications in its own worker runtime rather than a thread
+of ours. The edge and
 moto are WSGI applications; :class:`EndpointApp` hands HTTP requests to them through
 ``a2wsgi`` (a thread pool, so a slow handler never blocks the event loop) and
 WebSocket upgrades to the async handlers registered by path. Everything stays in
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import threading
@@ -53,7 +58,7 @@ class EndpointApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self._http(cast(Any, scope), cast(Any, receive), cast(Any, send))
+            await self._http(cast(Any, scope), cast(Any, receive), cast(Any, _coalesced(send)))
         elif kind == "websocket":
             handler = self._websocket_routes.get(scope["path"])
             if handler is None:
@@ -71,10 +76,30 @@ class EndpointApp:
                     return
 
 
+def _coalesced(send: Send) -> Send:
+    """Hold the response head until the first body chunk, then send both at once.
+
+    The AWS SDK for JavaScript's HTTP/2 handler (one session per request for clients
+    with event streams) sends GOAWAY as soon as it has the response headers, and
+    hypercorn closes the connection on a client's GOAWAY without finishing the
+    streams in flight: a body sent a moment after its headers is lost. Sent back to
+    back, the body is on the wire before the client can react to the headers.
+    """
+    held: list[dict[str, Any]] = []
+
+    async def send_coalesced(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            held.append(message)
+            return
+        if held:
+            await send(held.pop())
+        await send(message)
+
+    return send_coalesced
+
+
 async def refuse_upgrade(send: Send, status: int, code: str, message: str) -> None:
     """Answer a WebSocket upgrade with an HTTP error in Q Business's rest-json form."""
-    import json
-
     body = json.dumps({"message": message}).encode()
     await send(
         {
@@ -88,6 +113,13 @@ async def refuse_upgrade(send: Send, status: int, code: str, message: str) -> No
         }
     )
     await send({"type": "websocket.http.response.body", "body": body})
+
+
+def _ignore_cancelled_connections(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Connections still open at stop are cancelled; that is not an error to print."""
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
 
 
 class LoopbackServer:
@@ -134,6 +166,7 @@ class LoopbackServer:
         from hypercorn.config import Config
 
         self._loop = asyncio.get_running_loop()
+        self._loop.set_exception_handler(_ignore_cancelled_connections)
         self._stopping = asyncio.Event()
         config = Config()
         # hypercorn takes ownership of the descriptor it is given: give it a copy.

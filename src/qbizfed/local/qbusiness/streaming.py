@@ -36,7 +36,7 @@ import dataclasses
 import hmac
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -166,7 +166,9 @@ def _output_event(event_type: str, body: Mapping[str, Any]) -> bytes:
 class _InputChain:
     """Verifies the signed envelopes and the order of input events."""
 
-    def __init__(self, *, secret: str, region: str, seed: str, clock: Any) -> None:
+    def __init__(
+        self, *, secret: str, region: str, seed: str, clock: Callable[[], datetime]
+    ) -> None:
         self._secret = secret
         self._region = region
         self._prior = seed
@@ -186,7 +188,7 @@ class _InputChain:
             envelope = open_envelope(decode_message(frame))
         except EventStreamError as exc:
             raise _validation(f"Malformed input frame: {exc.message}") from exc
-        now: datetime = self._clock()
+        now = self._clock()
         if abs(now - envelope.signed_at) > MAX_SKEW:
             raise StreamRefusalError(
                 "InvalidSignatureException",
@@ -258,7 +260,7 @@ class ChatStreamEndpoint:
         emulator: QBusinessEmulator,
         faults: FaultInjector,
         settings: StreamSettings,
-        clock: Any = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._emulator = emulator
         self._faults = faults
