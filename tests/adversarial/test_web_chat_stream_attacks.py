@@ -72,7 +72,8 @@ def test_markup_split_across_text_events_never_reaches_the_page(pieces: Sequence
         )  # fmt: skip
     events = events_of(response.text)
     answers = [data["html"] for name, data in events if name == "answer"]
-    assert len(answers) == len(pieces), "every piece must have been rendered"
+    # The markup cut in two was on the page in its cut state at least once.
+    assert len(answers) > 1, "the pieces were merged: the split state was never rendered"
     for html in answers:  # every intermediate state the page shows
         assert unsafe_in(html) == [], html
     done = events[-1]

@@ -36,8 +36,9 @@ class StreamScript:
          "url": "https://wiki.example/deploy", "citationNumber": 1,
          "textMessageSegments": [{"beginOffset": 0, "endOffset": 18}]},
     )  # fmt: skip
-    delay_seconds: float = 0.0
-    """Before each piece."""
+    delay_seconds: float = 0.05
+    """Before each piece (the broker merges pieces that arrive while it is busy: apart
+    by this much, each piece is an update of its own)."""
     close_after: int | None = None
     exception_after: tuple[int, str, str] | None = None
     """(pieces, exception type, message)."""

@@ -148,17 +148,29 @@ async def _events(
 
     task = asyncio.create_task(pump())
     text = ""
+    held: list[TextDelta | ChatTurn | QbizfedError | None] = []
     try:
         while True:
-            try:
-                event = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
-            except TimeoutError:
-                yield HEARTBEAT
-                continue
+            if held:
+                event = held.pop()
+            else:
+                try:
+                    event = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
+                except TimeoutError:
+                    yield HEARTBEAT
+                    continue
             if event is None:
                 return
             if isinstance(event, TextDelta):
                 text += event.text
+                # Pieces that arrived while the last update was being sent go out as one
+                # update: under load the page gets fewer, larger steps, never stale ones.
+                while not held and not queue.empty():
+                    waiting = queue.get_nowait()
+                    if isinstance(waiting, TextDelta):
+                        text += waiting.text
+                    else:
+                        held.append(waiting)
                 yield sse("answer", {"html": str(render_answer(text))})
             elif isinstance(event, ChatTurn):
                 log.info("chat turn (streamed): email=%s citations=%d",
