@@ -140,3 +140,37 @@ def test_json_stream_failure_is_an_error_event_and_exit_1(
     assert events[-1]["code"] == "StreamInterrupted"
     assert events[-1]["partialText"] == "".join(e["text"] for e in events if e["type"] == "text")
     assert "send the message again" in result.stderr
+
+
+def test_chat_repl_streams_keeps_a_cut_answer_and_retries(
+    paced: tuple[LocalAws, dict[str, str]],
+) -> None:
+    from botocore.config import Config
+    from rich.console import Console
+
+    from qbizfed.aws.chat import ChatClient
+    from qbizfed.cli.chat import ChatRepl
+    from tests.support.qbusiness_app import user_qbusiness
+    from tests.support.stream_faults import set_stream_faults
+
+    stack, env = paced
+    qb = user_qbusiness(stack, "erin@example.com", config=Config(retries={"total_max_attempts": 1}))
+    console = Console(record=True, width=120, force_terminal=False, color_system=None)
+    client = ChatClient(qbusiness=qb, application_id=env["QBUSINESS_APPLICATION_ID"],
+                        subscription_backoff=0.05)  # fmt: skip
+    repl = ChatRepl(client, console, stream=True)
+    repl.handle(QUESTION)
+    first = console.export_text(clear=True)
+    assert "fleetctl rollback" in first
+    assert "[1] Rollback runbook" in first
+    conversation = repl.conversation.conversation_id
+    set_stream_faults(stack, {"kind": "stream-close", "after_events": 2})
+    repl.handle("How long does it take?")
+    cut = console.export_text(clear=True)
+    assert "StreamInterrupted" in cut
+    assert "/retry" in cut
+    set_stream_faults(stack)
+    repl.handle("/retry")
+    assert "five minutes" in console.export_text(clear=True)
+    assert repl.conversation.conversation_id == conversation
+    assert len(repl.conversation.turns) == 2
