@@ -4,9 +4,10 @@ Both run against one local endpoint over the same permissioned corpus, as one us
 in alternating phases (ChatSync turn, streamed turn, ChatSync turn, ...) so machine
 load hits both alike. The streamed turn is what AWS's sample client does: presign the
 URL, open the WebSocket, send the signed configuration, text and end-of-input events,
-read text events until the metadata event and the close. Reported per turn:
+read text events until the metadata event, then close. Reported per turn:
 
-* time to the first text event, and to the end of the stream (the close);
+* time to the first text event, and to the metadata event that ends the answer (the
+  client then closes, as AWS's sample does);
 * the ChatSync turn's time (boto3, kept-alive HTTP/1.1 connection), the baseline.
 
     .venv/bin/python -m bench.emulator_chat_stream [--docs 1000] [--turns 100] [--json]
@@ -41,11 +42,12 @@ REGION = "us-east-1"
 async def streamed_turn(
     url: str, creds: Credentials, app: str, question: str
 ) -> tuple[float, float]:
-    """(ms to the first text event, ms to the close) for one streamed turn."""
+    """(ms to the first text event, ms to the metadata event) for one streamed turn."""
     started = time.perf_counter()
     chat = presign_chat_url(url, creds, region=REGION, chat_input=ChatInput(application_id=app))
     signer = EventSigner(creds, region=REGION, seed_signature=chat.signature)
     first: float | None = None
+    ended: float | None = None
     async with connect(chat.url, max_size=None) as ws:
         for frame in chat_input_frames(signer, user_message=question):
             await ws.send(frame)
@@ -54,8 +56,11 @@ async def streamed_turn(
             event = decode_output(data)
             if event.event_type == "textEvent" and first is None:
                 first = time.perf_counter()
-    ended = time.perf_counter()
+            if event.event_type == "metadataEvent":
+                ended = time.perf_counter()
+                break  # as AWS's sample client does: close once the metadata is in
     assert first is not None, "no text event"
+    assert ended is not None, "no metadata event"
     return (first - started) * 1000, (ended - started) * 1000
 
 

@@ -217,7 +217,7 @@ def stream_rows(stream: dict[str, Any]) -> list[Row]:
             ours=stream["first_text_p50_ms"], baseline=stream["chatsync_p50_ms"], unit="ms",
             ratio=stream["first_text_ratio_p50"], goal="—", met=None, why=why,
             baseline_label="ChatSync turn, same question"),
-        Row(name="streamed chat: whole turn until close vs a ChatSync turn (p50)",
+        Row(name="streamed chat: whole answer (until the metadata event) vs a ChatSync turn (p50)",
             ours=stream["stream_total_p50_ms"], baseline=stream["chatsync_p50_ms"], unit="ms",
             ratio=stream["total_ratio_p50"], goal="—", met=None,
             baseline_label="ChatSync turn, same question"),

@@ -37,7 +37,7 @@ def test_every_benchmark_has_a_row(quick_results: tuple[Path, dict[str, object]]
     for expected in ("full login", "callback leg", "share of ideal", "broker CPU per login",
                      "qbizfed creds", "SAML response validation", "chat library overhead",
                      "chat overhead of `serve`", "mutating calls", "wall time",
-                     "time to first text event", "whole turn until close",
+                     "time to first text event", "whole answer",
                      "time to first text, library", "first SSE event", "paced answers",
                      "streaming through serve"):  # fmt: skip
         assert expected in names

@@ -296,6 +296,12 @@ class ChatStreamEndpoint:
             deferred = StreamRefusalError(exc.code, exc.message)
         except DataPlaneError as exc:
             deferred = StreamRefusalError(exc.code, exc.message)
+        except Exception:
+            logger.exception("streaming chat upgrade failed")
+            await refuse_upgrade(
+                send, 500, "InternalServerException", "An internal error occurred."
+            )
+            return
         await send({"type": "websocket.accept"})
         inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         reader = asyncio.create_task(self._read(receive, inbox))
