@@ -174,3 +174,46 @@ def test_chat_repl_streams_keeps_a_cut_answer_and_retries(
     assert "five minutes" in console.export_text(clear=True)
     assert repl.conversation.conversation_id == conversation
     assert len(repl.conversation.turns) == 2
+
+
+def test_ctrl_c_mid_answer_ends_cleanly_with_exit_130(
+    paced: tuple[LocalAws, dict[str, str]],
+) -> None:
+    import signal
+
+    _, env = paced
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [QBIZFED, "ask", QUESTION], stdin=follower, stdout=follower, stderr=follower,
+        env={**env, "TERM": "xterm"}, close_fds=True,
+    )  # fmt: skip
+    os.close(follower)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 30
+        while b"To roll" not in seen and time.monotonic() < deadline:  # the answer has begun
+            ready, _, _ = select.select([leader], [], [], 0.5)
+            if ready:
+                seen += os.read(leader, 4096)
+        assert b"To roll" in seen, seen
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=10)
+        while True:
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if not ready:
+                break
+            try:
+                data = os.read(leader, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            seen += data
+    finally:
+        os.close(leader)
+        if process.poll() is None:
+            process.kill()
+    assert code == 130
+    shown = plain(seen)
+    assert "Traceback" not in shown
+    assert "[1] Rollback runbook" not in shown  # the answer stopped where it was

@@ -19,6 +19,7 @@ import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -26,8 +27,10 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from qbizfed.aws.chat import Attachment, ChatClient, ChatError, ChatTurn, Conversation
-from qbizfed.aws.chat_stream import StreamEvent, TextDelta
 from qbizfed.errors import ConfigError, QbizfedError
+
+if TYPE_CHECKING:  # the streaming client is imported when a turn streams
+    from qbizfed.aws.chat_stream import StreamEvent
 
 APP_ID_ENV = "QBUSINESS_APPLICATION_ID"
 
@@ -119,6 +122,8 @@ def stream_answer(
     On Ctrl-C the stream is closed (the connection too) and the interrupt goes on; on
     a failure the text shown so far stays on screen and the ``ChatError`` goes on.
     """
+    from qbizfed.aws.chat_stream import TextDelta
+
     with conversation.stream(message, attachments=attachments) as stream:
         shown = False
         for event in _first_then_rest(stream, console):
@@ -145,6 +150,8 @@ def stream_json(conversation: Conversation, message: str, attachments: list[Atta
     def emit(record: dict[str, object]) -> None:
         sys.stdout.write(json.dumps(record) + "\n")
         sys.stdout.flush()
+
+    from qbizfed.aws.chat_stream import TextDelta
 
     try:
         with conversation.stream(message, attachments=attachments) as stream:

@@ -97,7 +97,11 @@ def _run_typer_app() -> None:
     from qbizfed.errors import QbizfedError
 
     try:
-        build_app()(standalone_mode=False)
+        # Outside standalone mode Typer *returns* the exit code of an Exit it caught,
+        # notably 130 for Ctrl-C (KeyboardInterrupt): pass it on.
+        code = build_app()(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except QbizfedError as err:
         console = Console(stderr=True)
         console.print(f"[bold red]error:[/] {escape(err.message)}", highlight=False)
