@@ -10,12 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from qbizfed.local.stack import LocalAws, LocalAwsSettings
-from tests.conftest import FAKE_ADMIN_KEY, FAKE_ADMIN_SECRET, REGION
+from tests.conftest import REGION
 from tests.support.chat_stream import (
     credentials_of,
     exchange,
@@ -23,7 +21,7 @@ from tests.support.chat_stream import (
     stream_turn,
     user_session,
 )
-from tests.support.qbusiness_app import admin_qbusiness, ready_application, user_qbusiness
+from tests.support.qbusiness_app import ready_application, user_qbusiness
 
 DOCS = [
     {"id": "leave", "title": "Leave policy",
@@ -251,30 +249,6 @@ def test_throttle_fault_refuses_the_upgrade(faulty: LocalAws, app: str) -> None:
     _faults(faulty, [{"kind": "throttle", "service": "qbusiness", "operation": "Chat"}])
     result = stream_turn(faulty, creds, app, QUESTION)
     assert (result.refused_status, result.refused_code) == (429, "ThrottlingException")
-
-
-# ---------------------------------------------------------------------------- transports
-
-
-def _signed(stack: LocalAws, method: str, path: str) -> AWSRequest:
-    request = AWSRequest(method=method, url=f"{stack.url}{path}")
-    SigV4Auth(Credentials(FAKE_ADMIN_KEY, FAKE_ADMIN_SECRET), "qbusiness", REGION).add_auth(
-        request
-    )
-    return request
-
-
-def test_http2_with_prior_knowledge_on_the_same_port(stack: LocalAws, app: str) -> None:
-    request = _signed(stack, "GET", f"/applications/{app}")
-    with httpx.Client(http1=False, http2=True) as client:  # h2c, prior knowledge
-        response = client.get(request.url, headers=dict(request.headers.items()))
-    assert response.http_version == "HTTP/2"
-    assert response.status_code == 200, response.text
-    assert response.json()["applicationId"] == app
-
-
-def test_http1_still_served(stack: LocalAws, app: str) -> None:
-    assert admin_qbusiness(stack).get_application(applicationId=app)["applicationId"] == app
 
 
 def test_stream_flags_of_the_cli_become_stream_fault_rules() -> None:

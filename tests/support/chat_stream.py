@@ -97,8 +97,11 @@ async def exchange(url: str, frames: Sequence[bytes | str], *, timeout: float = 
     started = time.perf_counter()
     try:
         async with connect(url, max_size=None, open_timeout=timeout) as ws:
-            for frame in frames:
-                await ws.send(frame)
+            try:
+                for frame in frames:
+                    await ws.send(frame)
+            except ConnectionClosed:
+                pass  # refused early: what was received before the close is still read
             try:
                 async with asyncio.timeout(timeout):
                     async for data in ws:

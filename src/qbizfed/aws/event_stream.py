@@ -42,7 +42,17 @@ Public API (stable; the chat library builds on it):
 * :func:`envelope_signature` / :func:`open_envelope` - what a server needs to verify
   the chain (:class:`SignedEnvelope`).
 * :func:`decode_output` -> :class:`OutputEvent` (``textEvent``, ``metadataEvent``, ...)
-  or raises :class:`StreamExceptionError` for an exception message.
+  or raises :class:`StreamExceptionError` (``code`` = ``:exception-type``) for an
+  exception message; :func:`iter_outputs` decodes a sequence of frames.
+* :func:`websocket_endpoint` - AWS's ``wss://qbusiness-websocket.<region>.api.aws``.
+
+A turn, client side::
+
+    chat = presign_chat_url(endpoint, creds, region=region, chat_input=ChatInput(app_id))
+    signer = EventSigner(creds, region=region, seed_signature=chat.signature)
+    for frame in chat_input_frames(signer, user_message="..."):
+        ...  # send as a binary WebSocket message to chat.url
+    ...  # decode_output(each message received): textEvent deltas, then metadataEvent
 """
 
 from __future__ import annotations

@@ -66,6 +66,21 @@ def _keep_raw_uri(environ: dict[str, Any]) -> None:
     )
 
 
+MAX_UNSIZED_BODY_BYTES = 64 * 1024 * 1024
+"""Most read from a body without Content-Length (HTTP/2 may omit it)."""
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """The request body: Content-Length bytes, or under ASGI (where an HTTP/2 request
+    may carry no Content-Length) everything the client sent, up to a limit."""
+    length = environ.get("CONTENT_LENGTH")
+    if length:
+        return bytes(environ["wsgi.input"].read(int(length)))
+    if "asgi.scope" in environ:
+        return bytes(environ["wsgi.input"].read(MAX_UNSIZED_BODY_BYTES))
+    return b""
+
+
 def service_of(request: Request) -> str | None:
     """Which AWS service a request is for, as AWS's front door decides it."""
     signed = _credential_scope_service(request)
@@ -110,9 +125,9 @@ class Edge:
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         _keep_raw_uri(environ)
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        body = _read_body(environ)
         environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
         request = Request(environ)
         request.get_data(cache=True)  # body stays readable for handlers that parse forms
         response = self._respond(request)

@@ -32,6 +32,7 @@ exception frame, or stall, after N output events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hmac
 import json
@@ -77,6 +78,8 @@ INPUT_IDLE_SECONDS = 60.0
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_ERROR = 1011
+CLOSE_WAIT_SECONDS = 2.0
+"""How long the server waits for the client's answer to its close frame."""
 DELTA_WORDS = 3
 """Words per text event: small enough that clients see progressive rendering."""
 MAX_ATTACHMENTS = data_plane.MAX_ATTACHMENTS
@@ -324,7 +327,18 @@ class ChatStreamEndpoint:
                 ),
             )
         finally:
+            await self._await_disconnect(inbox)
             reader.cancel()
+
+    @staticmethod
+    async def _await_disconnect(inbox: asyncio.Queue[dict[str, Any]]) -> None:
+        """Finish the closing handshake: leaving before the client's close frame would
+        drop the connection with unread input, and the client would lose the frames
+        (the exception message) sent just before the close."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_WAIT_SECONDS):
+                while (await inbox.get()).get("type") != "websocket.disconnect":
+                    pass
 
     @staticmethod
     async def _read(receive: Receive, inbox: asyncio.Queue[dict[str, Any]]) -> None:
