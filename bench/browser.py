@@ -5,14 +5,17 @@ other forms as they are, and stops at what goes back to the relying party (the O
 callback, or the SAML auto-post form to the ACS), whose answer decides success. Each
 user gets its own client (its own cookies), as a browser would.
 Once signed in, it can export the session's credentials and chat through serve's
-chat pages (the ask form, then the conversation page).
+chat pages (the ask form, then the conversation page), or read streamed answers as the
+page's script does (``POST /chat/stream``, Server-Sent Events).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import re
 import ssl
+import time
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
@@ -235,3 +238,59 @@ async def ask_serve(
     if page.status_code != 200:
         raise LoginError(f"the conversation page answered {page.status_code}")
     return _ask_fields(page.text)
+
+
+STREAM_PATH = "/chat/stream"
+
+
+@dataclass(frozen=True)
+class StreamedAnswer:
+    """One turn through serve's streaming route, as the page's script reads it."""
+
+    fields: dict[str, str]
+    """The ask form's fields for the next question (conversation and parent ids set)."""
+    first_event_seconds: float
+    """From sending the POST until the first ``answer`` event was read."""
+    total_seconds: float
+    events: int
+
+
+async def ask_serve_streaming(
+    browser: httpx.AsyncClient, serve_url: str, fields: dict[str, str], message: str
+) -> StreamedAnswer:
+    """POST /chat/stream as ``chat.js`` does and read the Server-Sent Events until ``done``."""
+    started = time.perf_counter()
+    first = 0.0
+    events = 0
+    request = browser.build_request(
+        "POST", serve_url + STREAM_PATH, data={**fields, "message": message},
+        headers={"Accept": "text/event-stream", "Origin": serve_url},
+    )  # fmt: skip
+    response = await browser.send(request, stream=True)
+    try:
+        if response.status_code != 200:
+            raise LoginError(f"the streamed turn answered {response.status_code}")
+        buffer = ""
+        async for chunk in response.aiter_text():
+            buffer += chunk
+            while "\n\n" in buffer:
+                block, buffer = buffer.split("\n\n", 1)
+                name = next((ln[6:].strip() for ln in block.splitlines()
+                             if ln.startswith("event:")), "")  # fmt: skip
+                data = next((ln[5:].strip() for ln in block.splitlines()
+                             if ln.startswith("data:")), "")  # fmt: skip
+                if name == "answer":
+                    events += 1
+                    if not first:
+                        first = time.perf_counter() - started
+                elif name == "failed":
+                    raise LoginError(f"the streamed turn failed: {json.loads(data)['message']}")
+                elif name == "done":
+                    done = json.loads(data)
+                    next_fields = {**fields, "conversation_id": done["conversationId"],
+                                   "parent_message_id": done["messageId"]}  # fmt: skip
+                    return StreamedAnswer(next_fields, first or time.perf_counter() - started,
+                                          time.perf_counter() - started, events)  # fmt: skip
+        raise LoginError("the streamed turn ended without its done event")
+    finally:
+        await response.aclose()

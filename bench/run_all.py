@@ -23,6 +23,7 @@ from typing import Any
 
 from bench import (
     chat_overhead,
+    chat_stream,
     iam_authorization,
     load_test,
     login_throughput,
@@ -61,6 +62,8 @@ class Sizes:
     emulator_http_turns: int = 200
     stream_docs: int = 1000
     stream_turns: int = 200
+    chat_stream_turns: int = 100
+    chat_stream_paced_turns: int = 10
     fresh_stack_per_load_test: bool = True
     """False reuses one stack for both load tests (quicker; the smoke test's choice)."""
 
@@ -84,6 +87,8 @@ QUICK = Sizes(
     emulator_http_turns=20,
     stream_docs=300,
     stream_turns=10,
+    chat_stream_turns=5,
+    chat_stream_paced_turns=2,
     fresh_stack_per_load_test=False,
 )
 
@@ -303,13 +308,52 @@ def _mcp_row(mcp: dict[str, Any]) -> Row:
     )  # fmt: skip
 
 
+def streamed_answer_rows(
+    first: chat_stream.FirstText, paced: chat_stream.Paced, loads: list[load_test.LoadResult]
+) -> list[Row]:
+    """Streamed answers through the library and serve: first visible text, pacing, load."""
+    over = first.serve_over_library_ms
+    rows = [
+        Row(name="time to first text, library `Conversation.stream` vs the emulator's first "
+            "event (p50)", ours=first.library.p50, baseline=first.emulator.p50, unit="ms",
+            ratio=first.library_ratio, goal="≤ 1.1x", met=first.library_ratio <= 1.1,
+            baseline_label="bare WebSocket client"),
+        Row(name="time to first SSE event through serve (`POST /chat/stream`) vs the library "
+            "(p50)", ours=first.serve.p50, baseline=first.library.p50, unit="ms",
+            ratio=first.serve.p50 / first.library.p50, goal="≤ library + 5 ms", met=over <= 5,
+            why=f"{over:+.2f} ms: an HTTP request, form and session, the CSRF check, the "
+            "WebSocket from serve, a Markdown render.", baseline_label="library"),
+        Row(name=f"paced answers (10 ms between {paced.events_per_answer:.0f} text events): "
+            "first text vs the whole answer (p50)", ours=paced.first_text.p50,
+            baseline=paced.stream_total.p50, unit="ms", ratio=paced.ratio, goal="≤ 0.1x",
+            met=paced.ratio <= 0.1,
+            why="The baseline is the whole answer's time, what ChatSync waits for; the "
+            f"emulator paces streams only (its ChatSync took {paced.chat_sync_total.p50:.1f} "
+            "ms).", baseline_label="whole answer (= a ChatSync wait)"),
+    ]  # fmt: skip
+    by_via = {load.chat_via: load for load in loads}
+    streamed, synced = by_via.get("serve-stream"), by_via.get("serve")
+    if streamed is not None and synced is not None:
+        ratio = streamed.turns_per_second / synced.turns_per_second
+        rows.append(Row(
+            name=f"{streamed.users} users streaming through serve: chat turns/s vs ChatSync "
+            "pages", ours=streamed.turns_per_second, baseline=synced.turns_per_second,
+            unit="turns/s", ratio=ratio, goal="≥ 0.8x, 0 errors",
+            met=ratio >= 0.8 and streamed.errors == 0,
+            why=f"Errors: {streamed.errors} streaming, {synced.errors} ChatSync.",
+            baseline_label="ChatSync pages",
+        ))  # fmt: skip
+    return rows
+
+
 def load_lines(loads: list[load_test.LoadResult]) -> list[str]:
     lines = [
         "Load test (`python -m bench.load_test --via library|serve`): all users start at once; "
         "each does a full "
         "OIDC login through `qbizfed serve`, then chat turns in one conversation, either "
         "through the chat library with the credentials serve exports (`library`) or through "
-        "serve's chat pages, POST + conversation page per turn (`serve`):",
+        "serve's chat pages, POST + conversation page per turn (`serve`), or through serve's "
+        "streamed answers, POST /chat/stream read to its last event (`serve-stream`):",
         "",
         "| chat via | users (peak in flight) | completed | errors | seconds | journeys/s | chat turns/s | login p50 / p95 / p99 | chat turn p50 / p95 / p99 |",  # noqa: E501
         "|---|---|---|---|---|---|---|---|---|",
@@ -345,8 +389,8 @@ def run_everything(sizes: Sizes, out: Path) -> dict[str, Any]:
     loads = []
     stack = BenchStack().start()
     try:
-        for via in ("library", "serve"):
-            if via == "serve" and sizes.fresh_stack_per_load_test:
+        for via in ("library", "serve", "serve-stream"):
+            if via != "library" and sizes.fresh_stack_per_load_test:
                 stack.stop()
                 stack = BenchStack().start()
             loads.append(
@@ -363,6 +407,11 @@ def run_everything(sizes: Sizes, out: Path) -> dict[str, Any]:
                 mcp = mcp_overhead.measure(stack, turns=sizes.mcp_turns)
     finally:
         stack.stop()
+    print("streamed answers: first text via the library and serve, paced answers ...")
+    with BenchStack() as stack:
+        first_text = chat_stream.measure_first_text(stack, turns=sizes.chat_stream_turns)
+    with BenchStack(stream_delay_ms=chat_stream.PACED_DELAY_MS) as stack:
+        paced = chat_stream.measure_paced(stack, turns=sizes.chat_stream_paced_turns)
     print("SAML validation, re-apply, credential_process, emulator (in process and over "
           "HTTP), IAM ...", flush=True)  # fmt: skip
     details: dict[str, Any] = {
@@ -370,6 +419,8 @@ def run_everything(sizes: Sizes, out: Path) -> dict[str, Any]:
         "load": [load.as_dict() for load in loads],
         "chat": chat.as_dict(),
         "mcp": mcp.as_dict(),
+        "stream_first_text": first_text.as_dict(),
+        "stream_paced": paced.as_dict(),
         "saml": saml_validation.run(responses=sizes.saml_responses).as_dict(),
         "reapply": reapply.run(repeats=sizes.reapply_repeats).as_dict(),
         "creds": creds_benchmark(sizes.creds_runs),
@@ -381,6 +432,7 @@ def run_everything(sizes: Sizes, out: Path) -> dict[str, Any]:
     }
     machine = replace(machine, load_after=os.getloadavg())
     rows = login_rows(logins, machine) + other_rows(details)
+    rows += streamed_answer_rows(first_text, paced, loads)
     out.mkdir(parents=True, exist_ok=True)
     table = markdown(rows, machine, load_lines(loads))
     (out / "latest.md").write_text(table)

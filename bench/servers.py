@@ -75,6 +75,7 @@ def run_aws(config: dict[str, Any]) -> None:
             port=0,
             active_delay_seconds=float(config.get("active_delay_seconds", 0.0)),
             corpus_dir=Path(corpus) if corpus else None,
+            stream_delay_ms=int(config.get("stream_delay_ms", 0)),
         )
     ).start()
     done = threading.Event()

@@ -126,8 +126,12 @@ def saml_arns(name: str) -> tuple[str, str]:
 class BenchStack:
     """``with BenchStack(token_delay_ms=100) as stack:`` -> ``stack.serve_url`` etc."""
 
-    def __init__(self, *, token_delay_ms: float = 0.0, with_baseline: bool = False) -> None:
+    def __init__(
+        self, *, token_delay_ms: float = 0.0, with_baseline: bool = False, stream_delay_ms: int = 0
+    ) -> None:
         self.token_delay_ms = token_delay_ms
+        self.stream_delay_ms = stream_delay_ms
+        """The emulator's pause between the text events of a streamed answer."""
         self.with_baseline = with_baseline
         self.children: list[ChildServer] = []
         self.aws: ChildServer | None = None
@@ -147,7 +151,9 @@ class BenchStack:
 
     def _start(self) -> None:
         # Processes that do not depend on each other start together (imports take seconds).
-        aws = self._child("aws", {"corpus_dir": str(DEMO_CORPUS)})
+        aws = self._child(
+            "aws", {"corpus_dir": str(DEMO_CORPUS), "stream_delay_ms": self.stream_delay_ms}
+        )
         idp_sock, serve_sock = listening_socket(), listening_socket()
         baseline_sock = listening_socket() if self.with_baseline else None
         saml_baseline_sock = listening_socket() if self.with_baseline else None

@@ -87,6 +87,7 @@ SURFACES: dict[str, Surface] = {
     "test_web_request_limits.py": Surface("Web", "serve: request body limits"),
     "test_web_userinfo.py": Surface("OIDC", "serve and login: UserInfo"),
     "test_web_chat_xss.py": Surface("Web", "serve: chat page"),
+    "test_web_chat_stream_attacks.py": Surface("Web", "serve: streamed answers"),
     "test_gap_web_attacks.py": Surface("Web", "serve: pages, cookies, headers, rendering"),
     "test_sigv4_attacks.py": Surface("Local stack", "local AWS: SigV4 verification", LOCAL),
     "test_sts_malformed_requests.py": Surface("Local stack", "local STS: request parsing", LOCAL),

@@ -122,6 +122,7 @@ CSRF_PROTECTED_POSTS = (
     "/credentials/credential-process",
     "/logout",
     "/chat",
+    "/chat/stream",
     "/chat/{conversation_id}/delete",
     "/chat/{conversation_id}/feedback",
 )

@@ -40,7 +40,9 @@ def test_every_benchmark_has_a_row(quick_results: tuple[Path, dict[str, object]]
                      "qbizfed creds", "SAML response validation", "chat library overhead",
                      "chat overhead of `serve`", "MCP `ask` tool call", "mutating calls",
                      "wall time", "IAM authorization", "emulator ChatSync over boto3 + HTTP",
-                     "time to first text event", "whole answer"):  # fmt: skip
+                     "time to first text event", "whole answer",
+                     "time to first text, library", "first SSE event", "paced answers",
+                     "streaming through serve"):  # fmt: skip
         assert expected in names
     with_baseline = [r for r in rows if r.baseline is not None]
     assert all(r.ratio is not None and r.ratio >= 0 for r in with_baseline)
@@ -59,7 +61,7 @@ def test_logins_and_chats_make_no_errors(quick_results: tuple[Path, dict[str, ob
         assert runs[0]["logins"] == runs[1]["logins"]  # equal work
         assert len(runs[0]["phase_rates"]) == len(runs[1]["phase_rates"]) >= 2
     loads = {load["chat_via"]: load for load in details["load"]}
-    assert set(loads) == {"library", "serve"}
+    assert set(loads) == {"library", "serve", "serve-stream"}
     for load in loads.values():
         assert load["errors"] == 0, load["error_kinds"]
         assert load["completed"] == load["users"]
@@ -67,6 +69,9 @@ def test_logins_and_chats_make_no_errors(quick_results: tuple[Path, dict[str, ob
     assert loads["library"]["answered_with_sources"] > 0
     chat = details["chat"]
     assert chat["library"]["count"] == chat["raw"]["count"] == chat["serve"]["count"] > 0
+    first = details["stream_first_text"]
+    assert first["emulator"]["count"] == first["library"]["count"] == first["serve"]["count"] > 0
+    assert details["stream_paced"]["events_per_answer"] > 1
 
 
 def test_reapply_of_an_up_to_date_stack_mutates_nothing(
