@@ -105,7 +105,7 @@ class AsyncChatSync:
             self.operation.output_shape,
         )  # fmt: skip
         if response.status_code >= 300:
-            raise ClientError(parsed, "ChatSync")  # type: ignore[arg-type]
+            raise ClientError(parsed, "ChatSync")
         return parsed
 
 

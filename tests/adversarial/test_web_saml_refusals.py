@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
+import functools
 import re
 import zlib
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ from lxml import etree
 
 from qbizfed.web.app import create_app
 from qbizfed.web.settings import SamlSettings, WebSettings
+from tests.adversarial.hostile_xml import HOSTILE_PROLOGS, with_prolog
 from tests.integration.test_serve_harness import RecordingIssuer, UvicornServer
 from tests.support.rp_idp import NS, CertifiedKey, SamlIdp, SamlResponseSpec
 
@@ -152,7 +154,7 @@ def xsw_evil_assertion_first(xml: bytes) -> bytes:
     root = _tree(xml)
     signed = root.find("saml:Assertion", NS)
     signed.addprevious(_evil_copy(signed))
-    return etree.tostring(root)
+    return bytes(etree.tostring(root))
 
 
 def xsw_signed_assertion_hidden_in_extensions(xml: bytes) -> bytes:
@@ -164,7 +166,7 @@ def xsw_signed_assertion_hidden_in_extensions(xml: bytes) -> bytes:
     root.remove(signed)
     extensions.append(signed)
     root.append(evil)
-    return etree.tostring(root)
+    return bytes(etree.tostring(root))
 
 
 def xsw_evil_assertion_wraps_signed_one(xml: bytes) -> bytes:
@@ -173,7 +175,7 @@ def xsw_evil_assertion_wraps_signed_one(xml: bytes) -> bytes:
     evil = _evil_copy(signed)
     root.replace(signed, evil)
     evil.find("saml:Subject", NS).append(signed)
-    return etree.tostring(root)
+    return bytes(etree.tostring(root))
 
 
 def doctype_entity_expansion(xml: bytes) -> bytes:
@@ -191,6 +193,7 @@ def signed(browser: Browser, request_id: str | None, *, sign_assertion: bool = T
     return tamper(xml) if tamper else xml
 
 
+DECLARES_A_DTD = "the SAML response declares a DTD or entities"
 Case = tuple[str, dict[str, Any], str]
 ATTACKS: list[Case] = [
     ("unsigned_assertion", {"sign_assertion": False}, "is not signed"),
@@ -209,7 +212,9 @@ ATTACKS: list[Case] = [
      {"issued_at": NOW - dt.timedelta(hours=2),
       "not_on_or_after": NOW - dt.timedelta(hours=1)}, "expired"),
     ("not_yet_valid_assertion", {"not_before": NOW + dt.timedelta(hours=1)}, "not yet valid"),
-    ("doctype_with_entity_expansion", {"tamper": doctype_entity_expansion}, "DTD"),
+    ("doctype_with_entity_expansion", {"tamper": doctype_entity_expansion}, DECLARES_A_DTD),
+    *((prolog.name, {"tamper": functools.partial(with_prolog, prolog=prolog)}, DECLARES_A_DTD)
+      for prolog in HOSTILE_PROLOGS),
 ]  # fmt: skip
 
 

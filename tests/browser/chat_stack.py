@@ -38,6 +38,7 @@ from tests.support.chat_permissions import grant_chat_permissions
 from tests.support.dev_idp_broker import dev_idp_web_settings
 from tests.support.oidc_issuer import oidc_trust_policy
 from tests.support.saml_assertions import saml_trust_policy
+from tests.support.stream_faults import stream_pacing
 
 CLIENT_ID = "qbizfed-chat"
 CLIENT_SECRET = "chat-secret-0123456789abcdef"
@@ -104,9 +105,16 @@ def _oidc_application(qb: Any, oidc_provider: str, saml_provider: str) -> tuple[
 
 
 @contextmanager
-def running_chat_stack(*, session_duration_seconds: int = 3600) -> Iterator[ChatStack]:
+def running_chat_stack(
+    *, session_duration_seconds: int = 3600, stream_delay_ms: int = 0
+) -> Iterator[ChatStack]:
     aws = LocalAws(
-        LocalAwsSettings(port=0, active_delay_seconds=0.05, corpus_dir=demo_corpus_path())
+        LocalAwsSettings(
+            port=0,
+            active_delay_seconds=0.05,
+            corpus_dir=demo_corpus_path(),
+            **stream_pacing(stream_delay_ms),
+        )
     ).start()
     server = UvicornServer()
     base = server.url

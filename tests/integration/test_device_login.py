@@ -186,13 +186,11 @@ def test_slow_down_adds_five_seconds_to_the_interval(fast_idp: DeviceIdp, home: 
     def announce(text: str) -> None:
         messages.append(text)
         if "enter the code" in text:
-            user = threading.Thread(
-                target=lambda: (
-                    sign_in_device(read_announcement(text), username="alice"),
-                    approved.set(),
-                ),
-                daemon=True,
-            )
+            def approve() -> None:
+                sign_in_device(read_announcement(text), username="alice")
+                approved.set()
+
+            user = threading.Thread(target=approve, daemon=True)
             user.start()
 
     from qbizfed.creds import device_login

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 
 import httpx
 import pytest
@@ -226,7 +226,7 @@ def test_oversized_message_keeps_the_draft(stack: ChatStack) -> None:
         assert long.strip() in html.unescape(reply.text)
 
 
-def _faults(stack: ChatStack, rules: list[dict[str, object]]) -> None:
+def _faults(stack: ChatStack, rules: Sequence[Mapping[str, object]]) -> None:
     answer = httpx.post(stack.aws.url + "/_qbizfed/faults", json={"rules": rules}, timeout=10)
     assert answer.status_code == 200, answer.text
 

@@ -360,7 +360,7 @@ class SlowTokenEndpointIdp(LoopbackOidcIdp):
 
     delay = 0.6  # read twice per token request
 
-    @property  # type: ignore[override]
+    @property
     def token_response(self) -> dict[str, Any] | None:
         answer = self.__dict__.get("_answer")
         if answer is not None and threading.current_thread() is not threading.main_thread():

@@ -30,8 +30,8 @@ from cryptography.x509.oid import NameOID
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from lxml import etree
-from signxml import XMLSigner
 from signxml.algorithms import CanonicalizationMethod
+from signxml.signer import XMLSigner
 
 # --------------------------------------------------------------------------- OIDC
 
@@ -432,7 +432,7 @@ class SamlIdp:
             self._sign_element(root, assertion, key)
         if sign_response:
             root = self.sign_whole_response(root, key)
-        return etree.tostring(root)
+        return bytes(etree.tostring(root))
 
     def sign_whole_response(
         self, root: etree._Element, key: CertifiedKey | None = None

@@ -34,6 +34,7 @@ from qbizfed.web.request_limits import BodyLimits, RequestBodyLimits
 from qbizfed.web.request_log import PathOnlyAccessLog
 from qbizfed.web.routes_account import router as account_router
 from qbizfed.web.routes_chat import install_chat
+from qbizfed.web.routes_chat_stream import install_chat_stream
 from qbizfed.web.routes_oidc import router as oidc_router
 from qbizfed.web.routes_saml import router as saml_router
 from qbizfed.web.saml_service_provider import SamlLogin
@@ -108,6 +109,7 @@ def create_app(
     app.include_router(oidc_router)
     app.include_router(saml_router)
     install_chat(app)
+    install_chat_stream(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     @app.exception_handler(QbizfedError)

@@ -358,6 +358,16 @@ async def _blocking(func: Callable[..., _T], *args: Any, allowance: int | None =
     return await anyio.to_thread.run_sync(functools.partial(func, *args), limiter=limiter)
 
 
+async def _client(runtime: ChatRuntime, who: SignedIn) -> ChatClient:
+    """The user's client: looked up on the event loop when cached, else made in a worker
+    (for calls that run on the loop, such as a streamed turn)."""
+    client = runtime.cached_client_for(who.user, who.credentials)
+    if client is not None:
+        return client
+    return await _blocking(runtime.client_for, who.user, who.credentials,
+                           allowance=runtime.settings.max_concurrent_calls)  # fmt: skip
+
+
 async def _with_client(runtime: ChatRuntime, who: SignedIn, call: Callable[[ChatClient], _T]) -> _T:
     """``call(client)`` in one worker hop; the client is looked up on the loop when
     cached, made in that same hop when not."""
@@ -396,8 +406,12 @@ async def _page_for(runtime: ChatRuntime, who: SignedIn, conversation_id: str | 
     return page
 
 
-async def _remember_turn(runtime: ChatRuntime, who: SignedIn, turn: ChatTurn) -> None:
-    """Extend the page the user saw with this turn, for the page that follows the POST."""
+async def _remember_turn(
+    runtime: ChatRuntime, who: SignedIn, turn: ChatTurn, *, fresh: bool = True
+) -> None:
+    """Extend the page the user saw with this turn, for the page that follows the POST
+    (``fresh``); a streamed turn's page is already in the browser (not fresh: the next
+    load lists again), but the next turn extends it."""
     pages = runtime.pages
     if pages is None:
         return
@@ -410,9 +424,15 @@ async def _remember_turn(runtime: ChatRuntime, who: SignedIn, turn: ChatTurn) ->
             HistoryMessage(turn.system_message_id, "SYSTEM", turn.text, None, turn.citations),
         )
     if extended is not None:
-        await pages.put(who.session.id, extended)
+        await pages.put(who.session.id, dataclasses.replace(extended, fresh=fresh))
     elif base is not None:
         await pages.forget(who.session.id)
+
+
+async def _forget_page(runtime: ChatRuntime, who: SignedIn) -> None:
+    """The conversation changed in a way the cached page cannot show: list it next time."""
+    if runtime.pages is not None:
+        await runtime.pages.forget(who.session.id)
 
 
 async def _render_chat(
@@ -618,8 +638,7 @@ async def delete_conversation(request: Request, conversation_id: str) -> Respons
         await _with_client(runtime, who, lambda c: c.delete_conversation(conversation_id))
     except QbizfedError as exc:
         return await _render_chat(request, who, conversation_id=conversation_id, error=exc)
-    if runtime.pages is not None:
-        await runtime.pages.forget(who.session.id)
+    await _forget_page(runtime, who)
     log.info("conversation deleted: email=%s", who.user.email)
     return RedirectResponse("/chat?notice=deleted", status_code=303)
 

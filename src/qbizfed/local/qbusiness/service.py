@@ -16,7 +16,7 @@ Order of work for each request, as AWS's front door does it:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -135,6 +135,25 @@ class QBusinessEmulator:
         )
         result = operation.handler(ctx, params)
         return output_response(model, result)
+
+    def open_stream(
+        self,
+        request: Request,
+        operation_name: str,
+        labels: Callable[[], Mapping[str, str]],
+    ) -> OperationContext:
+        """Verify and authorize a streaming call's upgrade request exactly as a request
+        of that operation (``labels`` gives the URI labels its input names, read once the
+        signature holds); its turns then run in the returned context. Raises
+        ``SignatureError`` or ``DataPlaneError``."""
+        caller = self._verifier.verify(request)
+        operation = self._operations.get(operation_name)
+        if operation is None:
+            raise NotImplementedByLocalError(operation_name)
+        self._authorize(operation_name, operation, caller, dict(labels()), request.remote_addr)
+        return OperationContext(
+            operation=operation_name, caller=caller, now=self._clock(), state=self.state
+        )
 
     def _authorize(
         self,
