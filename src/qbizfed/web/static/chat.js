@@ -194,6 +194,11 @@
               hiddenField(form, "conversation_id").value = parsed.data.conversationId;
               hiddenField(form, "parent_message_id").value = parsed.data.messageId || "";
               chat.dataset.conversation = parsed.data.conversationId;
+              // The plain form names its conversation in its action (a signed-out post is
+              // sent back to it without the body being read): keep that for the next turn.
+              const action = new URL(form.action, location.href);
+              action.searchParams.set("conversation_id", parsed.data.conversationId);
+              form.action = action.pathname + action.search;
               if (parsed.data.path) {
                 if (window.history) history.replaceState(null, "", parsed.data.path);
                 const resignin = document.getElementById("resignin"); // back to this conversation
