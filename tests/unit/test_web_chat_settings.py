@@ -43,3 +43,12 @@ def test_malformed_application_ids_are_refused_with_a_remedy(bad: str) -> None:
 def test_negative_retry_settings_are_refused() -> None:
     with pytest.raises(ConfigError):
         ChatSettings(subscription_retries=-1).check()
+
+
+def test_chat_concurrency_comes_from_the_environment_and_must_be_a_positive_number() -> None:
+    assert ChatSettings.from_env({}).max_concurrent_calls == 32
+    assert ChatSettings.from_env({"QBIZFED_CHAT_CONCURRENCY": "64"}).max_concurrent_calls == 64
+    with pytest.raises(ConfigError, match="QBIZFED_CHAT_CONCURRENCY='many' is not a number"):
+        ChatSettings.from_env({"QBIZFED_CHAT_CONCURRENCY": "many"})
+    with pytest.raises(ConfigError, match="QBIZFED_CHAT_CONCURRENCY must be at least 1"):
+        ChatSettings.from_env({"QBIZFED_CHAT_CONCURRENCY": "0"})
