@@ -459,3 +459,54 @@ def test_redis_down_fails_closed_with_a_clear_page_and_recovers(cluster: Cluster
     finally:
         instance.stop()
         own_redis.close()
+
+
+def test_the_page_after_a_turn_renders_on_another_instance_without_listing(
+    cluster: Cluster,
+) -> None:
+    """No sticky sessions: the follow-up turn is posted to one instance and its answer page
+    read from another, which renders it from the page cache in Redis (listing refused)."""
+    from qbizfed.web.chat_settings import ChatSettings
+    from qbizfed.web.routes_chat import install_chat
+
+    def with_chat(app: FastAPI) -> None:
+        install_chat(app, settings=ChatSettings(application_id=cluster.application_id))
+
+    def chat_instance() -> Any:
+        return start_instance(cluster.settings, cluster.redis.url, cluster.keys,
+                              cluster.aws.url, customise=with_chat)  # fmt: skip
+
+    one, other = chat_instance(), chat_instance()
+    empty = [("attachments", ("", b"", "application/octet-stream"))]
+    faults = cluster.aws.url + "/_qbizfed/faults"
+    try:
+        with httpx.Client(timeout=30) as browser:
+            sign_in_oidc(cluster, browser, start=cluster.a, finish=cluster.b, username="alice")
+            page = browser.get(one.url + "/chat")
+            first = browser.post(one.url + "/chat", files=empty, data={
+                "csrf_token": csrf_token(page.text), "message": "first question"})  # fmt: skip
+            assert first.status_code == 303, first.text[:2000]
+            path = first.headers["location"].split("#")[0]
+            cid = path.rsplit("/", 1)[1]
+            page = browser.get(one.url + path)
+            parent = re.search(r'name="parent_message_id" value="([^"]+)"', page.text)
+            assert parent is not None
+            refused = [{"kind": "error", "service": "qbusiness", "operation": operation}
+                       for operation in ("ListConversations", "ListMessages")]  # fmt: skip
+            assert httpx.post(faults, json={"rules": refused}).status_code == 200
+            try:
+                follow_up = browser.post(
+                    one.url + f"/chat?conversation_id={cid}", files=empty,
+                    data={"csrf_token": csrf_token(page.text), "message": "second question",
+                          "conversation_id": cid, "parent_message_id": parent.group(1)},
+                )  # fmt: skip
+                assert follow_up.status_code == 303, follow_up.text[:2000]
+                answer_page = browser.get(other.url + path)
+            finally:
+                httpx.post(faults, json={"rules": []})
+        assert answer_page.status_code == 200, answer_page.text[:2000]
+        assert "first question" in answer_page.text
+        assert "second question" in answer_page.text
+    finally:
+        one.stop()
+        other.stop()
