@@ -20,14 +20,15 @@ import pytest
 from lxml import etree
 
 from qbizfed.errors import ConfigError
-from qbizfed.identity.discovery import ProviderMetadata
+from qbizfed.identity.discovery import ProviderMetadata, discover_sync
 from qbizfed.identity.errors import (
     IdTokenError,
+    InsecureEndpointError,
     SamlAttributeError,
     SamlResponseError,
     TokenEndpointError,
 )
-from qbizfed.identity.oidc import OidcClientSettings, OidcRelyingParty
+from qbizfed.identity.oidc import OidcClientSettings, OidcRelyingParty, SyncOidcRelyingParty
 from qbizfed.identity.saml import SamlServiceProvider, SamlSpSettings
 from qbizfed.identity.saml_attributes import PRINCIPAL_TAG, parse_principal_tags, parse_roles
 from qbizfed.identity.saml_stores import MemoryReplayCache, MemoryRequestIdStore
@@ -557,3 +558,36 @@ def test_identity_reads_groups_display_name_transitive_keys_and_audiences(
     assert identity.transitive_tag_keys == ("Email",)
     assert identity.audiences == (SP_ENTITY,)
     assert identity.issuer == saml_idp.entity_id
+
+
+# -- the blocking facades the CLI uses ----------------------------------------------------
+
+
+def test_blocking_discovery_needs_the_loud_switch_for_loopback_http(
+    oidc_idp: LoopbackOidcIdp,
+) -> None:
+    with pytest.raises(InsecureEndpointError):
+        discover_sync(oidc_idp.issuer)
+    metadata = discover_sync(oidc_idp.issuer, allow_insecure_loopback_http=True, timeout=5)
+    assert metadata.issuer == oidc_idp.issuer
+    assert metadata.jwks_uri == f"{oidc_idp.base_url}/jwks"
+
+
+def test_blocking_refresh_sends_the_token_and_checks_the_subject(
+    oidc_idp: LoopbackOidcIdp,
+) -> None:
+    rp = SyncOidcRelyingParty(oidc_settings(oidc_idp))
+    oidc_idp.token_response = {"id_token": oidc_idp.mint(oidc_idp.claims(nonce=None))}
+    tokens = rp.refresh("rt-sync", expected_subject="user-alice")
+    assert oidc_idp.token_requests[-1].form["refresh_token"] == "rt-sync"
+    assert tokens.identity.email == "alice@example.com"
+    with pytest.raises(IdTokenError) as info:
+        rp.refresh("rt-sync", expected_subject="user-bob")
+    assert info.value.reason == "sub"
+
+
+def test_blocking_end_session_url_is_the_async_one(oidc_idp: LoopbackOidcIdp) -> None:
+    url = SyncOidcRelyingParty(oidc_settings(oidc_idp)).end_session_url(state="s1")
+    assert url is not None
+    assert url.startswith(f"{oidc_idp.base_url}/session/end?")
+    assert parse_qs(urlsplit(url).query)["state"] == ["s1"]
