@@ -591,3 +591,22 @@ def test_blocking_end_session_url_is_the_async_one(oidc_idp: LoopbackOidcIdp) ->
     assert url is not None
     assert url.startswith(f"{oidc_idp.base_url}/session/end?")
     assert parse_qs(urlsplit(url).query)["state"] == ["s1"]
+
+
+def test_saml_response_size_limit_is_exact(saml_idp: SamlIdp) -> None:
+    sp = make_sp(saml_idp)
+    limit = 256 * 1024
+    with pytest.raises(SamlResponseError) as too_large:
+        sp.validate_response("A" * (limit + 1))
+    assert too_large.value.reason == "size"
+    assert f"larger than {limit} bytes" in str(too_large.value)
+    with pytest.raises(SamlResponseError) as at_limit:
+        sp.validate_response("A" * limit)
+    assert at_limit.value.reason != "size"
+
+
+def test_line_wrapped_base64_from_the_idp_is_accepted(saml_idp: SamlIdp) -> None:
+    sp = make_sp(saml_idp)
+    raw = response_for(saml_idp, sp)
+    wrapped = "\r\n".join(raw[i : i + 76] for i in range(0, len(raw), 76))
+    assert sp.validate_response(wrapped).email == "alice@example.com"
