@@ -361,8 +361,9 @@ def test_response_without_a_name_id_is_not_accepted(saml_idp: SamlIdp) -> None:
 
 def test_response_without_an_attribute_statement_is_refused_for_that(saml_idp: SamlIdp) -> None:
     sp = make_sp(saml_idp)
-    with pytest.raises(SamlResponseError, match="AttributeStatement"):
+    with pytest.raises(SamlResponseError, match="AttributeStatement") as info:
         sp.validate_response(response_for(saml_idp, sp, remove=(".//saml:AttributeStatement",)))
+    assert info.value.reason == "invalid"  # a python3-saml check without a reason of its own
 
 
 def test_response_repeating_an_attribute_name_is_not_accepted(saml_idp: SamlIdp) -> None:
@@ -610,3 +611,13 @@ def test_line_wrapped_base64_from_the_idp_is_accepted(saml_idp: SamlIdp) -> None
     raw = response_for(saml_idp, sp)
     wrapped = "\r\n".join(raw[i : i + 76] for i in range(0, len(raw), 76))
     assert sp.validate_response(wrapped).email == "alice@example.com"
+
+
+def test_replayed_assertion_is_refused_with_what_to_do(saml_idp: SamlIdp) -> None:
+    sp = make_sp(saml_idp)
+    raw = response_for(saml_idp, sp)
+    sp.validate_response(raw)
+    with pytest.raises(SamlResponseError) as info:
+        sp.validate_response(raw)
+    assert info.value.reason == "replay"
+    assert info.value.remedy == "start the login again"
