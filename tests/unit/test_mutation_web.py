@@ -6,17 +6,21 @@ registration and of the SAML service provider is passed through, secrets include
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from starlette.datastructures import Secret
 
 from qbizfed.identity.errors import SamlResponseError
 from qbizfed.identity.federated import FederatedIdentity, SamlRole
+from qbizfed.web.csrf import CsrfError, own_origin, verify_csrf
 from qbizfed.web.oidc_relying_party import client_settings
 from qbizfed.web.routes_saml import _offered_role
 from qbizfed.web.saml_service_provider import SamlLogin, sp_settings
 from qbizfed.web.sessions import InMemorySessionStore
 from qbizfed.web.settings import OidcSettings, SamlSettings
 from tests.support.rp_idp import CertifiedKey
+from tests.unit.test_web_csrf import SESSION, post
 
 ACS = "https://app.example.test/saml/acs"
 
@@ -134,3 +138,25 @@ def test_without_a_configured_role_the_only_role_is_taken_and_several_mean_ask()
     only, other = SamlRole(ROLE_B, IDP_1), SamlRole(ROLE_A, IDP_1)
     assert _offered_role(_identity(only), _login()) == only
     assert _offered_role(_identity(other, only), _login()) is None
+
+
+# -- CSRF: the header token, an opaque origin, a request without Host -------------------
+
+
+def _csrf(headers: dict[str, str], body: bytes = b"") -> None:
+    request = post({"host": "broker.example.com", **headers}, body=body)
+    asyncio.run(verify_csrf(request, SESSION))
+
+
+def test_token_in_the_header_alone_is_accepted() -> None:
+    _csrf({"x-csrf-token": "the-token"}, body=b"csrf_token=wrong")
+
+
+def test_opaque_origin_null_is_judged_by_the_token_alone() -> None:
+    _csrf({"origin": "null", "x-csrf-token": "the-token"})
+    with pytest.raises(CsrfError, match="security token is missing or stale"):
+        _csrf({"origin": "null", "x-csrf-token": "stale"})
+
+
+def test_own_origin_without_a_host_header_is_scheme_only() -> None:
+    assert own_origin(post({}), None) == "http://"
