@@ -23,24 +23,21 @@ import json
 import logging
 import re
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import httpx
 import pytest
 
-from qbizfed.identity.federated import FederatedIdentity, SamlRole
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import OidcClient, Secret
 from qbizfed.local.stack import LocalAws
 from qbizfed.web.app import create_app
-from qbizfed.web.browser_session import SESSION_PREFIX, SessionCredentials
+from qbizfed.web.browser_session import SESSION_PREFIX
 from qbizfed.web.chat_settings import ChatSettings
 from qbizfed.web.redis_store import RedisSessionStore
 from qbizfed.web.routes_chat import install_chat
@@ -56,68 +53,11 @@ from tests.support.dev_idp_broker import dev_idp_web_settings
 from tests.support.oidc_issuer import oidc_trust_policy
 from tests.support.qbusiness_app import subscribed_application
 from tests.support.redis_server import RedisServer, redis_or_skip
+from tests.support.session_clock import ClockedIssuer, MovableClock, RefreshGrants
 
 CLIENT_ID = "qbizfed-web-renewal"
 CLIENT_SECRET = "renewal-secret-0123456789abcdef"
 FIFTEEN_MINUTES = 900
-
-
-class MovableClock:
-    """Real time plus an offset the test moves forward (thread-safe enough: one float)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
-
-
-@dataclass
-class ClockedIssuer:
-    """The real STS issuer; each credential's lifetime is kept, but counted from the test
-    clock's now (STS issued it for 15 real minutes, far longer than the test runs)."""
-
-    inner: ThreadPoolStsIssuer
-    clock: MovableClock
-    web_identity_calls: int = 0
-
-    def _shifted(self, creds: SessionCredentials) -> SessionCredentials:
-        lifetime = creds.expiration - datetime.now(UTC)
-        return replace(creds, expiration=datetime.fromtimestamp(self.clock(), UTC) + lifetime)
-
-    async def for_web_identity(
-        self, identity: FederatedIdentity, *, role_arn: str, duration_seconds: int
-    ) -> SessionCredentials:
-        self.web_identity_calls += 1
-        creds = await self.inner.for_web_identity(
-            identity, role_arn=role_arn, duration_seconds=duration_seconds
-        )
-        return self._shifted(creds)
-
-    async def for_saml(
-        self, identity: FederatedIdentity, *, role: SamlRole, duration_seconds: int
-    ) -> SessionCredentials:
-        creds = await self.inner.for_saml(identity, role=role, duration_seconds=duration_seconds)
-        return self._shifted(creds)
-
-
-@dataclass
-class RefreshGrants:
-    """Refresh grants every instance sent to the IdP's token endpoint (their http hook)."""
-
-    count: int = 0
-    tokens: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    async def hook(self, request: httpx.Request) -> None:
-        if request.method == "POST" and request.url.path.endswith("/token"):
-            body = request.content.decode()
-            if "grant_type=refresh_token" in body:
-                with self.lock:
-                    self.count += 1
 
 
 @dataclass
