@@ -86,6 +86,7 @@ SURFACES: dict[str, Surface] = {
     "test_web_open_redirects.py": Surface("Web", "serve: redirects"),
     "test_web_request_limits.py": Surface("Web", "serve: request body limits"),
     "test_web_userinfo.py": Surface("OIDC", "serve and login: UserInfo"),
+    "test_web_session_renewal.py": Surface("OIDC", "serve: credential renewal (refresh grant)"),
     "test_web_chat_xss.py": Surface("Web", "serve: chat page"),
     "test_web_chat_stream_attacks.py": Surface("Web", "serve: streamed answers"),
     "test_gap_web_attacks.py": Surface("Web", "serve: pages, cookies, headers, rendering"),
