@@ -228,21 +228,33 @@ def test_documents_listed_and_deleted(qb: Any) -> None:
     assert [d["documentId"] for d in remaining] == ["d0", "d2"]
 
 
-def test_unsupported_document_content_reported_as_failed(qb: Any) -> None:
+def test_unreadable_document_content_is_listed_as_failed(qb: Any) -> None:
+    """Content problems are found while processing: accepted, then FAILED with the reason."""
     app, index = ready_app(qb)
     result = qb.batch_put_document(
         applicationId=app,
         indexId=index,
         documents=[
-            {"id": "from-s3", "content": {"s3": {"bucket": "my-bucket", "key": "k"}}},
+            {"id": "from-s3", "content": {"s3": {"bucket": "no-such-bucket-qbz", "key": "k"}}},
             {"id": "ok", "content": {"blob": b"fine"}, "contentType": "PLAIN_TEXT"},
             {"id": "broken-xml", "content": {"blob": b"<a><b></a>"}, "contentType": "XML"},
+            {
+                "id": "bad-acl", "content": {"blob": b"x"},
+                "accessConfiguration": {"accessControls": [
+                    {"principals": [{"user": {"id": "a@example.com", "access": "MAYBE"}}]}
+                ]},
+            },  # fmt: skip
         ],
     )
     failed = {f["id"]: f["error"]["errorCode"] for f in result["failedDocuments"]}
-    assert failed == {"from-s3": "InvalidRequest", "broken-xml": "InvalidRequest"}
+    assert failed == {"bad-acl": "InvalidRequest"}
     listed = qb.list_documents(applicationId=app, indexId=index)["documentDetailList"]
-    assert [d["documentId"] for d in listed] == ["ok"]
+    status = {d["documentId"]: (d["status"], d.get("error", {})) for d in listed}
+    assert status["ok"] == ("INDEXED", {})
+    assert status["from-s3"][0] == "FAILED"
+    assert "NoSuchBucket" in status["from-s3"][1]["errorMessage"]
+    assert status["broken-xml"][0] == "FAILED"
+    assert "XML" in status["broken-xml"][1]["errorMessage"]
 
 
 def test_documents_need_an_existing_index(qb: Any) -> None:
