@@ -140,8 +140,7 @@ class Permissions:
                 {"user": {"id": u, "access": access, "membershipType": "INDEX"}} for u in users
             ]
             principals += [
-                {"group": {"name": g, "access": access, "membershipType": "INDEX"}}
-                for g in groups
+                {"group": {"name": g, "access": access, "membershipType": "INDEX"}} for g in groups
             ]
         return {"accessControls": [{"principals": principals}]}
 
@@ -237,7 +236,7 @@ class _Problems:
         self.items.append(f"{name}: {what}")
 
 
-class _Bad(Exception):
+class _ProblemError(Exception):
     """One problem in one file (collected, never escapes this module)."""
 
 
@@ -246,13 +245,14 @@ def _read_mapping(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8-sig")
         data: object = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except json.JSONDecodeError as exc:
-        raise _Bad(f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
+        where = f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        raise _ProblemError(f"is not valid JSON ({where})") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise _Bad(f"is not valid TOML ({exc})") from exc
+        raise _ProblemError(f"is not valid TOML ({exc})") from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise _Bad(f"cannot be read as UTF-8 ({type(exc).__name__})") from exc
+        raise _ProblemError(f"cannot be read as UTF-8 ({type(exc).__name__})") from exc
     if not isinstance(data, dict):
-        raise _Bad("must hold an object ({...})")
+        raise _ProblemError("must hold an object ({...})")
     return data
 
 
@@ -260,7 +260,7 @@ def _strings(value: object, where: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise _Bad(f"{where} must be a list of non-empty strings")
+        raise _ProblemError(f"{where} must be a list of non-empty strings")
     return tuple(value)
 
 
@@ -273,19 +273,19 @@ def _date(value: object, name: str) -> datetime:
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError as exc:
-            raise _Bad(f'attribute "{name}": {value!r} is not an ISO-8601 date') from exc
+            raise _ProblemError(f'attribute "{name}": {value!r} is not an ISO-8601 date') from exc
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    raise _Bad(f'attribute "{name}": a date must be {{"date": "2026-01-10T00:00:00Z"}}')
+    raise _ProblemError(f'attribute "{name}": a date must be {{"date": "2026-01-10T00:00:00Z"}}')
 
 
 def _attribute(name: str, value: object) -> AttributeValue:
     if not name or name.startswith("_"):
-        raise _Bad(
+        raise _ProblemError(
             f'attribute "{name}": names starting with "_" are reserved by Q Business '
             '(use "url" for _source_uri)'
         )
     if name == SYNC_HASH_ATTRIBUTE:
-        raise _Bad(f'attribute "{name}" is reserved for qbizfed\'s sync hash')
+        raise _ProblemError(f'attribute "{name}" is reserved for qbizfed\'s sync hash')
     if isinstance(value, str):
         return AttributeValue(string=value)
     if isinstance(value, int) and not isinstance(value, bool):
@@ -297,7 +297,7 @@ def _attribute(name: str, value: object) -> AttributeValue:
     if isinstance(value, dict) and set(value) == {"date"}:
         return AttributeValue(date=_date(value["date"], name))
     kind = type(value).__name__
-    raise _Bad(
+    raise _ProblemError(
         f'attribute "{name}" has an unknown attribute type ({kind}: {value!r}); use a string, '
         'a list of strings, an integer or {"date": "ISO-8601"}'
     )
@@ -307,12 +307,12 @@ def _permissions(raw: object) -> Permissions | None:
     if raw is None:
         return None
     if not isinstance(raw, dict) or set(raw) - {"allow", "deny"}:
-        raise _Bad('permissions must be {"allow": {...}, "deny": {...}}')
+        raise _ProblemError('permissions must be {"allow": {...}, "deny": {...}}')
     parts: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
     for key in ("allow", "deny"):
         part = raw.get(key) or {}
         if not isinstance(part, dict) or set(part) - {"users", "groups"}:
-            raise _Bad(f'permissions.{key} must be {{"users": [...], "groups": [...]}}')
+            raise _ProblemError(f'permissions.{key} must be {{"users": [...], "groups": [...]}}')
         parts[key] = (
             _strings(part.get("users"), f"permissions.{key}.users"),
             _strings(part.get("groups"), f"permissions.{key}.groups"),
@@ -328,13 +328,13 @@ def _groups(path: Path) -> tuple[FolderGroup, ...]:
     groups = []
     for name, members in data.items():
         if not isinstance(members, dict) or set(members) - {"users", "groups"}:
-            raise _Bad(f'group "{name}" must be {{"users": [...], "groups": [...]}}')
+            raise _ProblemError(f'group "{name}" must be {{"users": [...], "groups": [...]}}')
         group = FolderGroup(
             name, _strings(members.get("users"), f'group "{name}" users'),
             _strings(members.get("groups"), f'group "{name}" groups'),
         )  # fmt: skip
         if len(group.users) + len(group.groups) > MAX_INLINE_MEMBERS:
-            raise _Bad(
+            raise _ProblemError(
                 f'group "{name}" has more than {MAX_INLINE_MEMBERS} members; split it into '
                 "sub-groups"
             )
@@ -343,7 +343,9 @@ def _groups(path: Path) -> tuple[FolderGroup, ...]:
     for group in groups:
         missing = sorted(set(group.groups) - known)
         if missing:
-            raise _Bad(f'group "{group.name}" has member groups not defined here: {missing}')
+            raise _ProblemError(
+                f'group "{group.name}": member groups {missing} are not defined'
+            )
     return tuple(groups)
 
 
@@ -388,21 +390,21 @@ def _document(root: Path, path: Path, problems: _Problems) -> FolderDocument | N
             meta = _read_mapping(sidecar)
             unknown = set(meta) - _SIDECAR_KEYS
             if unknown:
-                raise _Bad(
+                raise _ProblemError(
                     f"unknown keys {sorted(unknown)}; allowed: {sorted(_SIDECAR_KEYS)}"
                 )
             title = meta.get("title")
             if title is not None and (not isinstance(title, str) or not title.strip()):
-                raise _Bad("title must be a non-empty string")
+                raise _ProblemError("title must be a non-empty string")
             url = meta.get("url")
             if url is not None and not (isinstance(url, str) and url.strip()):
-                raise _Bad("url must be a non-empty string")
+                raise _ProblemError("url must be a non-empty string")
             raw_attributes = meta.get("attributes") or {}
             if not isinstance(raw_attributes, dict):
-                raise _Bad("attributes must be an object")
+                raise _ProblemError("attributes must be an object")
             attributes = [(str(k), _attribute(str(k), v)) for k, v in raw_attributes.items()]
             permissions = _permissions(meta.get("permissions"))
-        except _Bad as exc:
+        except _ProblemError as exc:
             problems.add(sidecar, str(exc))
             return None
     else:
@@ -457,14 +459,15 @@ def read_folder(directory: Path) -> DocumentFolder:
     if groups_file.is_file():
         try:
             groups = _groups(groups_file)
-        except _Bad as exc:
+        except _ProblemError as exc:
             problems.add(groups_file, str(exc))
     if problems.items:
         raise FolderError(problems.items)
     defined = {g.name for g in groups}
     unknown: dict[str, list[str]] = {}
     for doc in documents:
-        for group in sorted((doc.permissions.groups if doc.permissions else frozenset()) - defined):
+        named = doc.permissions.groups if doc.permissions else frozenset()
+        for group in sorted(named - defined):
             unknown.setdefault(group, []).append(doc.document_id)
     return DocumentFolder(
         root=root,

@@ -61,14 +61,12 @@ def _indexed(item: FolderDocument, loaded_at: datetime) -> CorpusDocument:
             document_id=item.document_id,
             title=item.title,
             text=text,
-            attributes=tuple(
-                DocumentAttribute.from_wire(a) for a in item.wire_attributes()
-            ),
+            attributes=tuple(DocumentAttribute.from_wire(a) for a in item.wire_attributes()),
             updated_at=loaded_at,
         ),
-        access=None if permissions is None else AccessConfiguration.from_wire(
-            permissions.to_wire()
-        ),
+        access=None
+        if permissions is None
+        else AccessConfiguration.from_wire(permissions.to_wire()),
         content_type=item.content_type,
     )
 

@@ -166,7 +166,7 @@ def _failure(doc_id: str, code: str, message: str) -> Result:
     return {"id": doc_id, "error": {"errorCode": code, "errorMessage": message}}
 
 
-class _ContentFailure(Exception):
+class _ContentFailedError(Exception):
     """A document whose content could not be read or indexed (reported by ListDocuments)."""
 
     def __init__(self, message: str) -> None:
@@ -182,16 +182,15 @@ def _content(ctx: OperationContext, content: dict[str, Any]) -> bytes:
         try:
             return read_s3_object(ctx.account_id, str(s3["bucket"]), str(s3["key"]))
         except LookupError as exc:
-            raise _ContentFailure(f"The document content could not be read from S3: {exc}") from exc
+            message = f"The document content could not be read from S3: {exc}"
+            raise _ContentFailedError(message) from exc
     blob = content.get("blob")
     if blob is None:
         raise ValidationError("The document has no content (content.blob or content.s3).")
     return bytes(blob)
 
 
-def _to_put(
-    ctx: OperationContext, doc: dict[str, Any], index_id: str
-) -> PutDocument:
+def _to_put(ctx: OperationContext, doc: dict[str, Any], index_id: str) -> PutDocument:
     from qbizfed.local.qbusiness.dataplane_application import PutDocument
     from qbizfed.local.qbusiness.dataplane_content import extract_text
     from qbizfed.local.qbusiness.retrieval import IndexedDocument
@@ -203,7 +202,7 @@ def _to_put(
     try:
         text = extract_text(blob, doc.get("contentType"))
     except DataPlaneError as exc:
-        raise _ContentFailure(exc.message) from exc
+        raise _ContentFailedError(exc.message) from exc
     return PutDocument(
         IndexedDocument(
             document_id=str(doc["id"]),
@@ -227,7 +226,7 @@ def batch_put_document(ctx: OperationContext, params: Params) -> Result:
     for doc in params["documents"]:
         try:
             accepted.append(_to_put(ctx, doc, index.resource_id))
-        except _ContentFailure as exc:
+        except _ContentFailedError as exc:
             processing_failed[str(doc["id"])] = exc.message
         except (DataPlaneError, ValueError, KeyError) as exc:
             message = exc.message if isinstance(exc, DataPlaneError) else str(exc)
