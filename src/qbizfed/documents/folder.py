@@ -318,9 +318,11 @@ def _permissions(raw: object) -> Permissions | None:
             _strings(part.get("groups"), f"permissions.{key}.groups"),
         )
     return Permissions(
-        allow_users=parts["allow"][0], allow_groups=parts["allow"][1],
-        deny_users=parts["deny"][0], deny_groups=parts["deny"][1],
-    )  # fmt: skip
+        allow_users=parts["allow"][0],
+        allow_groups=parts["allow"][1],
+        deny_users=parts["deny"][0],
+        deny_groups=parts["deny"][1],
+    )
 
 
 def _groups(path: Path) -> tuple[FolderGroup, ...]:
@@ -330,9 +332,10 @@ def _groups(path: Path) -> tuple[FolderGroup, ...]:
         if not isinstance(members, dict) or set(members) - {"users", "groups"}:
             raise _ProblemError(f'group "{name}" must be {{"users": [...], "groups": [...]}}')
         group = FolderGroup(
-            name, _strings(members.get("users"), f'group "{name}" users'),
+            name,
+            _strings(members.get("users"), f'group "{name}" users'),
             _strings(members.get("groups"), f'group "{name}" groups'),
-        )  # fmt: skip
+        )
         if len(group.users) + len(group.groups) > MAX_INLINE_MEMBERS:
             raise _ProblemError(
                 f'group "{name}" has more than {MAX_INLINE_MEMBERS} members; split it into '
@@ -343,9 +346,7 @@ def _groups(path: Path) -> tuple[FolderGroup, ...]:
     for group in groups:
         missing = sorted(set(group.groups) - known)
         if missing:
-            raise _ProblemError(
-                f'group "{group.name}": member groups {missing} are not defined'
-            )
+            raise _ProblemError(f'group "{group.name}": member groups {missing} are not defined')
     return tuple(groups)
 
 
