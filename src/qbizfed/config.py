@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from qbizfed.errors import ConfigError
+from qbizfed.setting_keys import refuse_unknown_keys
 
 #: Regions where Amazon Q Business is offered (AWS-FACTS.md).
 QBUSINESS_REGIONS = frozenset({"us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"})
@@ -41,6 +42,13 @@ _SECRET_ARN = re.compile(
 )
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+$")
+#: What the AWS CLI accepts as ``--kms-key-id``: a key ARN, an alias ARN, ``alias/NAME`` or a
+#: key id (a UUID, or ``mrk-`` and 32 hex digits for a multi-Region key).
+_KMS_KEY_REFERENCE = re.compile(
+    r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+"
+    r"|alias/[A-Za-z0-9/_-]{1,250}"
+    r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$"
+)
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _CLIENT_ID = re.compile(r"^[\x21-\x7e]{1,255}$")
 
@@ -148,9 +156,18 @@ def _is_loopback(host: str | None) -> bool:
 
 
 def check_url(
-    setting: str, value: str, *, allow_loopback_http: bool = False, https_only: bool = True
+    setting: str,
+    value: str,
+    *,
+    allow_loopback_http: bool = False,
+    https_only: bool = True,
+    loopback_http_switch: str | None = None,
 ) -> str:
-    """A URL with a host and no credentials, fragment or query; https unless loopback."""
+    """A URL with a host and no credentials, fragment or query; https unless loopback.
+
+    ``loopback_http_switch`` names the setting that allows plain http on loopback, for
+    the refusal's remedy.
+    """
     split = urlsplit(value)
     if split.scheme not in ("https", "http") or not split.hostname:
         raise ConfigError(
@@ -169,10 +186,13 @@ def check_url(
         )
     loopback_ok = allow_loopback_http and _is_loopback(split.hostname)
     if split.scheme == "http" and https_only and not loopback_ok:
+        switch = (
+            f"; for a development IdP on loopback set {loopback_http_switch}"
+            if loopback_http_switch and _is_loopback(split.hostname) else ""
+        )
         raise ConfigError(
             f"{setting} = {value!r} uses http",
-            remedy=f"use an https URL for {setting} (plain http is allowed only for a "
-            "loopback issuer with allow_insecure_loopback_http = true)",
+            remedy=f"use an https URL for {setting} (AWS IAM requires https){switch}",
         )
     return value
 
@@ -231,9 +251,18 @@ def _check_pattern(setting: str, value: str | None, pattern: re.Pattern[str], hi
 
 
 def slug_from_url(url: str) -> str:
-    """``https://dev-1.okta.com/oauth2/default`` -> ``dev-1-okta-com-oauth2-default`` (≤ 40)."""
+    """``https://dev-1.okta.com/oauth2/default`` -> ``dev-1-okta-com-oauth2-default`` (≤ 40).
+
+    A loopback host keeps its port (``http://127.0.0.1:9000`` -> ``127-0-0-1-9000``):
+    local IdPs differ only by port, and two local stacks must not share a name.
+    """
     split = urlsplit(url if "//" in url else "//" + url)
-    text = f"{split.hostname or ''}{split.path}".lower()
+    try:
+        port = split.port if _is_loopback(split.hostname) else None
+    except ValueError:  # a malformed port: named without it, refused by check_url
+        port = None
+    host = f"{split.hostname or ''}" + (f"-{port}" if port is not None else "")
+    text = f"{host}{split.path}".lower()
     slug = re.sub(r"[^a-z0-9]+", "-", text).strip("-")
     return (slug[:40].rstrip("-")) or "qbizfed"
 
@@ -243,7 +272,9 @@ def _parse_oidc(table: Mapping[str, Any]) -> OidcSettings:
                       "set it to your IdP's issuer, e.g. https://dev-1.okta.com/oauth2/default")
     allow_http = _bool("oidc.allow_insecure_loopback_http",
                        table.get("allow_insecure_loopback_http"), False)
-    check_url("oidc.issuer_url (IDP_ISSUER_URL)", issuer, allow_loopback_http=allow_http)
+    check_url("oidc.issuer_url (IDP_ISSUER_URL)", issuer, allow_loopback_http=allow_http,
+              loopback_http_switch="oidc.allow_insecure_loopback_http = true "
+              "(QBIZFED_ALLOW_INSECURE_LOOPBACK_HTTP=true)")
     client_id = _require("oidc.client_id (IDP_CLIENT_ID)", table.get("client_id"),
                          "set it to the client ID of the IdP's web-application integration")
     if not _CLIENT_ID.match(client_id):
@@ -264,8 +295,9 @@ def _parse_oidc(table: Mapping[str, Any]) -> OidcSettings:
         )
     kms = _optional_str("oidc.secret_kms_key (AWS_SECRET_ENCRYPTION_KEY)",
                         table.get("secret_kms_key"))
-    _check_pattern("oidc.secret_kms_key (AWS_SECRET_ENCRYPTION_KEY)", kms, _KMS_KEY_ARN,
-                   "use the key's ARN: arn:aws:kms:<region>:<account>:key/<key id>")
+    _check_pattern("oidc.secret_kms_key (AWS_SECRET_ENCRYPTION_KEY)", kms, _KMS_KEY_REFERENCE,
+                   "use the key's id, ARN (arn:aws:kms:<region>:<account>:key/<key id>), "
+                   "alias name (alias/<name>) or alias ARN")
     redirect = _optional_str("oidc.custom_app_redirect_uri", table.get(
         "custom_app_redirect_uri", OidcSettings.custom_app_redirect_uri))
     sign_out = _optional_str("oidc.sign_out_uri", table.get(
@@ -324,12 +356,10 @@ def config_from_mapping(data: Mapping[str, Any], *, base_dir: Path | None = None
     """Validate a decoded TOML document (or the equivalent built from the environment)."""
     known = {"name", "mode", "region", "account_id", "oidc", "saml", "application"}
     shared = {"serve", "chat", "profiles"}  # read by `qbizfed serve`, `chat` and `login`
-    unknown = sorted(set(data) - known - shared)
-    if unknown:
-        raise ConfigError(
-            f"unknown setting(s): {', '.join(unknown)}",
-            remedy=f"use only {', '.join(sorted(known))} at the top level",
-        )
+    refuse_unknown_keys(
+        data, known | shared, where="the configuration",
+        remedy=f"use only {', '.join(sorted(known))} at the top level",
+    )  # fmt: skip
     mode_text = _require("mode", data.get("mode"), 'set mode = "oidc" or mode = "saml"')
     try:
         mode = Mode(mode_text.lower())

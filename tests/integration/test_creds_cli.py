@@ -106,6 +106,7 @@ def test_expired_without_refresh_token_tells_to_login(env: dict[str, str]) -> No
 
 
 def test_never_signed_in_tells_to_login(env: dict[str, str]) -> None:
+    assert _configure(env).returncode == 0
     result = qbizfed("creds", "--profile", "dev", env=env)
     assert result.returncode == 1
     assert "qbizfed login --profile dev" in result.stderr

@@ -66,6 +66,24 @@ def _credentials(demo: DemoStack, protocol: str, user: str) -> dict[str, str]:
         return exported_credentials(site, browser)  # type: ignore[arg-type]
 
 
+def _page_export_lines(demo: DemoStack, protocol: str, user: str) -> str:
+    """The shell lines of the credentials page, exactly as a user copies them."""
+    import html
+    import re
+
+    site = _Site(url=demo.serve_url, aws=type("Aws", (), {"url": demo.aws_url})())
+    with httpx.Client(timeout=20) as browser:
+        (sign_in_oidc if protocol == "oidc" else sign_in_saml)(site, browser, user)  # type: ignore[arg-type]
+        page = browser.get(demo.serve_url + "/credentials")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf is not None
+        revealed = browser.post(demo.serve_url + "/credentials",
+                                data={"csrf_token": csrf.group(1)})
+    block = re.search(r'<pre id="export" class="secret">(.*?)</pre>', revealed.text, re.S)
+    assert block is not None
+    return html.unescape(block.group(1))
+
+
 def _chat(demo: DemoStack, creds: dict[str, str], application_id: str) -> ChatClient:
     session = boto3.session.Session(
         aws_access_key_id=creds["AccessKeyId"],
@@ -124,3 +142,70 @@ def test_qbizfed_ask_works_with_the_exported_credentials(demo: DemoStack) -> Non
     turn = json.loads(result.stdout)
     assert turn["sourceAttributions"]
     assert all(a["title"] != "Budget 2027" for a in turn["sourceAttributions"])
+
+
+@pytest.mark.parametrize(("protocol", "user", "app"), [
+    ("oidc", "alice", "oidc_application_id"),
+    ("saml", "bob", "saml_application_id"),
+])
+def test_qbizfed_ask_works_with_exactly_the_pages_export_lines(
+    demo: DemoStack, protocol: str, user: str, app: str
+) -> None:
+    """The README's terminal recipe: paste the page's lines into a shell with no AWS
+    settings of its own (only the local endpoint and the application id), then ask."""
+    lines = _page_export_lines(demo, protocol, user)
+    assert "export AWS_DEFAULT_REGION=" in lines
+    shell = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    shell.update({
+        "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": demo.aws_url,
+        "QBUSINESS_APPLICATION_ID": getattr(demo, app), "NO_COLOR": "1",
+    })
+    script = lines + f'exec {QBIZFED} ask --json "How many vacation days do I get?"\n'
+    result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60,
+                            env=shell)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["systemMessage"]
+
+
+def test_banner_in_a_pipe_is_whole_lines_naming_both_applications() -> None:
+    """``qbizfed local up | tee log``: Rich would wrap at 80 columns; the banner must not,
+    and it names each application with the variable to export for it."""
+    import re
+    import signal
+    import time
+
+    env = {key: value for key, value in os.environ.items() if key != "COLUMNS"}
+    env["NO_COLOR"] = "1"
+    process = subprocess.Popen(
+        [QBIZFED, "local", "up", "--aws-port", "0", "--idp-port", "0",
+         "--serve-port", str(_free_port())],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 90
+    try:
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line.rstrip("\n"))
+            if "Ctrl-C stops everything." in line:
+                break
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=30)
+    text = "\n".join(lines)
+    assert process.returncode == 0, text + rest
+    oidc = re.search(r"^  OIDC app  export QBUSINESS_APPLICATION_ID=(\S+)   \(with credentials "
+                     r"from an OIDC sign-in\)$", text, re.M)
+    saml = re.search(r"^  SAML app  export QBUSINESS_APPLICATION_ID=(\S+)   \(with credentials "
+                     r"from a SAML sign-in\)$", text, re.M)
+    assert oidc, text
+    assert saml, text
+    assert oidc.group(1) != saml.group(1)
+    assert re.search(r"^  terminal: paste the shell lines of http://127\.0\.0\.1:\d+/credentials,"
+                     r" .* then: qbizfed ask \"How do I roll back a deployment\?\"$", text, re.M)
+    assert re.search(r"^  user      alice@example\.com can see: .*Deployment runbook", text, re.M)
+    assert "qbizfed local up stopped." in rest

@@ -119,3 +119,63 @@ def test_caller_identity_of_a_saml_session(
     )
     assert identity["Arn"].endswith(f":assumed-role/{saml_role.role_name}/ada@example.com")
     assert identity["UserId"].endswith(":ada@example.com")
+
+
+def _with_certificate(idp: SamlIdp, *, not_before: dt.datetime, not_after: dt.datetime) -> SamlIdp:
+    """``idp`` with its key in a self-signed certificate valid from/to the given moments."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "qbizfed expired test IdP")])
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(idp.private_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .sign(idp.private_key, hashes.SHA256())
+    )
+    return SamlIdp(entity_id=idp.entity_id, private_key=idp.private_key, certificate=certificate)
+
+
+def test_expired_provider_certificate_is_named_not_a_bad_signature(
+    local_aws: LocalAws, unsigned_sts: Any, unique_name: str
+) -> None:
+    """Signed by the key the provider's (expired) certificate holds, right issuer, fresh:
+    the only fault is the certificate's validity, and the refusal says so."""
+    now = dt.datetime.now(dt.UTC)
+    expired = _with_certificate(
+        make_idp(), not_before=now - dt.timedelta(days=400), not_after=now - dt.timedelta(days=2)
+    )
+    iam = boto3.client("iam", endpoint_url=local_aws.url, region_name=REGION)
+    role = register_saml_role(iam, expired, unique_name)
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        _assume(unsigned_sts, role, build_response(expired, role.spec()))
+    error = refused.value.response["Error"]
+    assert error["Code"] == "InvalidIdentityToken"
+    assert "signing certificate expired at" in error["Message"]
+    assert "signature invalid" not in error["Message"]
+
+
+def test_other_key_under_an_expired_certificate_is_still_a_bad_signature(
+    local_aws: LocalAws, unsigned_sts: Any, unique_name: str
+) -> None:
+    """"Expired" is only said when the expired certificate's key made the signature."""
+    now = dt.datetime.now(dt.UTC)
+    expired = _with_certificate(
+        make_idp(), not_before=now - dt.timedelta(days=400), not_after=now - dt.timedelta(days=2)
+    )
+    iam = boto3.client("iam", endpoint_url=local_aws.url, region_name=REGION)
+    role = register_saml_role(iam, expired, unique_name)
+    attacker = SamlIdp(
+        entity_id=expired.entity_id, private_key=make_idp().private_key,
+        certificate=expired.certificate,
+    )  # fmt: skip
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        _assume(unsigned_sts, role, build_response(attacker, role.spec()))
+    assert refused.value.response["Error"]["Code"] == "InvalidIdentityToken"
+    assert "signature invalid" in refused.value.response["Error"]["Message"]
+    assert "expired" not in refused.value.response["Error"]["Message"]

@@ -59,18 +59,23 @@ class OidcPeer:
 
 
 @contextlib.contextmanager
-def running_oidc_provider(clients: list[dict[str, object]]) -> Iterator[str]:
+def running_oidc_provider(
+    clients: list[dict[str, object]], *, device: dict[str, int] | None = None
+) -> Iterator[str]:
     """npm oidc-provider on loopback knowing ``clients`` and the demo users; yields its issuer.
 
     Each client: ``client_id``, ``client_secret``, ``redirect_uris``, optionally
-    ``post_logout_redirect_uris`` and ``token_endpoint_auth_method``.
+    ``post_logout_redirect_uris`` and ``token_endpoint_auth_method``. ``device``: the
+    device flow's ``interval`` and ``ttl`` in seconds (default 5 and 600).
     """
     node = shutil.which("node")
     if node is None:
         missing_peer("node is not installed (Node 20+ is needed for npm oidc-provider)")
     if not (PEER_DIR / "node_modules" / "oidc-provider").is_dir():
         missing_peer("npm oidc-provider is not installed: run tests/peers/install.sh")
-    config = {"clients": clients, "users": PEER_USERS}
+    config: dict[str, object] = {"clients": clients, "users": PEER_USERS}
+    if device is not None:
+        config["device"] = device
     env = {**os.environ, "QBIZFED_PEER_CONFIG": json.dumps(config), "NODE_NO_WARNINGS": "1"}
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(
@@ -96,7 +101,7 @@ def running_oidc_provider(clients: list[dict[str, object]]) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def oidc_provider_peer() -> Iterator[OidcPeer]:
-    client = {
+    client: dict[str, object] = {
         "client_id": PEER_CLIENT_ID,
         "client_secret": PEER_CLIENT_SECRET,
         "redirect_uris": [PEER_REDIRECT_URI],

@@ -15,6 +15,7 @@ from qbizfed.config import (
     config_template,
     load_config,
     resolve_config,
+    slug_from_url,
 )
 from qbizfed.errors import ConfigError
 from tests.support.saml_assertions import make_idp
@@ -184,3 +185,34 @@ def test_unreadable_toml_says_how_to_start(tmp_path: Path) -> None:
     broken.write_text("name = ")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(broken)
+
+
+def test_a_loopback_issuer_keeps_its_port_in_the_stack_name() -> None:
+    """Two local IdPs differ only by port: their derived stack names must differ."""
+    first = config_from_env({**OIDC_ENV, "IDP_ISSUER_URL": "http://127.0.0.1:9000",
+                             "QBIZFED_ALLOW_INSECURE_LOOPBACK_HTTP": "true"})
+    second = config_from_env({**OIDC_ENV, "IDP_ISSUER_URL": "http://127.0.0.1:9001",
+                              "QBIZFED_ALLOW_INSECURE_LOOPBACK_HTTP": "true"})
+    assert first.name == "127-0-0-1-9000"
+    assert second.name == "127-0-0-1-9001"
+    assert slug_from_url("https://dev-1.okta.com:8443/oauth2/default") == (
+        "dev-1-okta-com-oauth2-default")  # a real host's name is unchanged
+
+
+def test_plain_http_refusal_in_environment_mode_names_the_variable() -> None:
+    with pytest.raises(ConfigError) as refused:
+        config_from_env({**OIDC_ENV, "IDP_ISSUER_URL": "http://127.0.0.1:9000"})
+    assert "QBIZFED_ALLOW_INSECURE_LOOPBACK_HTTP=true" in refused.value.remedy
+
+
+@pytest.mark.parametrize("reference", [
+    "1234abcd-12ab-34cd-56ef-1234567890ab",
+    "mrk-1234abcd12ab34cd56ef1234567890ab",
+    "alias/idp-secret",
+    "arn:aws:kms:us-east-1:123456789012:alias/idp-secret",
+    "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+])
+def test_secret_kms_key_accepts_what_the_aws_cli_accepts(reference: str) -> None:
+    config = config_from_env({**OIDC_ENV, "AWS_SECRET_ENCRYPTION_KEY": reference})
+    assert config.oidc is not None
+    assert config.oidc.secret_kms_key == reference

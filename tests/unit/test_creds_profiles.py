@@ -113,8 +113,9 @@ def test_unknown_setting_is_an_error(tmp_path: Path) -> None:
 def test_unknown_profile_names_the_known_ones(tmp_path: Path) -> None:
     path = str(tmp_path / "c.toml")
     write_profile(oidc_profile(), path)
-    with pytest.raises(ConfigError, match="known: dev") as info:
+    with pytest.raises(ConfigError, match="'prod' does not exist") as info:
         load_profile("prod", path)
+    assert "existing profiles: dev" in info.value.message
     assert "qbizfed configure --profile prod" in info.value.remedy
 
 

@@ -1,19 +1,19 @@
-"""Export formats of the credentials page: shell, credential_process, profile block."""
+"""The credentials page's formats: shell, credential_process, profile block.
+
+They come from the same renderer as ``qbizfed creds --format`` (one module, so the
+page and the CLI cannot drift apart); the shell lines set both region variables.
+"""
 
 from __future__ import annotations
 
+import configparser
 import json
 import shlex
 from datetime import UTC, datetime
 
+from qbizfed.creds import output
 from qbizfed.web.browser_session import SessionCredentials
-from qbizfed.web.credential_export import (
-    credential_process_json,
-    credentials_file_block,
-    export_lines,
-    mask,
-    profile_name,
-)
+from qbizfed.web.credential_export import credentials_record, mask, profile_name, reveal
 
 CREDS = SessionCredentials(
     access_key_id="ASIAQWERTYUIOPASDFGH",
@@ -24,19 +24,31 @@ CREDS = SessionCredentials(
     role_arn="arn:aws:iam::123456789012:role/r",
     role_session_name="alice@example.com",
 )
+REVEALED = reveal(CREDS, email="alice@example.com")
 
 
 def test_export_lines_are_shell_safe_and_complete() -> None:
-    lines = export_lines(CREDS).splitlines()
+    lines = REVEALED.export.splitlines()
     parsed = dict(shlex.split(line)[1].split("=", 1) for line in lines)
-    assert parsed["AWS_ACCESS_KEY_ID"] == CREDS.access_key_id
-    assert parsed["AWS_SECRET_ACCESS_KEY"] == CREDS.secret_access_key
-    assert parsed["AWS_SESSION_TOKEN"] == CREDS.session_token
-    assert parsed["AWS_CREDENTIAL_EXPIRATION"] == "2026-11-26T12:00:00Z"
+    assert parsed == {
+        "AWS_ACCESS_KEY_ID": CREDS.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": CREDS.secret_access_key,
+        "AWS_SESSION_TOKEN": CREDS.session_token,
+        "AWS_CREDENTIAL_EXPIRATION": "2026-11-26T12:00:00Z",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",  # boto3 reads only this one
+    }
+
+
+def test_the_page_and_qbizfed_creds_share_one_renderer() -> None:
+    record = credentials_record(CREDS, email="alice@example.com")
+    assert REVEALED.export == output.render(record, "env")
+    assert REVEALED.credential_process == output.render(record, "process")
+    assert REVEALED.credentials_file == output.render(record, "ini")
 
 
 def test_credential_process_json_is_version_1() -> None:
-    data = json.loads(credential_process_json(CREDS))
+    data = json.loads(REVEALED.credential_process)
     assert data == {
         "Version": 1,
         "AccessKeyId": CREDS.access_key_id,
@@ -47,11 +59,10 @@ def test_credential_process_json_is_version_1() -> None:
 
 
 def test_profile_block_is_parsed_by_configparser() -> None:
-    import configparser
-
     parser = configparser.ConfigParser(interpolation=None)
-    parser.read_string(credentials_file_block(CREDS, profile="qbizfed-alice"))
-    section = parser["qbizfed-alice"]
+    parser.read_string(REVEALED.credentials_file)
+    section = parser[REVEALED.profile]
+    assert REVEALED.profile == "qbizfed-alice"
     assert section["aws_secret_access_key"] == CREDS.secret_access_key
     assert section["aws_session_token"] == CREDS.session_token
 

@@ -19,6 +19,10 @@ from qbizfed.creds import locations
 ProtocolOption = Literal["oidc", "saml"]
 FormatOption = Literal["process", "env", "json", "ini"]
 
+# As POSIX shells report them (``sh -c``): found but not runnable, not found.
+EXIT_NOT_EXECUTABLE = 126
+EXIT_NOT_FOUND = 127
+
 _PROFILE_HELP = "qbizfed profile name (default: $QBIZFED_PROFILE or 'default')."
 
 
@@ -71,6 +75,9 @@ def configure(
     aws_profile: str | None = typer.Option(
         None, "--aws-profile", help="Also add a credential_process profile to ~/.aws/config."
     ),
+    device: bool = typer.Option(
+        False, "--device", help="OIDC: qbizfed login uses the device flow (RFC 8628)."
+    ),
 ) -> None:
     """Write a qbizfed profile (and optionally an AWS CLI profile that uses it)."""
     from qbizfed.creds.awsconfig import add_credential_process_profile
@@ -97,6 +104,7 @@ def configure(
         idp_metadata_url=idp_metadata_url,
         provider_arn=provider_arn,
         sp_entity_id=sp_entity_id,
+        device=device,
     )
     path = write_profile(new)
     _err(f"wrote profile {name!r} to {path}")
@@ -114,6 +122,9 @@ def login(
         False, "--no-browser", help="Print the sign-in URL instead of opening a browser."
     ),
     timeout: float = typer.Option(300.0, help="Seconds to wait for the browser to come back."),
+    device: bool = typer.Option(
+        False, "--device", help="OIDC: sign in on another device with a code (RFC 8628)."
+    ),
 ) -> None:
     """Sign in through the IdP in a browser, assume the role and cache the credentials."""
     from qbizfed.creds.login import login as run_login
@@ -126,6 +137,7 @@ def login(
         announce=_err,
         open_browser=None if no_browser else open_system_browser,
         timeout=timeout,
+        device=device,
     )
     creds = result.credentials
     who = creds.email or "(no Email tag)"
@@ -143,11 +155,13 @@ def logout(
 ) -> None:
     """Delete the profile's cached credentials (and refresh token)."""
     from qbizfed.creds import cache
+    from qbizfed.creds.profiles import load_profile
 
     name = _profile_name(profile)
     if cache.delete(name):
         _err(f"signed out: deleted the cached credentials of profile {name!r}")
     else:
+        load_profile(name)  # a typo says "does not exist", not "nothing to delete"
         _err(f"profile {name!r} had no cached credentials")
 
 
@@ -190,10 +204,20 @@ def exec_command(
             os.execvpe(command[0], command, env)  # noqa: S606 - the user's own command
         except FileNotFoundError:
             _err(f"error: command not found: {command[0]}")
-            raise typer.Exit(127) from None
+            raise typer.Exit(EXIT_NOT_FOUND) from None
+        except OSError as exc:  # EACCES (not executable, a directory), ENOEXEC, ...
+            _err(f"error: cannot run {command[0]}: {exc.strerror}")
+            raise typer.Exit(EXIT_NOT_EXECUTABLE) from None
     import subprocess
 
-    completed = subprocess.run(command, env=env, check=False)
+    try:
+        completed = subprocess.run(command, env=env, check=False)
+    except FileNotFoundError:
+        _err(f"error: command not found: {command[0]}")
+        raise typer.Exit(EXIT_NOT_FOUND) from None
+    except OSError as exc:
+        _err(f"error: cannot run {command[0]}: {exc.strerror}")
+        raise typer.Exit(EXIT_NOT_EXECUTABLE) from None
     raise typer.Exit(completed.returncode)
 
 

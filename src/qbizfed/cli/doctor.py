@@ -19,7 +19,6 @@ import httpx
 import typer
 from botocore.exceptions import ProfileNotFound
 from rich.console import Console
-from rich.markup import escape
 
 from qbizfed.aws.provision.clients import AwsClients
 from qbizfed.aws.sts import AwsCredentials, federation_client
@@ -70,6 +69,17 @@ def _signed_in(profile: str) -> AwsCredentials:
         assumed_role_arn=cached.role_arn or "")
 
 
+def _device_profiles(issuer: str) -> tuple[str, ...]:
+    """Local ``qbizfed login`` profiles of this issuer set to device sign-in."""
+    from qbizfed.creds.profiles import load_profiles
+
+    try:
+        profiles = load_profiles()
+    except ConfigError:
+        return ()  # an unreadable profile file is `qbizfed login`'s to report
+    return tuple(sorted(p.name for p in profiles.values() if p.device and p.issuer == issuer))
+
+
 def doctor(
     config: Path | None = typer.Option(
         None, "--config", "-c",
@@ -114,10 +124,9 @@ def doctor(
         stack = resolve_config(config, os.environ)
     except ConfigError as err:
         # Exit 1 means "doctor found a FAIL"; a config doctor cannot read is a usage error.
-        errors = Console(stderr=True)
-        errors.print(f"[bold red]error:[/] {escape(err.message)}", highlight=False)
-        if err.remedy:
-            errors.print(f"  [bold]fix:[/] {escape(err.remedy)}", highlight=False)
+        from qbizfed.cli.main import print_error
+
+        print_error(err)
         raise typer.Exit(2) from err
     if token is not None and stack.mode is not Mode.OIDC:
         raise typer.BadParameter("the config is SAML: use --saml-response", param_hint="--token")
@@ -140,7 +149,9 @@ def doctor(
     clients = AwsClients.from_session(region=stack.region, session=session, max_attempts=3)
     options = DoctorOptions(credential=credential, role_arn=role_arn,
                             application_id=application_id, duration_seconds=duration,
-                            assume=assume, signed_in=signed_in)
+                            assume=assume, signed_in=signed_in,
+                            device_profiles=_device_profiles(stack.oidc.issuer_url)
+                            if stack.oidc is not None else ())
     with httpx.Client(timeout=10.0, follow_redirects=False) as http:
         report = run_doctor(stack, options, clients=clients, http=http,
                             e2e=_e2e_clients(stack.region) if assume or signed_in else None)

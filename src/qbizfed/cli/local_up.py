@@ -237,25 +237,44 @@ def demo_stack(
         )
 
 
+def banner_lines(demo: DemoStack, *, ready_seconds: float) -> list[str]:
+    """What ``local up`` prints once everything runs (plain text, one fact per line)."""
+    return [
+        f"qbizfed local up ready in {ready_seconds:.1f} s",
+        f"  open      {demo.serve_url}  (sign in with OIDC or SAML)",
+        f"  IdP       {demo.idp_url}   password for every demo user: {DEMO_PASSWORD}",
+        f"  AWS       export AWS_ENDPOINT_URL={demo.aws_url}",
+        f"  OIDC app  export QBUSINESS_APPLICATION_ID={demo.oidc_application_id}"
+        "   (with credentials from an OIDC sign-in)",
+        f"  SAML app  export QBUSINESS_APPLICATION_ID={demo.saml_application_id}"
+        "   (with credentials from a SAML sign-in)",
+        f"  terminal: paste the shell lines of {demo.serve_url}/credentials, export "
+        "AWS_ENDPOINT_URL and the QBUSINESS_APPLICATION_ID of the protocol you signed in "
+        'with, then: qbizfed ask "How do I roll back a deployment?"',
+    ]
+
+
 def _print_banner(console: Console, demo: DemoStack, started: float) -> None:
-    console.print(
-        f"[bold green]qbizfed local up[/] ready in {time.perf_counter() - started:.1f} s\n"
-        f"  open      [bold]{demo.serve_url}[/]  (sign in with OIDC or SAML)\n"
-        f"  IdP       {demo.idp_url}   password for every demo user: {DEMO_PASSWORD}\n"
-        f"  AWS       {demo.aws_url}   (export AWS_ENDPOINT_URL={demo.aws_url})\n"
-        f"  apps      OIDC {demo.oidc_application_id}   SAML {demo.saml_application_id}",
-        highlight=False,
-    )
+    """A table in a terminal; whole lines, never wrapped, when stdout is a pipe or file
+    (where Rich would otherwise wrap at 80 columns and split what users copy)."""
+    lines = banner_lines(demo, ready_seconds=time.perf_counter() - started)
+    visible = _visible_titles()
+    if not console.is_terminal:
+        for line in lines:
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+        for user, titles in visible.items():
+            console.print(f"  user      {user} can see: {'; '.join(titles)}",
+                          highlight=False, markup=False, soft_wrap=True)
+        console.print("  Ctrl-C stops everything.", highlight=False, soft_wrap=True)
+        return
+    console.print(f"[bold green]{lines[0]}[/]", highlight=False)
+    for line in lines[1:]:
+        console.print(line, highlight=False, markup=False)
     table = Table("user", "can see", title="demo users", title_justify="left")
-    for user, titles in _visible_titles().items():
+    for user, titles in visible.items():
         table.add_row(user, "\n".join(titles) or "(public documents only)")
     console.print(table)
-    console.print(
-        "  terminal: export QBUSINESS_APPLICATION_ID="
-        f"{demo.oidc_application_id}, then `qbizfed ask` with credentials from the "
-        "broker's credentials page.\n  Ctrl-C stops everything.",
-        highlight=False,
-    )
+    console.print("  Ctrl-C stops everything.", highlight=False)
 
 
 def up(

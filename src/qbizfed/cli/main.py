@@ -16,6 +16,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import typer
 
+    from qbizfed.errors import QbizfedError
+
 _app: typer.Typer | None = None
 
 
@@ -60,6 +62,9 @@ def build_app() -> typer.Typer:
     app.command("serve")(serve)
     app.command("doctor")(doctor)
     register_chat_commands(app)
+    from qbizfed.cli.mcp import mcp
+
+    app.command("mcp")(mcp)
 
     @app.callback()
     def _root_callback(
@@ -80,7 +85,8 @@ def __getattr__(name: str) -> typer.Typer:
 
 
 def main() -> None:
-    """Entry point: run the Typer app, print qbizfed errors with their fix, exit 1."""
+    """Entry point: run the Typer app; print qbizfed errors with their fix; exit with the
+    command's documented code (README, "Exit codes")."""
     if sys.argv[1:2] == ["creds"]:
         # credential_process fast path: no Typer/Rich/boto3 on a warm cache.
         from qbizfed.creds.fast import answer_from_warm_cache
@@ -91,26 +97,37 @@ def main() -> None:
     _run_typer_app()
 
 
-def _run_typer_app() -> None:
-    import typer
+def print_error(err: QbizfedError) -> None:
+    """``error: <what happened>`` and ``  fix: <what to do>`` on stderr."""
     from rich.console import Console
     from rich.markup import escape
 
+    # Whole lines in a pipe; no emoji codes (``ID:SECRET:URI`` holds ``:SECRET:``).
+    console = Console(stderr=True, soft_wrap=True, emoji=False)
+    console.print(f"[bold red]error:[/] {escape(err.message)}", highlight=False)
+    if err.remedy:
+        console.print(f"  [bold]fix:[/] {escape(err.remedy)}", highlight=False)
+
+
+def _run_typer_app() -> None:
+    import typer
+    from rich.console import Console
+
+    from qbizfed.cli.signals import InterruptRecorder
     from qbizfed.errors import QbizfedError
 
+    ctrl_c = InterruptRecorder().install()
     try:
-        build_app()(standalone_mode=False)
+        result = build_app()(standalone_mode=False)
     except QbizfedError as err:
-        console = Console(stderr=True)
-        console.print(f"[bold red]error:[/] {escape(err.message)}", highlight=False)
-        if err.remedy:
-            console.print(f"  [bold]fix:[/] {escape(err.remedy)}", highlight=False)
+        print_error(err)
         sys.exit(1)
-    except typer.Abort:
-        Console(stderr=True).print("aborted")
-        sys.exit(130)
-    except typer.Exit as exit_:
-        sys.exit(exit_.exit_code)
+    except typer.Abort as abort:
+        # Click turns Ctrl-C into Abort (130, as a shell reports SIGINT); a declined
+        # confirmation or end of input is a refusal (1).
+        interrupted = ctrl_c.interrupted or isinstance(abort.__cause__, KeyboardInterrupt)
+        Console(stderr=True).print("interrupted" if interrupted else "aborted")
+        sys.exit(130 if interrupted else 1)
     except Exception as err:  # usage errors arrive here in standalone_mode=False
         show = getattr(err, "show", None)
         exit_code = getattr(err, "exit_code", None)
@@ -118,7 +135,10 @@ def _run_typer_app() -> None:
             show()
             sys.exit(exit_code)
         raise
-
+    # With standalone_mode=False, Click *returns* the code of ``typer.Exit(n)`` (and a
+    # command's return value) instead of exiting with it: without this line every
+    # ``raise typer.Exit(n)`` would end the process with 0.
+    sys.exit(result if isinstance(result, int) else 0)
 
 if __name__ == "__main__":
     main()

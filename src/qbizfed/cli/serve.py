@@ -10,10 +10,15 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
 
 from qbizfed.errors import ConfigError
+
+if TYPE_CHECKING:
+    import uvicorn
 
 # At DEBUG these libraries log request bodies (ID tokens, SAML assertions, credentials).
 _QUIET_LIBRARIES = ("botocore", "boto3", "urllib3", "httpcore", "s3transfer")
@@ -34,6 +39,29 @@ def bind(host: str, port: int) -> socket.socket:
             remedy="stop whatever uses that port, or pass --port with another one (0 = any)",
         ) from exc
     return sock
+
+
+def broker_server(config: uvicorn.Config, *, ready: str) -> uvicorn.Server:
+    """uvicorn's server that prints ``ready`` once it accepts connections (its Ctrl-C and
+    SIGTERM handlers are in place by then) and ends normally when stopped.
+
+    uvicorn re-raises Ctrl-C/SIGTERM after its graceful shutdown, so that its own CLI
+    dies of the signal; for ``qbizfed serve`` a requested stop is the normal end (exit
+    0), as for ``qbizfed local aws``, ``idp`` and ``up``.
+    """
+    import uvicorn
+
+    class BrokerServer(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if not self.should_exit:
+                typer.echo(ready)
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            self._captured_signals.clear()
+
+    return BrokerServer(config)
 
 
 def serve(
@@ -72,15 +100,15 @@ def serve(
     bound_port = int(sock.getsockname()[1])
     methods = [name for name, on in (("OIDC", settings.oidc), ("SAML", settings.saml)) if on]
     shown = f"[{host}]" if ":" in host else host
-    typer.echo(f"qbizfed serve: {' and '.join(methods)} sign-in on http://{shown}:{bound_port}/")
-    server = uvicorn.Server(
+    server = broker_server(
         uvicorn.Config(
             create_app(settings, session_store=store),
             access_log=False,
             log_level=log_level.lower(),
             proxy_headers=False,
             server_header=False,
-        )
+        ),
+        ready=f"qbizfed serve: {' and '.join(methods)} sign-in on http://{shown}:{bound_port}/",
     )
     try:
         server.run(sockets=[sock])

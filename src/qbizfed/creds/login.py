@@ -54,12 +54,19 @@ def login(
     open_browser: OpenBrowser | None = open_system_browser,
     exchange: RoleExchange = default_role_exchange,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    device: bool = False,
 ) -> LoginResult:
     """Run the browser login for ``profile`` and cache the credentials.
 
     ``announce`` shows the user what to do (the URL); ``open_browser=None`` means
-    ``--no-browser``: only the URL is printed.
+    ``--no-browser``: only the URL is printed. ``device`` (or the profile's ``device``
+    setting) signs in with the device flow instead (:mod:`qbizfed.creds.device_login`).
     """
+    if device or profile.device:
+        from qbizfed.creds.device_login import device_login_oidc
+
+        creds = device_login_oidc(profile, announce=announce, exchange=exchange, timeout=timeout)
+        return LoginResult(creds, cache.save(creds), email_tag_warnings(creds))
     run = _login_oidc if profile.protocol == "oidc" else _login_saml
     creds, warnings = run(
         profile, announce=announce, open_browser=open_browser, exchange=exchange, timeout=timeout

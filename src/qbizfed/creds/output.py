@@ -1,9 +1,17 @@
-"""Render cached credentials for ``qbizfed creds --format process|env|json|ini``.
+"""The one renderer of credentials a user takes away: ``process``, ``env``, ``json``, ``ini``.
+
+Used by ``qbizfed creds --format process|env|json|ini`` and by the web broker's
+credentials page (:mod:`qbizfed.web.credential_export`), so the two never drift apart.
+Input is a cache-shaped record (:mod:`qbizfed.creds.record`: ``AccessKeyId``,
+``SecretAccessKey``, ``SessionToken``, ``Expiration``, ``region``, ``profile``,
+``email``, ``role_arn``).
 
 ``process`` is the ``credential_process`` contract of the AWS SDKs and CLI:
 ``{"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"}``.
-Every format prints secrets because printing them is what it is asked for; nothing
-else in qbizfed does. Light module: it is on the ``credential_process`` fast path.
+``env`` sets ``AWS_REGION`` *and* ``AWS_DEFAULT_REGION``: boto3 reads only the latter,
+the AWS CLI v2 and the other SDKs the former. Every format prints secrets because
+printing them is what it is asked for; nothing else in qbizfed does. Light module: it
+is on the ``credential_process`` fast path (standard library only, no ``shlex``).
 """
 
 from __future__ import annotations
@@ -67,9 +75,10 @@ def render(record: dict[str, object], fmt: str) -> str:
             pairs += [("AWS_REGION", region), ("AWS_DEFAULT_REGION", region)]
         return "".join(f"export {name}={_shell_quote(value)}\n" for name, value in pairs)
     if fmt == "ini":
+        where = f"; region {region}" if isinstance(region, str) and region else ""
         return (
             f"[{record.get('profile')}]\n"
-            f"# expires {expiration}\n"
+            f"# expires {expiration}{where}\n"
             f"aws_access_key_id = {key_id}\n"
             f"aws_secret_access_key = {secret}\n"
             f"aws_session_token = {token}\n"

@@ -17,6 +17,7 @@ A profile says how ``qbizfed login`` signs a user in and which role it assumes::
     redirect_port = 0                      # 0: any free port on 127.0.0.1 (RFC 8252)
     allow_insecure_loopback_http = false   # true only for a dev IdP on http://127.0.0.1
     refresh_store = "file"           # or "keyring": the OS keyring (pip install keyring)
+    device = false                   # true: sign in with the device flow (RFC 8628)
 
 SAML profiles name ``idp_metadata_url`` (the IdP's metadata: entity ID, SSO URL and
 signing certificate), ``provider_arn`` (the IAM SAML provider), a fixed
@@ -41,6 +42,7 @@ from typing import Literal
 
 from qbizfed.creds import locations, record
 from qbizfed.errors import ConfigError
+from qbizfed.setting_keys import refuse_unknown_keys
 
 Protocol = Literal["oidc", "saml"]
 DEFAULT_SCOPES = ("openid", "email", "offline_access")
@@ -70,6 +72,8 @@ class Profile:
     idp_metadata_url: str | None = None
     provider_arn: str | None = None
     sp_entity_id: str | None = None
+    device: bool = False
+    """OIDC: sign in with the device authorization grant (no local browser needed)."""
 
     def __post_init__(self) -> None:
         problems = validate(self)
@@ -117,6 +121,8 @@ def validate(profile: Profile) -> list[str]:
             problems.append("OIDC profiles need issuer and client_id")
         if "openid" not in profile.scopes:
             problems.append("scopes must include openid")
+    elif profile.device:
+        problems.append("device sign-in (device = true) is for OIDC profiles only")
     if profile.protocol == "saml":
         if not (profile.provider_arn and profile.idp_metadata_url):
             problems.append("SAML profiles need idp_metadata_url and provider_arn")
@@ -140,12 +146,10 @@ def _bad_setting(name: str, problem: str) -> ConfigError:
 
 def profile_from_table(name: str, table: dict[str, object]) -> Profile:
     """Build a profile from its TOML table; unknown keys and wrong types are errors."""
-    unknown = sorted(set(table) - set(_FIELD_TYPES) - {"name"})
-    if unknown:
-        raise ConfigError(
-            f"profile {name!r} has unknown settings: {', '.join(unknown)}",
-            remedy="check the spelling; see `qbizfed configure --help` for the settings",
-        )
+    refuse_unknown_keys(
+        table, {*_FIELD_TYPES, "name"}, where=f"profile {name!r}",
+        remedy="check the spelling; see `qbizfed configure --help` for the settings",
+    )  # fmt: skip
     values: dict[str, object] = {}
     for key, value in table.items():
         if key == "name":
@@ -158,7 +162,7 @@ def profile_from_table(name: str, table: dict[str, object]) -> Profile:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise _bad_setting(name, f"{key} must be an integer")
             values[key] = value
-        elif key == "allow_insecure_loopback_http":
+        elif key in ("allow_insecure_loopback_http", "device"):
             if not isinstance(value, bool):
                 raise _bad_setting(name, f"{key} must be true or false")
             values[key] = value
@@ -202,15 +206,27 @@ def load_profiles(path: str | None = None) -> dict[str, Profile]:
     return result
 
 
+class ProfileNotFoundError(ConfigError):
+    """``--profile NAME`` names no ``[profiles.NAME]`` table."""
+
+
+def profile_not_found(name: str, path: str, known: list[str]) -> ProfileNotFoundError:
+    existing = (
+        f"existing profiles: {', '.join(sorted(known))}" if known else "no profile exists yet"
+    )
+    return ProfileNotFoundError(
+        f"qbizfed profile {name!r} does not exist in {path} ({existing})",
+        remedy=("pass --profile with one of them, or create it: " if known else "create it: ")
+        + f"qbizfed configure --profile {name} ...",
+    )
+
+
 def load_profile(name: str, path: str | None = None) -> Profile:
+    """The profile called ``name``, or :class:`ProfileNotFoundError` listing the others."""
     path = path or locations.config_path()
     profiles = load_profiles(path)
     if name not in profiles:
-        known = ", ".join(sorted(profiles)) or "none"
-        raise ConfigError(
-            f"no qbizfed profile named {name!r} in {path} (known: {known})",
-            remedy=f"create it with qbizfed configure --profile {name} ...",
-        )
+        raise profile_not_found(name, path, list(profiles))
     return profiles[name]
 
 
@@ -234,7 +250,7 @@ def render_profile(profile: Profile) -> str:
     lines = [f"[profiles.{profile.name}]"]
     for item in fields(Profile):
         value = getattr(profile, item.name)
-        if item.name == "name" or value is None:
+        if item.name == "name" or value is None or (item.name == "device" and not value):
             continue
         lines.append(f"{item.name} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"

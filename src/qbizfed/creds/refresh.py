@@ -97,6 +97,7 @@ def current_credentials(
     """Credentials for ``creds``/``exec``: cached, renewed, or :class:`LoginRequiredError`."""
     creds = cache.load(profile_name)
     if creds is None:
+        profile_loader(profile_name)  # a typo says "does not exist", not "sign in"
         raise _login_required(profile_name, "you have not signed in (no cached credentials)")
     if not creds.needs_renewal():
         return Renewal(creds, refreshed=False)

@@ -2,7 +2,9 @@
 
 OIDC: discovery reachable, its ``issuer`` equal to the configured issuer and to the
 IAM OIDC provider's URL (byte for byte: "No OpenIDConnect provider found"), JWKS
-reachable with keys, the client ID on the provider ("Incorrect token audience").
+reachable with keys, the client ID on the provider ("Incorrect token audience"), and,
+for local profiles that sign in with ``qbizfed login --device``, the discovery
+document's ``device_authorization_endpoint`` (RFC 8628).
 SAML: the metadata parses, its signing certificate is valid (WARN 30 days ahead) and
 is one the IAM SAML provider holds, whose own certificates are not expired either.
 """
@@ -140,6 +142,29 @@ def _client_id(config: StackConfig, facts: StackFacts) -> CheckResult:
                 f"--open-id-connect-provider-arn {provider.arn} --client-id {client_id}"),
         )
     return ok("idp.client-id", f"{looked} {provider.arn}", f"{client_id} is listed")
+
+
+def check_device_flow(facts: StackFacts, device_profiles: tuple[str, ...]) -> list[CheckResult]:
+    """For profiles set to device sign-in: does the IdP offer it? (No profiles: no check.)"""
+    if not device_profiles or facts.idp is None:
+        return []
+    discovery = facts.idp.discovery
+    who = ", ".join(device_profiles)
+    looked = f"device_authorization_endpoint in {discovery.url} (device profiles: {who})"
+    if discovery.document is None:
+        return [skip("idp.device-flow", looked, "no discovery document (see idp.discovery)")]
+    endpoint = discovery.document.get("device_authorization_endpoint")
+    if isinstance(endpoint, str) and endpoint:
+        return [ok("idp.device-flow", looked, f"advertised: {endpoint}")]
+    return [fail(
+        "idp.device-flow", looked,
+        "the IdP does not advertise a device_authorization_endpoint, so `qbizfed login "
+        "--device` cannot sign in",
+        Fix("enable the OAuth 2.0 Device Authorization grant for this client at the IdP "
+            "(Okta: the app's Grant types, Device Authorization; Entra ID: Allow public "
+            "client flows), or sign in with the browser flow: rewrite the profiles without "
+            "--device (qbizfed configure) and use qbizfed login --no-browser"),
+    )]
 
 
 # -- SAML -------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Run every check in order: IdP, role, application, token/assertion, end to end.
+"""Run every check in order: IdP, role, application, token/assertion, the streaming
+endpoint's reachability, end to end.
 
 :func:`run_doctor` takes the config, injected clients and the user's options and
 returns a :class:`~.result.DoctorReport`; it prints nothing (``report`` renders) and
@@ -22,8 +23,9 @@ from qbizfed.doctor.checks_e2e import (
     check_end_to_end,
     check_signed_in,
 )
-from qbizfed.doctor.checks_idp import check_oidc_idp, check_saml_idp
+from qbizfed.doctor.checks_idp import check_device_flow, check_oidc_idp, check_saml_idp
 from qbizfed.doctor.checks_role import check_role
+from qbizfed.doctor.checks_stream import check_streaming_endpoint
 from qbizfed.doctor.checks_token import check_id_token, check_no_credential, check_saml_response
 from qbizfed.doctor.collect import Targets, collect
 from qbizfed.doctor.facts import ApplicationFacts, RoleFacts, StackFacts
@@ -45,13 +47,15 @@ class DoctorOptions:
     """Run the end-to-end check: send ``credential`` to STS (the only place it goes)."""
     signed_in: AwsCredentials | None = None
     """Credentials of a signed-in user (``qbizfed login``) for the end-to-end check."""
+    device_profiles: tuple[str, ...] = ()
+    """Local ``qbizfed login`` profiles of this IdP that use the device flow."""
 
     def __repr__(self) -> str:
         shown = "'**********'" if self.credential else "None"
         return (f"DoctorOptions(credential={shown}, role_arn={self.role_arn!r}, "
                 f"application_id={self.application_id!r}, "
                 f"duration_seconds={self.duration_seconds}, assume={self.assume}, "
-                f"signed_in={self.signed_in!r})")
+                f"signed_in={self.signed_in!r}, device_profiles={self.device_profiles!r})")
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ def run_checks(config: StackConfig, facts: StackFacts, options: DoctorOptions, *
     results: list[CheckResult] = []
     if config.mode is Mode.OIDC:
         results += check_oidc_idp(config, facts)
+        results += check_device_flow(facts, options.device_profiles)
     else:
         results += check_saml_idp(config, facts, now=now)
     results += check_role(config, facts, duration_seconds=options.duration_seconds)
@@ -100,6 +105,8 @@ def run_doctor(
                     targets=Targets(role_arn=options.role_arn,
                                     application_id=options.application_id))
     results = run_checks(config, facts, options, now=now)
+    # The streaming host differs from the API's: reachable from here? (TCP only.)
+    results.append(check_streaming_endpoint(clients.region, clients.qbusiness.meta.endpoint_url))
     notes = []
     if options.assume or options.signed_in is not None:
         results += _end_to_end(config, facts, options, e2e)

@@ -34,6 +34,8 @@ class ProviderMetadata:
     scopes_supported: tuple[str, ...] = ()
     userinfo_endpoint: str | None = None
     end_session_endpoint: str | None = None
+    device_authorization_endpoint: str | None = None
+    """RFC 8628 §4: where ``qbizfed login --device`` starts a device sign-in."""
 
 
 def well_known_url(issuer: str) -> str:
@@ -94,6 +96,7 @@ def parse_provider_metadata(
         scopes_supported=_strings(doc, "scopes_supported", ()),
         userinfo_endpoint=url("userinfo_endpoint", required=False),
         end_session_endpoint=url("end_session_endpoint", required=False),
+        device_authorization_endpoint=url("device_authorization_endpoint", required=False),
     )
 
 

@@ -1,18 +1,19 @@
-"""The ways a user can take their credentials away: shell exports, credential_process, profile.
+"""What the credentials page shows: masked values, and the formats a user takes away.
 
-Pure functions from :class:`SessionCredentials` to text; the credentials page renders
-them only after the user asks (a CSRF-protected POST). ``mask`` is what every page
-shows by default.
+The formats themselves (shell ``export`` lines, ``credential_process`` JSON, an
+``~/.aws/credentials`` block) come from the one renderer shared with ``qbizfed creds``,
+:mod:`qbizfed.creds.output`; this module only turns the session's credentials into its
+input and names the profile. The page renders them only after the user asks (a
+CSRF-protected POST). ``mask`` is what every page shows by default.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import shlex
 from dataclasses import dataclass
-from datetime import UTC
 
+from qbizfed.creds import output
+from qbizfed.creds.record import format_expiration
 from qbizfed.web.browser_session import SessionCredentials
 
 _PROFILE_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -28,50 +29,23 @@ def mask(value: str, *, keep: int = 4) -> str:
     return value[:keep] + "*" * 12 + value[-keep:]
 
 
-def expiration_iso(creds: SessionCredentials) -> str:
-    return creds.expiration.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def export_lines(creds: SessionCredentials) -> str:
-    """POSIX shell lines: ``export AWS_ACCESS_KEY_ID=...`` etc."""
-    pairs = (
-        ("AWS_ACCESS_KEY_ID", creds.access_key_id),
-        ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key),
-        ("AWS_SESSION_TOKEN", creds.session_token),
-        ("AWS_REGION", creds.region),
-        ("AWS_CREDENTIAL_EXPIRATION", expiration_iso(creds)),
-    )
-    return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in pairs) + "\n"
-
-
-def credential_process_json(creds: SessionCredentials) -> str:
-    """The JSON a ``credential_process`` program prints (AWS CLI/SDK format, Version 1)."""
-    return json.dumps(
-        {
-            "Version": 1,
-            "AccessKeyId": creds.access_key_id,
-            "SecretAccessKey": creds.secret_access_key,
-            "SessionToken": creds.session_token,
-            "Expiration": expiration_iso(creds),
-        },
-        indent=2,
-    )
-
-
 def profile_name(email: str) -> str:
     local = email.split("@", 1)[0]
     return "qbizfed-" + (_PROFILE_UNSAFE.sub("-", local)[:40] or "user")
 
 
-def credentials_file_block(creds: SessionCredentials, *, profile: str) -> str:
-    """An ``~/.aws/credentials`` profile section."""
-    return (
-        f"[{profile}]\n"
-        f"aws_access_key_id = {creds.access_key_id}\n"
-        f"aws_secret_access_key = {creds.secret_access_key}\n"
-        f"aws_session_token = {creds.session_token}\n"
-        f"# region = {creds.region}; expires {expiration_iso(creds)}\n"
-    )
+def credentials_record(creds: SessionCredentials, *, email: str) -> dict[str, object]:
+    """The session's credentials in the renderer's (cache-shaped) record."""
+    return {
+        "profile": profile_name(email),
+        "AccessKeyId": creds.access_key_id,
+        "SecretAccessKey": creds.secret_access_key,
+        "SessionToken": creds.session_token,
+        "Expiration": format_expiration(creds.expiration),
+        "region": creds.region,
+        "email": email,
+        "role_arn": creds.role_arn,
+    }
 
 
 @dataclass(frozen=True)
@@ -85,10 +59,10 @@ class RevealedCredentials:
 
 
 def reveal(creds: SessionCredentials, *, email: str) -> RevealedCredentials:
-    profile = profile_name(email)
+    record = credentials_record(creds, email=email)
     return RevealedCredentials(
-        export=export_lines(creds),
-        credential_process=credential_process_json(creds),
-        credentials_file=credentials_file_block(creds, profile=profile),
-        profile=profile,
+        export=output.render(record, "env"),
+        credential_process=output.render(record, "process"),
+        credentials_file=output.render(record, "ini"),
+        profile=str(record["profile"]),
     )

@@ -55,7 +55,8 @@ from qbizfed.web.browser_session import SessionCredentials, SignedInUser, WebSes
 from qbizfed.web.chat_rendering import SourceView, render_answer, source_views
 from qbizfed.web.chat_settings import ChatSettings
 from qbizfed.web.context import WebContext, expires_iso, web_context
-from qbizfed.web.csrf import verify_csrf
+from qbizfed.web.csrf import verify_csrf, verify_csrf_before_parsing
+from qbizfed.web.error_pages import ErrorPage
 
 log = logging.getLogger("qbizfed.web")
 router = APIRouter()
@@ -267,6 +268,15 @@ def _status_for(error: QbizfedError) -> int:
     return 502
 
 
+CONVERSATION_NOT_FOUND = ErrorPage(
+    404,
+    "Conversation not found",
+    "There is no conversation at this address for you: it was deleted, or it belongs "
+    "to another user.",
+    "open the chat page and pick one of your conversations",
+)
+
+
 def iter_first(items: Iterator[ConversationSummary]) -> Iterator[ConversationSummary]:
     """Fetch the first page now (so errors surface here), then the rest lazily."""
     first = next(items, None)
@@ -334,6 +344,10 @@ async def _render_chat(
     try:
         data = await _blocking(_load_page, client, conversation_id, runtime.settings)
     except QbizfedError as exc:
+        if conversation_id and _status_for(exc) == 404:
+            # Another user's conversation, or a deleted one: Q Business cannot tell them
+            # apart for us, and neither may the page.
+            return who.ctx.error(request, CONVERSATION_NOT_FOUND, session=who.session)
         if error is None:
             error = exc
     if error is not None:
@@ -421,14 +435,19 @@ def _form_id(value: object) -> str | None:
 
 @router.post("/chat")
 async def ask(request: Request) -> Response:
-    form = await request.form()
-    conversation_id = _form_id(form.get("conversation_id"))
+    # Sign-in and CSRF are checked before the upload is parsed (or read beyond the
+    # token): an anonymous or forged multipart POST never reaches the form parser.
     who = await _signed_in(request)
     if who is None:
         # Signed out or credentials expired: sign in again, then back to this conversation
         # (chat.js keeps the unsent draft in the tab's sessionStorage).
-        return _to_signin(_chat_path(conversation_id))
-    await verify_csrf(request, who.session, public_url=who.ctx.settings.public_url)
+        # The form's action names its conversation, so this needs no byte of the body.
+        return _to_signin(_chat_path(_form_id(request.query_params.get("conversation_id"))))
+    checked = await verify_csrf_before_parsing(
+        request, who.session, public_url=who.ctx.settings.public_url
+    )
+    form = await checked.form()
+    conversation_id = _form_id(form.get("conversation_id"))
     raw_message = form.get("message")
     message = raw_message.strip() if isinstance(raw_message, str) else ""
     parent = _form_id(form.get("parent_message_id"))

@@ -45,13 +45,15 @@ class CallLog:
 
 @dataclass(frozen=True)
 class AwsClients:
-    """IAM, Q Business, Secrets Manager and STS clients for one account and region."""
+    """IAM, Q Business, Secrets Manager, STS and KMS clients for one account and region."""
 
     iam: Any
     qbusiness: Any
     secretsmanager: Any
     sts: Any
     region: str
+    kms: Any = None
+    """Only to resolve ``secret_kms_key`` (DescribeKey); None in tests that need no key."""
 
     @classmethod
     def from_session(
@@ -79,10 +81,13 @@ class AwsClients:
             secretsmanager=make("secretsmanager"),
             sts=make("sts"),
             region=region,
+            kms=make("kms"),
         )
 
     def attach(self, log: CallLog) -> CallLog:
         """Record every call these clients make into ``log``."""
-        for client in (self.iam, self.qbusiness, self.secretsmanager, self.sts):
+        for client in (self.iam, self.qbusiness, self.secretsmanager, self.sts, self.kms):
+            if client is None:
+                continue
             client.meta.events.register("before-call.*.*", log.record)
         return log

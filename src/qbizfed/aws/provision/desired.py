@@ -83,7 +83,7 @@ def secrets_role_permission_policy(config: StackConfig, observed: ObservedStack
     assert config.oidc is not None
     return policies.secrets_role_permission_policy(
         secret_arn=observed.secret_arn or config.oidc.secret_id, region=config.region,
-        kms_key_arn=config.oidc.secret_kms_key,
+        kms_key_arn=observed.secret_kms_key_arn,
     )
 
 

@@ -16,6 +16,7 @@ from urllib.parse import unquote
 from botocore.exceptions import ClientError
 
 from qbizfed.aws.provision.clients import AwsClients
+from qbizfed.aws.provision.kms_keys import resolve_key_arn
 from qbizfed.aws.provision.names import (
     SERVICE_LINKED_ROLE_PATH,
     STACK_TAG,
@@ -94,6 +95,8 @@ class ObservedStack:
     web_role: ObservedRole | None = None
     secrets_role: ObservedRole | None = None
     web_experience: ObservedWebExperience | None = None
+    secret_kms_key_arn: str | None = None
+    """The ARN of the key ``oidc.secret_kms_key`` names (a key id or alias resolved)."""
 
 
 def wrap_client_error(err: ClientError, doing: str) -> AwsError:
@@ -166,6 +169,12 @@ def _secret_arn(config: StackConfig, clients: AwsClients) -> str | None:
         if is_not_found(err):
             return None
         raise
+
+
+def _secret_kms_key_arn(config: StackConfig, clients: AwsClients) -> str | None:
+    if config.oidc is None or not config.oidc.secret_kms_key:
+        return None
+    return resolve_key_arn(clients.kms, config.oidc.secret_kms_key)
 
 
 def observe_role(clients: AwsClients, name: str, policy_name: str, stack: str
@@ -318,6 +327,7 @@ def observe(config: StackConfig, clients: AwsClients) -> ObservedStack:
             secrets_role=(observe_role(clients, names.secrets_role, names.secrets_policy,
                                        names.stack) if config.mode is Mode.OIDC else None),
             web_experience=_web_experience(clients, app, names) if app else None,
+            secret_kms_key_arn=_secret_kms_key_arn(config, clients),
         )
     except ClientError as err:
         raise wrap_client_error(err, "reading the stack's resources") from err

@@ -5,6 +5,8 @@
     /saml/metadata                      IdP metadata (for IAM CreateSAMLProvider)
     /saml/sso                           SSO: HTTP-Redirect, HTTP-POST, or ?providerId=
                                         for an IdP-initiated login
+    /oidc/device_authorization /device /device/decision
+                                        device sign-in (RFC 8628, see ``device.py``)
     /login                              the login form posts here
 
 A browser that signed in gets an HttpOnly session cookie (SSO), so a second
@@ -26,7 +28,18 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from qbizfed.local.idp import pages
+from qbizfed.local.idp import device_pages, pages
+from qbizfed.local.idp.device import (
+    DEVICE_AUTHORIZATION_PATH,
+    DEVICE_CODE_GRANT,
+    DEVICE_DECISION_PATH,
+    DEVICE_VERIFICATION_PATH,
+    DeviceConsent,
+    DeviceFlow,
+    DeviceFlowSettings,
+    DeviceVerification,
+    display_user_code,
+)
 from qbizfed.local.idp.grants import Clock, ExpiringStore, LoginSession, new_handle
 from qbizfed.local.idp.keys import SigningMaterial
 from qbizfed.local.idp.oidc import (
@@ -74,7 +87,7 @@ _HTML_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 
-Pending = AuthorizationRequest | AuthnRequestInfo
+Pending = AuthorizationRequest | AuthnRequestInfo | DeviceVerification
 
 
 @dataclass(frozen=True)
@@ -143,6 +156,7 @@ class IdpApp:
         directory: Directory,
         token_lifetimes: TokenLifetimes | None = None,
         assertion_lifetimes: AssertionLifetimes | None = None,
+        device_flow: DeviceFlowSettings | None = None,
         clock: Clock = time.time,
     ) -> None:
         self.endpoints = endpoints
@@ -156,6 +170,9 @@ class IdpApp:
             directory=directory,
             lifetimes=token_lifetimes,
             clock=clock,
+        )
+        self.device = DeviceFlow(
+            device_flow or DeviceFlowSettings(), issuer=endpoints.issuer, clock=clock
         )
         self._interactions: ExpiringStore[Pending] = ExpiringStore(clock)
         self._sessions: ExpiringStore[LoginSession] = ExpiringStore(clock)
@@ -174,11 +191,14 @@ class IdpApp:
                 Rule(SAML_METADATA_PATH, endpoint="saml_metadata", methods=["GET"]),
                 Rule(SAML_SSO_PATH, endpoint="saml_sso", methods=["GET", "POST"]),
                 Rule(LOGIN_PATH, endpoint="login", methods=["POST"]),
+                Rule(DEVICE_AUTHORIZATION_PATH, endpoint="device_authorization", methods=["POST"]),
+                Rule(DEVICE_VERIFICATION_PATH, endpoint="device", methods=["GET", "POST"]),
+                Rule(DEVICE_DECISION_PATH, endpoint="device_decision", methods=["POST"]),
             ]
         )
         self._handlers: dict[str, Callable[[Request], Response]] = {
             "index": self._index,
-            "discovery": lambda _r: _json(self.oidc.discovery()),
+            "discovery": lambda _r: _json(self.device.advertise(self.oidc.discovery())),
             "jwks": lambda _r: _json(self.oidc.jwks()),
             "authorize": self._authorize,
             "token": self._token,
@@ -187,6 +207,9 @@ class IdpApp:
             "saml_metadata": self._saml_metadata,
             "saml_sso": self._saml_sso,
             "login": self._login,
+            "device_authorization": self._device_authorization,
+            "device": self._device_verification,
+            "device_decision": self._device_decision,
         }
 
     @property
@@ -227,7 +250,9 @@ class IdpApp:
         interaction = new_handle()
         self._interactions.put(interaction, pending, INTERACTION_SECONDS)
         audience = (
-            pending.client_id if isinstance(pending, AuthorizationRequest) else pending.sp.entity_id
+            pending.client_id
+            if isinstance(pending, AuthorizationRequest | DeviceVerification)
+            else pending.sp.entity_id
         )
         page = pages.login_page(
             action=LOGIN_PATH,
@@ -243,6 +268,8 @@ class IdpApp:
         user = self.directory.user(session.username)
         if user is None:
             return _html(pages.error_page("this user no longer exists"), 400)
+        if isinstance(pending, DeviceVerification):
+            return self._device_consent(pending, session)
         if isinstance(pending, AuthorizationRequest):
             location = self.oidc.issue_code(
                 pending, user, auth_time=session.auth_time, sid=session.sid
@@ -346,6 +373,8 @@ class IdpApp:
     def _token(self, request: Request) -> Response:
         try:
             form = _single_values(request.form)
+            if form.get("grant_type") == DEVICE_CODE_GRANT:
+                return _json(self._device_tokens(form, request.headers.get("Authorization")))
             return _json(self.oidc.token(form, request.headers.get("Authorization")))
         except OAuthError as err:
             headers = (
@@ -420,3 +449,71 @@ class IdpApp:
             sso_urls=(self.endpoints.saml_sso_url,),
             now=self._now(),
         )
+
+    # -- device sign-in (RFC 8628) ---------------------------------------------------
+
+    def _device_authorization(self, request: Request) -> Response:
+        try:
+            form = _single_values(request.form)
+            client = self.oidc.authenticate_client(form, request.headers.get("Authorization"))
+            return _json(self.device.authorize(client, form))
+        except OAuthError as err:
+            headers = (
+                {"WWW_Authenticate": 'Basic realm="qbizfed-dev-idp"'} if err.basic_challenge else {}
+            )
+            return _json(err.body(), err.status, **headers)
+
+    def _device_tokens(self, form: dict[str, str], authorization: str | None) -> dict[str, Any]:
+        client = self.oidc.authenticate_client(form, authorization)
+        grant = self.device.redeem(client, form)
+        user = self.directory.user(grant.username or "")
+        if user is None:
+            raise OAuthError("invalid_grant", "the user no longer exists")
+        return self.oidc.issue_tokens(
+            client, user, grant.scope, auth_time=grant.auth_time, sid=grant.sid
+        )
+
+    def _device_verification(self, request: Request) -> Response:
+        if request.method == "GET":
+            typed = request.args.get("user_code", "")
+            return _html(device_pages.code_entry_page(user_code=typed[:32]))
+        pending = self.device.pending(request.form.get("user_code", ""))
+        if pending is None:
+            page = device_pages.code_entry_page(
+                user_code=request.form.get("user_code", "")[:32],
+                error="this code is unknown, expired or already used: check the device",
+            )
+            return _html(page, 400)
+        session = self._session(request)
+        if session is not None:
+            return self._device_consent(pending, session)
+        return self._login_form(pending)
+
+    def _device_consent(self, pending: DeviceVerification, session: LoginSession) -> Response:
+        consent = DeviceConsent(
+            user_code=pending.user_code,
+            username=session.username,
+            auth_time=session.auth_time,
+            sid=session.sid,
+        )
+        page = device_pages.consent_page(
+            handle=self.device.consent_handle(consent),
+            client_id=pending.client_id,
+            user_code=display_user_code(pending.user_code),
+            username=session.username,
+        )
+        return _html(page)
+
+    def _device_decision(self, request: Request) -> Response:
+        handle = request.form.get("consent", "")
+        consent = self.device.consents.pop(handle) if handle else None
+        decision = request.form.get("decision", "")
+        if consent is None or decision not in ("approve", "deny"):
+            return _html(
+                pages.error_page("this approval has expired or was already used; start again"),
+                400,
+            )
+        approve = decision == "approve"
+        if not self.device.decide(consent, approve=approve):
+            return _html(pages.error_page("this device code expired or was already decided"), 400)
+        return _html(device_pages.decided_page(approved=approve))

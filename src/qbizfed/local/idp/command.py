@@ -73,10 +73,17 @@ def idp(
     provider_arn: str = typer.Option(
         "", help="SAML provider ARN for the Role attribute of every --sp."
     ),
+    device_interval: int = typer.Option(
+        5, min=0, max=60, help="Device sign-in: seconds between polls (slow_down if sooner)."
+    ),
+    device_expires_in: int = typer.Option(
+        600, min=1, max=3600, help="Device sign-in: seconds a user code stays valid."
+    ),
 ) -> None:
     """Serve a dev OIDC provider and SAML 2.0 IdP with demo users, on loopback."""
     started = time.perf_counter()
     from qbizfed.cli.signals import install_stop_signal, wait_for_stop_signal
+    from qbizfed.local.idp.device import DeviceFlowSettings
     from qbizfed.local.idp.server import DevIdp, DevIdpSettings, is_loopback_host
     from qbizfed.local.idp.users import DEMO_PASSWORD, OidcClient, Secret, ServiceProvider
 
@@ -119,6 +126,7 @@ def idp(
         allow_non_loopback=allow_non_loopback,
         clients=tuple(clients),
         service_providers=tuple(sps),
+        device_flow=DeviceFlowSettings(expires_in=device_expires_in, interval=device_interval),
     )
     stop = install_stop_signal()
     server = DevIdp(settings).start()
@@ -129,6 +137,7 @@ def idp(
     )
     console.print(f"  OIDC issuer:    {server.issuer}", highlight=False)
     console.print(f"  OIDC discovery: {server.discovery_url}", highlight=False)
+    console.print(f"  device sign-in: {server.issuer}/device", highlight=False)
     console.print(f"  SAML metadata:  {server.saml_metadata_url}", highlight=False)
     console.print(f"  SAML SSO:       {server.saml_sso_url}", highlight=False)
     for registered in server.directory.clients:

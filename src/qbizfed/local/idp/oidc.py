@@ -36,6 +36,7 @@ from qbizfed.local.idp.grants import (
     new_handle,
 )
 from qbizfed.local.idp.keys import SigningMaterial
+from qbizfed.local.idp.redirect_uris import is_registered
 from qbizfed.local.idp.users import DemoUser, Directory, OidcClient
 
 AWS_TAGS_CLAIM = "https://aws.amazon.com/tags"
@@ -187,8 +188,8 @@ class OidcProvider:
         if client is None:
             raise AuthorizeRefusedError("unknown client_id: this client is not registered")
         redirect_uri = params.get("redirect_uri", "")
-        # Exact string match only: no prefix, no normalisation (RFC 9700 §4.1.3).
-        if redirect_uri not in client.redirect_uris:
+        # Exact match, but any port on a port-less loopback IP registration (RFC 8252).
+        if not is_registered(redirect_uri, client.redirect_uris):
             raise AuthorizeRefusedError("redirect_uri is not registered for this client")
         state = params.get("state")
         request = AuthorizationRequest(
@@ -345,6 +346,18 @@ class OidcProvider:
         return self._issue_tokens(
             client, user, scope, auth_time=grant.auth_time, sid=grant.sid, nonce=None
         )
+
+    def issue_tokens(
+        self,
+        client: OidcClient,
+        user: DemoUser,
+        scope: tuple[str, ...],
+        *,
+        auth_time: int,
+        sid: str,
+    ) -> dict[str, Any]:
+        """Tokens for another grant (the device code): access, ID and maybe refresh."""
+        return self._issue_tokens(client, user, scope, auth_time=auth_time, sid=sid, nonce=None)
 
     def _issue_tokens(
         self,

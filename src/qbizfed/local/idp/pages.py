@@ -20,7 +20,7 @@ button { display: block; margin-top: 1rem; padding: .4rem 1.2rem; }
 """  # noqa: E501
 
 
-def _page(title: str, body: str) -> str:
+def page(title: str, body: str) -> str:
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -71,7 +71,7 @@ def login_page(
 {hint}
 <p class="note">Local development only. Not an identity provider for real users.</p>
 """
-    return _page("Sign in — qbizfed dev IdP", body)
+    return page("Sign in — qbizfed dev IdP", body)
 
 
 def auto_post_page(*, action: str, fields: dict[str, str]) -> str:
@@ -86,7 +86,7 @@ def auto_post_page(*, action: str, fields: dict[str, str]) -> str:
         '<button type="submit">Continue</button></form>'
         "<script>document.forms[0].submit()</script>"
     )
-    return _page("Signing you in…", body)
+    return page("Signing you in…", body)
 
 
 def error_page(message: str) -> str:
@@ -96,11 +96,11 @@ def error_page(message: str) -> str:
         '<p class="note">Check the client or service provider registration '
         "(<code>qbizfed local idp --help</code>).</p>"
     )
-    return _page("Refused — qbizfed dev IdP", body)
+    return page("Refused — qbizfed dev IdP", body)
 
 
 def logged_out_page() -> str:
-    return _page(
+    return page(
         "Signed out — qbizfed dev IdP",
         "<h1>Signed out</h1><p>You are signed out of the qbizfed dev IdP.</p>",
     )
@@ -119,4 +119,4 @@ def index_page(*, issuer: str, metadata_url: str, users: Iterable[DemoUser]) -> 
         f'<p>SAML metadata: <a href="{escape(metadata_url)}">{escape(metadata_url)}</a></p>'
         f"<p>Users:</p><ul>{rows}</ul>"
     )
-    return _page("qbizfed dev IdP", body)
+    return page("qbizfed dev IdP", body)

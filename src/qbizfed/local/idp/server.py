@@ -23,6 +23,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from qbizfed.errors import LocalStackError
 from qbizfed.local.idp.app import IdpApp, IdpEndpoints
+from qbizfed.local.idp.device import DeviceFlowSettings
 from qbizfed.local.idp.grants import Clock
 from qbizfed.local.idp.keys import SigningMaterial, load_or_create_signing_material
 from qbizfed.local.idp.oidc import TokenLifetimes
@@ -46,6 +47,8 @@ class DevIdpSettings:
     service_providers: tuple[ServiceProvider, ...] = ()
     token_lifetimes: TokenLifetimes = field(default_factory=TokenLifetimes)
     assertion_lifetimes: AssertionLifetimes = field(default_factory=AssertionLifetimes)
+    device_flow: DeviceFlowSettings = field(default_factory=DeviceFlowSettings)
+    """Device sign-in (RFC 8628): code lifetime and polling interval."""
 
 
 def is_loopback_host(host: str) -> bool:
@@ -118,6 +121,7 @@ class DevIdp:
             directory=self.directory,
             token_lifetimes=self.settings.token_lifetimes,
             assertion_lifetimes=self.settings.assertion_lifetimes,
+            device_flow=self.settings.device_flow,
             clock=self._clock,
         )
         self._server = server

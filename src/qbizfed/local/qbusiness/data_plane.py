@@ -38,7 +38,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qbizfed.local.qbusiness import chat_controls, subscriptions
-from qbizfed.local.qbusiness.api_errors import ConflictError, NotFoundError, ValidationError
+from qbizfed.local.qbusiness.api_errors import (
+    ConflictError,
+    NotFoundError,
+    NotImplementedByLocalError,
+    ValidationError,
+)
 from qbizfed.local.qbusiness.control_plane import get_application, get_child, idempotent, state_of
 from qbizfed.local.qbusiness.dataplane_attributes import AttributeFilter, DocumentAttribute
 from qbizfed.local.qbusiness.dataplane_errors import DataPlaneError
@@ -456,6 +461,22 @@ def _user(ctx: OperationContext) -> str:
 
 @registry.operation("ChatSync", access=Access.USER)
 def chat_sync(ctx: OperationContext, params: Params) -> Result:
+    return chat_turn(ctx, params)
+
+
+@registry.operation("Chat", access=Access.USER)
+def chat(ctx: OperationContext, params: Params) -> Result:
+    """The HTTP/2 event-stream form of Chat; the WebSocket form is ``streaming``."""
+    raise NotImplementedByLocalError("Chat over HTTP (use the WebSocket endpoint GET /chat)")
+
+
+def chat_turn(ctx: OperationContext, params: Params) -> Result:
+    """One chat turn, with ChatSync's input and output members.
+
+    Both ChatSync and the streamed Chat (``streaming``) run their turns here, so the
+    identity, subscription, ACL and conversation rules are the same and a streamed turn
+    can continue a ChatSync conversation (and the other way round).
+    """
     app = _user_app(ctx, params)
     if params.get("actionExecution") or params.get("authChallengeResponse"):
         raise ValidationError(

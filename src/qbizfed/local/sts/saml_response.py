@@ -16,10 +16,11 @@ import binascii
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cryptography import x509
 from lxml import etree
 from signxml.algorithms import DigestAlgorithm, SignatureMethod
 from signxml.exceptions import InvalidInput, InvalidSignature, SignXMLException
@@ -108,6 +109,48 @@ def _time(value: str | None, what: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _verify_with(data: bytes, certificate: str, config: SignatureConfiguration) -> Any | None:
+    """The signed element if ``certificate`` verifies the signature under ``config``."""
+    try:
+        result = XMLVerifier().verify(
+            data, x509_cert=certificate, id_attribute="ID", expect_config=config
+        )
+    except (InvalidSignature, InvalidInput, SignXMLException, ValueError, etree.LxmlError):
+        return None  # e.g. a corrupt ds:X509Certificate: refused below, never a 500
+    if isinstance(result, list):  # expect_references=1 makes this unreachable
+        return None
+    return result.signed_xml
+
+
+def _outside_validity(data: bytes, certificate: str, config: SignatureConfiguration) -> str | None:
+    """Why a certificate that *does* verify the signature is refused: its validity period.
+
+    signxml refuses an expired (or not yet valid) certificate before it looks at the
+    signature; verifying again at a moment inside the validity period tells an expired
+    certificate apart from a signature made with another key, so that only the former
+    is reported as "certificate expired".
+    """
+    try:
+        cert = x509.load_pem_x509_certificate(certificate.encode("ascii"))
+    except ValueError:
+        return None
+    now = datetime.now(UTC)
+    if now > cert.not_valid_after_utc:
+        moment, reason = cert.not_valid_after_utc, (
+            "the IAM SAML provider's signing certificate expired at "
+            f"{cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}"
+        )
+    elif now < cert.not_valid_before_utc:
+        moment, reason = cert.not_valid_before_utc, (
+            "the IAM SAML provider's signing certificate is not valid before "
+            f"{cert.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ}"
+        )
+    else:
+        return None
+    inside = replace(config, verification_time=moment)
+    return reason if _verify_with(data, certificate, inside) is not None else None
+
+
 def _verify(data: bytes, location: str, metadata: IdpMetadata) -> Any:
     """The element the signature at ``location`` covers, re-parsed from the signed bytes."""
     config = SignatureConfiguration(
@@ -117,15 +160,16 @@ def _verify(data: bytes, location: str, metadata: IdpMetadata) -> Any:
         location=location,
     )
     for certificate in metadata.signing_certificates:
-        try:
-            result = XMLVerifier().verify(
-                data, x509_cert=certificate, id_attribute="ID", expect_config=config
+        signed = _verify_with(data, certificate, config)
+        if signed is not None:
+            return signed
+    for certificate in metadata.signing_certificates:
+        reason = _outside_validity(data, certificate, config)
+        if reason is not None:
+            raise invalid_token(
+                f"Invalid SAML response: {reason}; update the provider's metadata with the "
+                "IdP's current certificate (iam update-saml-provider)."
             )
-        except (InvalidSignature, InvalidInput, SignXMLException, ValueError, etree.LxmlError):
-            continue  # e.g. a corrupt ds:X509Certificate: refused below, never a 500
-        if isinstance(result, list):  # expect_references=1 makes this unreachable
-            continue
-        return result.signed_xml
     raise invalid_token(SIGNATURE_INVALID)
 
 

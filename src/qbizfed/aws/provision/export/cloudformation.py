@@ -17,6 +17,7 @@ import json
 from typing import Any
 
 from qbizfed import policies
+from qbizfed.aws.provision.kms_keys import template_key_arn
 from qbizfed.aws.provision.names import STACK_TAG, StackNames
 from qbizfed.config import Mode, StackConfig
 
@@ -37,6 +38,23 @@ def _sub(value: Any) -> Any:
 
 def _tags(names: StackNames) -> list[dict[str, str]]:
     return [{"Key": STACK_TAG, "Value": names.stack}]
+
+
+def _secret_kms_key_arn(config: StackConfig, parameters: dict[str, Any]) -> str | None:
+    """The secret's KMS key ARN in the template; an alias becomes a parameter to fill in."""
+    assert config.oidc is not None
+    reference = config.oidc.secret_kms_key
+    if not reference:
+        return None
+    arn = template_key_arn(reference)
+    if arn is not None:
+        return arn
+    parameters["SecretKmsKeyArn"] = {
+        "Type": "String",
+        "Description": f"ARN of the KMS key that {reference} names (aws kms describe-key "
+        f"--key-id {reference}): IAM policies need the key's ARN, not an alias",
+    }
+    return "${SecretKmsKeyArn}"
 
 
 def cloudformation_template(config: StackConfig) -> dict[str, Any]:
@@ -133,7 +151,7 @@ def cloudformation_template(config: StackConfig) -> dict[str, Any]:
                         # A template parameter reference, not a secret.
                         secret_arn="${IdpClientSecretArn}",  # noqa: S106
                         region=region,
-                        kms_key_arn=config.oidc.secret_kms_key),
+                        kms_key_arn=_secret_kms_key_arn(config, parameters)),
                 }],
                 "Tags": _tags(names),
             },
