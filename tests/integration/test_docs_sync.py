@@ -25,8 +25,9 @@ from qbizfed.documents.sync import (
 from qbizfed.documents.sync_record import FileRecordStore, RecordStore, S3RecordStore
 from qbizfed.errors import AwsError
 from qbizfed.local.stack import LocalAws
-from tests.conftest import ACCOUNT_ID, FAKE_ADMIN_KEY, FAKE_ADMIN_SECRET, REGION
+from tests.conftest import FAKE_ADMIN_KEY, FAKE_ADMIN_SECRET, REGION
 from tests.support.document_folder import ALL_IDS, VISIBLE, empty_index, write_folder
+from tests.support.qbusiness_app import user_qbusiness
 
 FEW_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 2})
 
@@ -262,22 +263,10 @@ def test_each_user_sees_only_what_the_permissions_allow(
 
 
 def _user_chat(stack: LocalAws, app: str, email: str) -> ChatClient:
-    session = stack.registry.issue(
-        account_id=ACCOUNT_ID,
-        role_arn=f"arn:aws:iam::{ACCOUNT_ID}:role/qbiz-web",
-        role_id="AROAWEB",
-        session_name=email,
-        duration_seconds=900,
-        tags={"Email": email},
-        federated_by=f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/idp.example.com",
+    """The chat library with identity-aware credentials for ``email`` (chat role policy)."""
+    return ChatClient(
+        qbusiness=user_qbusiness(stack, email), application_id=app, subscription_backoff=0.05
     )
-    client = boto3.session.Session(
-        aws_access_key_id=session.access_key_id,
-        aws_secret_access_key=session.secret_access_key,
-        aws_session_token=session.session_token,
-        region_name=REGION,
-    ).client("qbusiness", endpoint_url=stack.url)
-    return ChatClient(qbusiness=client, application_id=app, subscription_backoff=0.05)
 
 
 # ------------------------------------------------------------------ bad input during sync
@@ -337,3 +326,65 @@ def test_a_document_aws_fails_to_index_is_reported_with_the_reason(
     assert admin.listed()["handbook"] == "INDEXED"
     retry = run_sync(admin, folder, file_store(tmp_path))
     assert retry.plan.of("document", _action("update")) == ["broken"]  # retried, not forgotten
+
+
+def test_a_caller_without_the_permission_is_told_which_iam_action_to_add(
+    admin: Admin, local_aws: LocalAws, tmp_path: Path
+) -> None:
+    """Credentials whose policy allows chatting only: sync names the action to grant."""
+    chat_only = user_qbusiness(local_aws, "alice@example.com")
+    folder = write_folder(tmp_path / "docs")
+    with pytest.raises(AwsError) as refused:
+        FolderSync(
+            read_folder(folder),
+            qbusiness=chat_only,
+            s3=None,
+            target=admin.target,
+            store=file_store(tmp_path),
+            options=SyncOptions(),
+        ).run()
+    assert refused.value.code == "AccessDeniedException"
+    assert "does not allow qbusiness:ListDocuments" in refused.value.message
+    assert refused.value.remedy.startswith("Add qbusiness:ListDocuments to the IAM policy")
+
+
+def test_doctor_access_check_without_the_permission_names_the_action(
+    admin: Admin, local_aws: LocalAws, tmp_path: Path
+) -> None:
+    from qbizfed.doctor.document_access import check_document_access
+
+    assert run_sync(admin, write_folder(tmp_path / "docs"), file_store(tmp_path)).ok
+    with pytest.raises(AwsError) as refused:
+        check_document_access(
+            user_qbusiness(local_aws, "alice@example.com"),
+            application_id=admin.app,
+            index_id=admin.index,
+            user="alice@example.com",
+            document_id="handbook",
+        )
+    assert "qbusiness:CheckDocumentAccess" in refused.value.remedy
+
+
+def test_check_document_access_answers_with_the_aws_shapes(admin: Admin, tmp_path: Path) -> None:
+    from botocore.exceptions import ClientError
+
+    assert run_sync(admin, write_folder(tmp_path / "docs"), file_store(tmp_path)).ok
+    ids = {"applicationId": admin.app, "indexId": admin.index}
+    carol = admin.qb.check_document_access(
+        **ids, userId="carol@example.com", documentId="finance/forecast"
+    )
+    assert carol["hasAccess"] is False
+    assert carol["userGroups"] == [
+        {"name": "engineering", "type": "INDEX"},
+        {"name": "sre", "type": "INDEX"},
+    ]
+    allow = carol["documentAcl"]["allowlist"]["conditions"][0]
+    assert [g["name"] for g in allow["groups"]] == ["finance", "engineering"]
+    deny = carol["documentAcl"]["denyList"]["conditions"][0]
+    assert deny["users"] == [{"id": "carol@example.com", "type": "INDEX"}]
+    public = admin.qb.check_document_access(**ids, userId="x@example.com", documentId="handbook")
+    assert public["hasAccess"] is True
+    assert public["documentAcl"]["allowlist"]["conditions"] == []
+    with pytest.raises(ClientError) as missing:
+        admin.qb.check_document_access(**ids, userId="x@example.com", documentId="nope")
+    assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
