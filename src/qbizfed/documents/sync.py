@@ -11,7 +11,8 @@
    BatchPutDocument in batches within AWS's limits (at most 10 documents; inline
    content at most 5 MB per batch; larger documents need ``--s3-bucket``: with it every
    document is uploaded to S3 and sent as an S3 reference). The record is written after
-   every accepted batch, so an interrupted sync resumes without sending twice; ids
+   accepted batches (at most once a second, and when the sync stops, even by an
+   error), so an interrupted sync resumes without sending twice; ids
    come from paths, so a resend replaces, it never duplicates.
 4. **Wait** until every sent document reaches a final status in ListDocuments
    (INDEXED/UPDATED, or FAILED with AWS's reason) or the timeout passes.
@@ -52,6 +53,8 @@ MAX_BATCH_DOCUMENTS = 10
 MAX_INLINE_BATCH_BYTES = 5 * 1024 * 1024
 """Inline content per BatchPutDocument call (see docs/aws-facts.md)."""
 MAX_DELETE_BATCH = 10
+RECORD_SAVE_SECONDS = 1.0
+"""Write the record at most this often while sending (and always at the end)."""
 FINAL_OK = frozenset({"INDEXED", "UPDATED"})
 FINAL_FAILED = frozenset({"FAILED", "DOCUMENT_FAILED_TO_INDEX"})
 
@@ -371,11 +374,13 @@ class FolderSync:
             _check_inline_sizes(to_send)
         if self.options.dry_run:
             return SyncResult(plan, (), self.store.location, dry_run=True)
-        self._put_groups(plan, record)
-        sent = self._put_documents(to_send, record, indexed)
-        pending = self._wait(sent, record)
-        self._prune(plan, record)
-        self.store.save(record)
+        try:
+            self._put_groups(plan, record)
+            sent = self._put_documents(to_send, record, indexed)
+            pending = self._wait(sent, record)
+            self._prune(plan, record)
+        finally:
+            self.store.save(record)  # what was done, even when a call failed half-way
         return SyncResult(
             plan, tuple(self.failures), self.store.location, dry_run=False, pending=tuple(pending)
         )
@@ -440,6 +445,7 @@ class FolderSync:
             return sent
         self.options.progress.stage("BatchPutDocument", len(docs))
         extra = {"roleArn": self.options.s3_role_arn} if self.options.s3_role_arn else {}
+        saved_at = self.options.clock()
         for batch in _batches(docs, inline=not self.options.s3_bucket):
             result = call(
                 self.qb,
@@ -462,7 +468,9 @@ class FolderSync:
                 previous = indexed.get(doc.document_id)
                 sent[doc.document_id] = previous.updated_at if previous else None
                 record.documents[doc.document_id] = RecordedDocument(doc.sync_hash)
-            self.store.save(record)
+            if self.options.clock() - saved_at >= RECORD_SAVE_SECONDS:
+                self.store.save(record)
+                saved_at = self.options.clock()
             self.options.progress.advance(len(batch))
         return sent
 

@@ -13,8 +13,10 @@ index:
   last resort: another machine re-sends everything once, which is harmless (puts
   replace documents with the same id) but costs calls.
 
-The record is written after every accepted batch, so a sync interrupted half-way
-resumes where it stopped. A record that is lost or stale never causes a wrong skip:
+The record is written as batches are accepted (at most once a second, and always when
+the sync stops, even by an error), so a sync interrupted half-way resumes where it
+stopped; after a hard kill at most a second of batches is sent again, which replaces
+those documents with themselves. A record that is lost or stale never causes a wrong skip:
 a document is skipped only if the record has its current hash, ListDocuments lists it
 as indexed, and the index has not updated it since sync recorded it.
 """
@@ -56,7 +58,8 @@ class SyncRecord:
             },
             "groups": dict(sorted(self.groups.items())),
         }
-        return json.dumps(data, indent=1).encode()
+        # Compact: json's C encoder (indent would use the pure-Python one, 10x slower).
+        return json.dumps(data, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, raw: bytes, where: str) -> SyncRecord:
