@@ -131,6 +131,11 @@ def sync_command(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Show the plan; change nothing (read calls only)."
     ),
+    hash_attribute: bool = typer.Option(
+        True,
+        "--hash-attribute/--no-hash-attribute",
+        help="Send each document's sync hash as the qbizfed_sync_hash attribute.",
+    ),
     timeout: float = typer.Option(
         900.0, "--timeout", min=0.0, help="Seconds to wait for documents to be indexed."
     ),
@@ -194,6 +199,7 @@ def sync_command(
         s3_role_arn=s3_role_arn,
         prune=prune,
         dry_run=dry_run,
+        hash_attribute=hash_attribute,
         timeout_seconds=timeout,
     )
     target = SyncTarget(application_id, index_id)

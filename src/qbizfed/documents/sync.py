@@ -172,6 +172,8 @@ class SyncOptions:
     s3_role_arn: str | None = None
     prune: bool = False
     dry_run: bool = False
+    hash_attribute: bool = True
+    """Also send the hash as the ``qbizfed_sync_hash`` attribute (for transparency)."""
     timeout_seconds: float = 900.0
     poll_seconds: float = 2.0
     progress: SyncProgress = field(default_factory=QuietProgress)
@@ -427,7 +429,7 @@ class FolderSync:
             "title": doc.title,
             "contentType": doc.content_type,
             "content": self._content(doc),
-            "attributes": doc.wire_attributes(with_hash=True),
+            "attributes": doc.wire_attributes(with_hash=self.options.hash_attribute),
         }
         if doc.permissions is not None:
             entry["accessConfiguration"] = doc.permissions.to_wire()
