@@ -45,7 +45,9 @@ any allowed user or member of an allowed group may see the document, unless deni
 ``"permissions": {}`` (nobody allowed) hides the document from everyone.
 
 Rules the parser enforces (each problem names its file and what to do; all problems
-are reported together): JSON/TOML must parse into an object; unknown sidecar keys,
+are reported together): a document, sidecar or groups.json that is a symbolic link to a
+file outside the folder is refused (a folder may come from a repository others write
+to); JSON/TOML must parse into an object; unknown sidecar keys,
 attribute value types other than the four above (booleans, floats, other objects),
 attribute names starting with ``_`` (reserved by Q Business, except via ``url``) are
 errors. A group named in ``permissions`` that ``groups.json`` does not define is
@@ -360,11 +362,13 @@ def is_document(path: Path, root: Path) -> bool:
     return path.suffix.lower() in CONTENT_TYPES
 
 
-def _sidecar(path: Path) -> Path | None:
+def _sidecar(path: Path, root: Path) -> Path | None:
     stem = path.name[: -len(path.suffix)]
     for suffix in SIDECAR_SUFFIXES:
         sidecar = path.with_name(stem + suffix)
         if sidecar.is_file():
+            if not sidecar.resolve().is_relative_to(root):
+                raise _ProblemError(f"{sidecar.name} is a symbolic link outside the folder")
             return sidecar
     return None
 
@@ -385,7 +389,11 @@ def _document(root: Path, path: Path, problems: _Problems) -> FolderDocument | N
     stem = path.name[: -len(path.suffix)]
     content_type = CONTENT_TYPES[path.suffix.lower()]
     meta: dict[str, Any] = {}
-    sidecar = _sidecar(path)
+    try:
+        sidecar = _sidecar(path, root)
+    except _ProblemError as exc:
+        problems.add(path, str(exc))
+        return None
     if sidecar is not None:
         try:
             meta = _read_mapping(sidecar)
@@ -443,6 +451,15 @@ def read_folder(directory: Path) -> DocumentFolder:
             continue
         if any(part.startswith(".") for part in path.relative_to(root).parts[:-1]):
             continue
+        if path.is_symlink() and not path.resolve().is_relative_to(root):
+            # A folder may come from a repository others write to: a link to
+            # ~/.aws/credentials named notes.txt must not be uploaded.
+            problems.add(
+                path,
+                "is a symbolic link to a file outside the folder; copy the file into the "
+                "folder instead",
+            )
+            continue
         doc = _document(root, path, problems)
         if doc is None:
             continue
@@ -459,6 +476,8 @@ def read_folder(directory: Path) -> DocumentFolder:
     groups_file = root / GROUPS_FILE
     if groups_file.is_file():
         try:
+            if not groups_file.resolve().is_relative_to(root):
+                raise _ProblemError("is a symbolic link outside the folder")
             groups = _groups(groups_file)
         except _ProblemError as exc:
             problems.add(groups_file, str(exc))
