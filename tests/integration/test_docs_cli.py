@@ -166,3 +166,20 @@ def test_doctor_user_without_document_is_a_usage_error(env: dict[str, str]) -> N
     result = qbizfed("doctor", "--user", "alice@example.com", env=env)
     assert result.returncode == 2
     assert "--document" in result.stderr
+
+
+def test_doctor_access_check_with_an_unreadable_config_is_a_usage_error(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    result = qbizfed(
+        "doctor",
+        "--user",
+        "alice@example.com",
+        "--document",
+        "handbook",
+        "-c",
+        str(tmp_path / "missing.toml"),
+        env=env,
+    )
+    assert result.returncode == 2
+    assert "error:" in result.stderr

@@ -180,7 +180,13 @@ def _document_access(config: Path | None, profile: str | None, application_id: s
     except ProfileNotFound as exc:
         raise typer.BadParameter(str(exc), param_hint="--profile") from exc
     if application_id is None or index_id is None:
-        stack = resolve_config(config, os.environ)
+        try:
+            stack = resolve_config(config, os.environ)
+        except ConfigError as err:  # as for doctor: an unreadable config is a usage error
+            from qbizfed.cli.main import print_error
+
+            print_error(err)
+            raise typer.Exit(2) from err
         clients = AwsClients.from_session(region=stack.region, session=session, max_attempts=3)
         application_id, index_id = observe_index(stack, clients)
         qbusiness = clients.qbusiness
