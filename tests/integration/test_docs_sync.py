@@ -388,3 +388,24 @@ def test_check_document_access_answers_with_the_aws_shapes(admin: Admin, tmp_pat
     with pytest.raises(ClientError) as missing:
         admin.qb.check_document_access(**ids, userId="x@example.com", documentId="nope")
     assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_prune_never_deletes_what_another_tool_put(admin: Admin, tmp_path: Path) -> None:
+    ids = {"applicationId": admin.app, "indexId": admin.index}
+    admin.qb.batch_put_document(
+        **ids,
+        documents=[
+            {"id": "connector/ticket-1", "contentType": "PLAIN_TEXT", "content": {"blob": b"x"}}
+        ],
+    )
+    admin.qb.put_group(
+        **ids,
+        groupName="from-idp-sync",
+        type="INDEX",
+        groupMembers={"memberUsers": [{"userId": "dan@example.com"}]},
+    )
+    result = run_sync(admin, write_folder(tmp_path / "docs"), file_store(tmp_path), prune=True)
+    assert result.ok, result.failures
+    assert result.plan.of("document", _action("delete")) == []
+    assert "connector/ticket-1" in admin.listed()
+    assert "from-idp-sync" in admin.groups()

@@ -126,7 +126,7 @@ def sync_command(
         None, "--s3-role-arn", help="Role Q Business assumes to read --s3-bucket."
     ),
     prune: bool = typer.Option(
-        False, "--prune", help="Delete documents and groups the folder no longer has."
+        False, "--prune", help="Delete documents and groups sync put that the folder no longer has."
     ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Show the plan; change nothing (read calls only)."

@@ -5,7 +5,8 @@
 2. **Plan**: every document is *create*, *update* (with the reason) or *unchanged*;
    with ``prune``, documents and groups the folder no longer has are *delete*. A
    document is unchanged only if the record holds its current hash, the index lists it
-   as indexed, and the index has not updated it since sync recorded it. ``dry_run``
+   as indexed, and the index has not updated it since sync recorded it. Prune only
+   deletes what the record says sync put, never a connector's or another tool's. ``dry_run``
    stops here: no mutating call is made.
 3. **Apply**: PutGroup for new or changed groups (member groups first), then
    BatchPutDocument in batches within AWS's limits (at most 10 documents; inline
@@ -275,12 +276,15 @@ def plan_sync(
         else:
             changes.append(Change("group", group.name, Action.UNCHANGED))
     if prune:
-        for name in sorted(service_groups - folder_groups - set(folder.unknown_groups)):
+        # Only what sync put (the record's): groups and documents of connectors or other
+        # tools in the same index are never deleted.
+        managed_groups = service_groups & set(record.groups)
+        for name in sorted(managed_groups - folder_groups - set(folder.unknown_groups)):
             changes.append(Change("group", name, Action.DELETE, "not in groups.json"))
     changes += [_document_change(doc, record, indexed) for doc in folder.documents]
     if prune:
         ids = {d.document_id for d in folder.documents}
-        for doc_id in sorted(set(indexed) - ids):
+        for doc_id in sorted((set(indexed) & set(record.documents)) - ids):
             changes.append(Change("document", doc_id, Action.DELETE, "not in the folder"))
     return SyncPlan(tuple(changes))
 
