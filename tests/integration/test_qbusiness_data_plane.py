@@ -207,6 +207,18 @@ def test_answer_has_markers_segments_and_url(stack: LocalAws, corpus_app: tuple[
     assert isinstance(source["updatedAt"], datetime)
 
 
+def settled_statuses(qb: Any, app: str, index: str) -> dict[str, str]:
+    """ListDocuments' statuses once no document is PROCESSING any more."""
+    deadline = time.monotonic() + 10
+    while True:
+        listed = qb.list_documents(applicationId=app, indexId=index)["documentDetailList"]
+        statuses = {d["documentId"]: d["status"] for d in listed}
+        if "PROCESSING" not in statuses.values():
+            return statuses
+        assert time.monotonic() < deadline, statuses
+        time.sleep(0.05)
+
+
 def test_documents_listed_and_deleted(qb: Any) -> None:
     app, index = ready_app(qb)
     qb.batch_put_document(
@@ -219,7 +231,9 @@ def test_documents_listed_and_deleted(qb: Any) -> None:
     )
     listed = qb.list_documents(applicationId=app, indexId=index, maxResults=2)
     assert [d["documentId"] for d in listed["documentDetailList"]] == ["d0", "d1"]
-    assert listed["documentDetailList"][0]["status"] == "INDEXED"
+    assert listed["documentDetailList"][0]["status"] == "PROCESSING"  # for --active-delay
+    assert settled_statuses(qb, app, index) == dict.fromkeys(["d0", "d1", "d2"], "INDEXED")
+    listed = qb.list_documents(applicationId=app, indexId=index, maxResults=2)
     rest = qb.list_documents(applicationId=app, indexId=index, nextToken=listed["nextToken"])
     assert [d["documentId"] for d in rest["documentDetailList"]] == ["d2"]
     stats = qb.get_index(applicationId=app, indexId=index)["indexStatistics"]
@@ -242,6 +256,7 @@ def test_unreadable_document_content_is_listed_as_failed(qb: Any) -> None:
         ],
     )
     assert result["failedDocuments"] == []
+    settled_statuses(qb, app, index)
     listed = qb.list_documents(applicationId=app, indexId=index)["documentDetailList"]
     status = {d["documentId"]: (d["status"], d.get("error", {})) for d in listed}
     assert status["ok"] == ("INDEXED", {})

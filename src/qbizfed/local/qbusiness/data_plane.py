@@ -18,7 +18,10 @@ shapes, and applies the rules of the service's front end:
   attribute or access configuration) is returned in ``failedDocuments`` and the
   document is not added; a content problem (an S3 object that cannot be read, text
   that cannot be extracted) is what AWS finds while processing, so the document is
-  accepted and ListDocuments reports it ``FAILED`` with the reason. S3 content is read
+  accepted and ListDocuments reports it ``FAILED`` with the reason. ListDocuments shows a
+  document ``PROCESSING`` for ``active_delay_seconds`` after each put (as AWS reports
+  RECEIVED/PROCESSING while it indexes), then ``INDEXED`` or ``FAILED``; retrieval sees it
+  at once. S3 content is read
   from the in-process moto S3 of the caller's account; S3 group member lists are not
   supported (ValidationException);
 * CheckDocumentAccess answers from the same permission model retrieval uses;
@@ -274,19 +277,27 @@ def batch_delete_document(ctx: OperationContext, params: Params) -> Result:
 @registry.operation("ListDocuments")
 def list_documents(ctx: OperationContext, params: Params) -> Result:
     index = get_child(ctx, params["applicationId"], "index", params["indexId"])
-    book = _app_data(state_of(ctx), index.application_id).book(index.resource_id)
-    with state_of(ctx).lock:
+    state = state_of(ctx)
+    book = _app_data(state, index.application_id).book(index.resource_id)
+
+    def detail(doc_id: str) -> Result:
+        updated = book.document_updated.get(doc_id, book.document_created[doc_id])
+        entry: Result = {
+            "documentId": doc_id,
+            "status": "INDEXED",
+            "createdAt": book.document_created[doc_id],
+            "updatedAt": updated,
+        }
+        if ctx.now < updated + state.delay:
+            entry["status"] = "PROCESSING"
+        elif doc_id in book.document_errors:
+            entry["status"] = "FAILED"
+            entry["error"] = book.document_errors[doc_id]
+        return entry
+
+    with state.lock:
         ids = sorted(book.document_created, key=lambda d: (book.document_created[d], d))
-        details = [
-            {
-                "documentId": doc_id,
-                "status": "FAILED" if doc_id in book.document_errors else "INDEXED",
-                "createdAt": book.document_created[doc_id],
-                "updatedAt": book.document_updated.get(doc_id, book.document_created[doc_id]),
-            }
-            | ({"error": book.document_errors[doc_id]} if doc_id in book.document_errors else {})
-            for doc_id in ids
-        ]
+        details = [detail(doc_id) for doc_id in ids]
     chunk, token = page(
         details,
         scope=f"ListDocuments:{index.resource_id}",
