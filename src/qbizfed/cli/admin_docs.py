@@ -163,17 +163,18 @@ def sync_command(
         )
     folder = read_folder(directory)
     config = resolve_config(config_path, os.environ) if application_id is None else None
-    region = (
-        config.region
-        if config
-        else (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
-    )
+    session = boto3.session.Session()
+    region = config.region if config else (os.environ.get("AWS_REGION") or session.region_name)
+    if not region:
+        raise typer.BadParameter(
+            "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), or use --config",
+            param_hint="--application-id",
+        )
     botocore_config = Config(
         region_name=region,
         user_agent_extra="qbizfed-docs",
         retries={"mode": "standard", "total_max_attempts": 5},
     )
-    session = boto3.session.Session()
     qbusiness = session.client("qbusiness", config=botocore_config)
     s3 = session.client("s3", config=botocore_config) if s3_bucket else None
     log = CallLog()

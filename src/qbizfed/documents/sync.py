@@ -185,9 +185,8 @@ class SyncOptions:
 def _paginate(client: Any, method: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
     token: str | None = None
     while True:
-        page = call(
-            client, method, f"{method}", **kwargs, **({"nextToken": token} if token else {})
-        )
+        doing = client.meta.method_to_api_mapping.get(method, method)
+        page = call(client, method, doing, **kwargs, **({"nextToken": token} if token else {}))
         yield from page.get(key, [])
         token = page.get("nextToken")
         if not token:
