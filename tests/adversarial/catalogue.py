@@ -101,6 +101,9 @@ SURFACES: dict[str, Surface] = {
     ),
     "test_creds_cache_attacks.py": Surface("CLI", "credential cache on disk"),
     "test_mcp_attacks.py": Surface("CLI", "mcp: streamable HTTP bearer token, bind address"),
+    "test_documents_folder_attacks.py": Surface(
+        "CLI", "admin docs sync: document folder symbolic links"
+    ),
     "test_device_flow_attacks.py": Surface("OIDC", "device sign-in: dev IdP and CLI parsing"),
     "test_fuzz_crashers.py": Surface("Local stack", "fuzz crasher replayed against its target"),
 }

@@ -230,7 +230,7 @@ def test_a_three_hour_chat_with_fifteen_minute_credentials_renews_silently(
         ctx.clock.advance(2400)
         late = ask(browser, ctx.urls[1], csrf, "after lunch", conversation)
         final = browser.get(ctx.urls[0] + f"/chat/{conversation}")
-        cookies = [c.value for c in browser.cookies.jar]
+        cookies = [c.value or "" for c in browser.cookies.jar]
     assert failed == [], "failed turns"  # zero failed turns, zero extra sign-ins
     assert conversation_of(late) == conversation
     assert "after lunch" in final.text
