@@ -1,4 +1,4 @@
-.PHONY: demo test lint bench install
+.PHONY: demo test lint bench install mutate
 
 install:
 	scripts/bootstrap.sh
@@ -14,3 +14,8 @@ bench: install
 
 lint: install
 	.venv/bin/ruff check src tests bench && .venv/bin/mypy
+
+# Mutation testing (slow, not part of `make test`): killed/total per area, see README.
+# `make mutate AREAS="identity web"` runs only those areas (identity, web, sts).
+mutate: install
+	scripts/mutate.sh $(AREAS)

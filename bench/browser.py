@@ -200,11 +200,12 @@ async def exported_credentials(browser: httpx.AsyncClient, serve_url: str) -> di
 
 
 def _ask_fields(html: str) -> dict[str, str]:
-    """The hidden fields of serve's ask form (``action="/chat"``) on a chat page."""
+    """The hidden fields of serve's ask form (``action="/chat"``, with the conversation in
+    its query once there is one) on a chat page."""
     parser = _FormParser()
     parser.feed(html)
     for form in parser.forms:
-        if urlsplit(form.action).path == CHAT_PATH and "csrf_token" in form.fields:
+        if form.action.partition("?")[0] == CHAT_PATH and "csrf_token" in form.fields:
             return dict(form.fields)
     raise LoginError("no ask form on the chat page")
 

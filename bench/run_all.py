@@ -24,6 +24,7 @@ from typing import Any
 from bench import (
     chat_overhead,
     chat_stream,
+    docs_sync,
     iam_authorization,
     load_test,
     login_throughput,
@@ -70,6 +71,8 @@ class Sizes:
     stream_turns: int = 200
     chat_stream_turns: int = 100
     chat_stream_paced_turns: int = 10
+    sync_docs: int = 1000
+    sync_phases: int = 2
     fresh_stack_per_load_test: bool = True
     """False reuses one stack for both load tests (quicker; the smoke test's choice)."""
 
@@ -97,6 +100,8 @@ QUICK = Sizes(
     chat_stream_turns=5,
     chat_stream_paced_turns=2,
     fresh_stack_per_load_test=False,
+    sync_docs=20,
+    sync_phases=1,
 )
 
 
@@ -456,6 +461,25 @@ def load_lines(loads: list[load_test.LoadResult]) -> list[str]:
     return lines
 
 
+def docs_sync_rows(sync: dict[str, Any]) -> list[Row]:
+    """``admin docs sync``: first-sync throughput and the calls of an unchanged re-sync."""
+    return [
+        Row(name=f"admin docs sync, {sync['docs']} documents: first sync throughput",
+            ours=sync["sync_docs_per_second"], baseline=sync["baseline_docs_per_second"],
+            unit="docs/s", ratio=sync["throughput_ratio"], goal=">= 0.5x",
+            met=sync["throughput_ratio"] >= 0.5,
+            why="The sync also reads and hashes the folder, plans against ListDocuments, "
+            "writes the record after every batch and polls until every document is INDEXED.",
+            baseline_label="bare BatchPutDocument x10"),
+        Row(name=f"admin docs sync, {sync['docs']} documents: re-sync mutating calls",
+            ours=sync["resync_mutating_calls"], baseline=sync["baseline_calls_per_run"],
+            unit="calls", ratio=sync["resync_mutating_calls"] / sync["baseline_calls_per_run"],
+            goal="0", met=sync["resync_mutating_calls"] == 0,
+            why=f"{sync['resync_calls']} read calls (ListDocuments pages, ListGroups).",
+            baseline_label="bare script: re-sends everything"),
+    ]  # fmt: skip
+
+
 def run_everything(sizes: Sizes, out: Path) -> dict[str, Any]:
     machine = Machine.here()
     print("login throughput (OIDC: slow IdP, SAML: slow STS), qbizfed vs the samples' "
@@ -513,11 +537,13 @@ def run_everything(sizes: Sizes, out: Path) -> dict[str, Any]:
         "iam": iam_authorization.run(pairs=sizes.iam_pairs).as_dict(),
         "emulator_http": emulator_http_benchmark(sizes.emulator_docs, sizes.emulator_http_turns),
         "stream": stream_benchmark(sizes.stream_docs, sizes.stream_turns),
+        "docs_sync": docs_sync.run(docs=sizes.sync_docs, phases=sizes.sync_phases).as_dict(),
         "sizes": asdict(sizes),
     }
     machine = replace(machine, load_after=os.getloadavg())
     rows = login_rows(logins, machine) + load_rows(loads) + other_rows(details)
     rows += streamed_answer_rows(first_text, paced, loads)
+    rows += docs_sync_rows(details["docs_sync"])
     out.mkdir(parents=True, exist_ok=True)
     table = markdown(rows, machine, load_lines(loads))
     (out / "latest.md").write_text(table)

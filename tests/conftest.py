@@ -47,7 +47,11 @@ def _offline_aws_environment() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def local_aws() -> Iterator[LocalAws]:
     """One local AWS endpoint for the whole run (resources are named uniquely per test)."""
-    stack = LocalAws(LocalAwsSettings(port=0, active_delay_seconds=0.2)).start()
+    # The run creates more applications than AWS's default quota of 50; its account has the
+    # quota raised, as an account with a Service Quotas increase would.
+    stack = LocalAws(
+        LocalAwsSettings(port=0, active_delay_seconds=0.2, application_quota=1000)
+    ).start()
     os.environ["AWS_ENDPOINT_URL"] = stack.url
     try:
         yield stack

@@ -86,6 +86,7 @@ SURFACES: dict[str, Surface] = {
     "test_web_open_redirects.py": Surface("Web", "serve: redirects"),
     "test_web_request_limits.py": Surface("Web", "serve: request body limits"),
     "test_web_userinfo.py": Surface("OIDC", "serve and login: UserInfo"),
+    "test_web_session_renewal.py": Surface("OIDC", "serve: credential renewal (refresh grant)"),
     "test_web_chat_xss.py": Surface("Web", "serve: chat page"),
     "test_web_chat_stream_attacks.py": Surface("Web", "serve: streamed answers"),
     "test_gap_web_attacks.py": Surface("Web", "serve: pages, cookies, headers, rendering"),
@@ -100,6 +101,9 @@ SURFACES: dict[str, Surface] = {
     ),
     "test_creds_cache_attacks.py": Surface("CLI", "credential cache on disk"),
     "test_mcp_attacks.py": Surface("CLI", "mcp: streamable HTTP bearer token, bind address"),
+    "test_documents_folder_attacks.py": Surface(
+        "CLI", "admin docs sync: document folder symbolic links"
+    ),
     "test_device_flow_attacks.py": Surface("OIDC", "device sign-in: dev IdP and CLI parsing"),
     "test_fuzz_crashers.py": Surface("Local stack", "fuzz crasher replayed against its target"),
 }

@@ -109,38 +109,46 @@ def chat_upload_headers(length: int, cookie: str | None = None) -> dict[str, str
     return headers
 
 
-def test_anonymous_chat_upload_goes_to_sign_in_without_being_read(broker: Broker) -> None:
+CHAT_UPLOAD_PATHS = pytest.mark.parametrize("path", ["/chat", "/chat/stream"])
+
+
+@CHAT_UPLOAD_PATHS
+def test_anonymous_chat_upload_goes_to_sign_in_without_being_read(
+    broker: Broker, path: str
+) -> None:
     """Before the fix the whole multipart body was parsed (and spooled to disk) first."""
     status, headers, _ = post_partially(
-        broker.url, "/chat", headers=chat_upload_headers(40_000_000),
+        broker.url, path, headers=chat_upload_headers(40_000_000),
         first_bytes=multipart_start(None),
     )  # fmt: skip
     assert status == 303
     assert headers["location"] == "/signin?next=/chat"
 
 
+@CHAT_UPLOAD_PATHS
 def test_chat_upload_with_a_forged_csrf_token_is_refused_before_the_upload_is_read(
-    broker: Broker,
+    broker: Broker, path: str
 ) -> None:
     with httpx.Client(timeout=10) as browser:
         broker.sign_in(browser)
         cookie = "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
     status, _, body = post_partially(
-        broker.url, "/chat", headers=chat_upload_headers(40_000_000, cookie),
+        broker.url, path, headers=chat_upload_headers(40_000_000, cookie),
         first_bytes=multipart_start("forged-token"),
     )  # fmt: skip
     assert status == 400
     assert "security token is missing or stale" in body
 
 
+@CHAT_UPLOAD_PATHS
 def test_chat_upload_without_a_leading_csrf_token_is_refused_before_the_upload_is_read(
-    broker: Broker,
+    broker: Broker, path: str
 ) -> None:
     with httpx.Client(timeout=10) as browser:
         broker.sign_in(browser)
         cookie = "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
     status, _, body = post_partially(
-        broker.url, "/chat", headers=chat_upload_headers(40_000_000, cookie),
+        broker.url, path, headers=chat_upload_headers(40_000_000, cookie),
         first_bytes=multipart_start(None) + b"\0" * 32_768,
     )  # fmt: skip
     assert status == 400

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -31,6 +31,7 @@ from qbizfed.local.stack import LocalAws, LocalAwsSettings
 from qbizfed.web.app import create_app
 from qbizfed.web.chat_settings import ChatSettings
 from qbizfed.web.routes_chat import install_chat
+from qbizfed.web.sessions import InMemorySessionStore
 from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import FAKE_ADMIN_KEY, FAKE_ADMIN_SECRET, REGION
 from tests.integration.test_serve_harness import UvicornServer
@@ -38,6 +39,7 @@ from tests.support.chat_permissions import grant_chat_permissions
 from tests.support.dev_idp_broker import dev_idp_web_settings
 from tests.support.oidc_issuer import oidc_trust_policy
 from tests.support.saml_assertions import saml_trust_policy
+from tests.support.session_clock import MovableClock
 from tests.support.stream_faults import stream_pacing
 
 CLIENT_ID = "qbizfed-chat"
@@ -60,6 +62,10 @@ class ChatStack:
     oidc_application_id: str
     saml_application_id: str
     oidc_identity_type: str
+    clock: MovableClock = field(default_factory=MovableClock)
+    """The broker's clock (session ends, credential renewal); tests may move it on."""
+    store: InMemorySessionStore = field(default_factory=InMemorySessionStore)
+    """The broker's session store, for tests that need a session's server-side record."""
 
 
 def admin_client_at(aws: LocalAws, service: str) -> Any:
@@ -177,7 +183,9 @@ def running_chat_stack(
             aws_endpoint_url=aws.url,
             session_duration_seconds=session_duration_seconds,
         )
-        app = create_app(settings, sts=ThreadPoolStsIssuer(region=REGION, endpoint_url=aws.url))
+        clock, store = MovableClock(), InMemorySessionStore()
+        app = create_app(settings, sts=ThreadPoolStsIssuer(region=REGION, endpoint_url=aws.url),
+                         session_store=store, clock=clock)  # fmt: skip
         install_chat(
             app,
             settings=ChatSettings(
@@ -187,7 +195,7 @@ def running_chat_stack(
             ),
         )
         server.start(app)
-        yield ChatStack(base, idp, aws, oidc_app, saml_app, oidc_type)
+        yield ChatStack(base, idp, aws, oidc_app, saml_app, oidc_type, clock, store)
     finally:
         server.stop()
         if idp is not None:

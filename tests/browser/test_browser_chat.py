@@ -9,13 +9,18 @@ script or style fails it too.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
 from tests.browser.chat_stack import (
+    CLIENT_ID,
+    CLIENT_SECRET,
     ENGINEERING_FACT,
     ENGINEERING_QUESTION,
     ENGINEERING_TITLE,
@@ -204,3 +209,37 @@ def test_ask_and_read_work_with_javascript_off(stack: ChatStack, chromium: Brows
         assert "Thank you" in page.locator("#chat-notice").inner_text()
     finally:
         context.close()
+
+
+def test_a_refused_renewal_signs_in_again_and_keeps_the_unsent_question(
+    stack: ChatStack, page: Page
+) -> None:
+    """OIDC with a refresh token: when the IdP refuses the renewal (the refresh token was
+    revoked), the next question leads to sign-in and back, the question still typed."""
+    sign_in(page, stack, "oidc", "carol")
+    ask(page, "What are the company holidays?")
+    conversation_url = page.url.split("#")[0]
+    cookie = next(c["value"] for c in page.context.cookies() if c["name"] == "qbizfed_session")
+    with ThreadPoolExecutor(1) as thread:  # Playwright's loop runs in this thread
+        record = thread.submit(asyncio.run, stack.store.get("session:" + cookie)).result()
+    assert record is not None
+    assert "rg" in record, "the dev IdP granted no refresh token"
+    revoked = httpx.post(stack.idp.issuer + "/oidc/revoke", data={"token": record["rg"]["rt"]},
+                         auth=(CLIENT_ID, CLIENT_SECRET))  # fmt: skip
+    assert revoked.status_code == 200
+    stack.clock.advance(3600 - 60)  # one minute left on the credentials: renewal is due
+    try:
+        page.fill("#message", "And the winter shutdown?")
+        page.click("#send")
+        page.wait_for_url(re.compile(r"/signin\?next=/chat/"))
+        page.click("#login-oidc")
+        page.locator("#password").or_(page.locator("#ask-form")).wait_for()
+        if page.locator("#password").count():
+            page.select_option("#username", "carol")
+            page.fill("#password", "demo")
+            page.click("button[type=submit]")
+        page.wait_for_url(conversation_url)
+        assert page.locator("#message").input_value() == "And the winter shutdown?"
+        assert page.locator(".message.user").count() == 1
+    finally:
+        stack.clock.advance(-(3600 - 60))

@@ -42,7 +42,8 @@ def test_every_benchmark_has_a_row(quick_results: tuple[Path, dict[str, object]]
                      "wall time", "IAM authorization", "emulator ChatSync over boto3 + HTTP",
                      "time to first text event", "whole answer",
                      "time to first text, library", "first SSE event", "paced answers",
-                     "streaming through serve", "chat turns/s through serve vs the library",
+                     "streaming through serve", "admin docs sync",
+                     "chat turns/s through serve vs the library",
                      "chat-turn p50 through serve", "chat-turn p99 through serve",
                      "broker CPU per chat turn", "ChatSync transport"):  # fmt: skip
         assert expected in names
@@ -84,6 +85,17 @@ def test_reapply_of_an_up_to_date_stack_mutates_nothing(
     assert reapply["first_apply_mutating_calls"] > 0
     assert reapply["reapply_mutating_calls"] == 0
     assert reapply["reapply_read_calls"] > 0
+
+
+def test_docs_resync_of_an_unchanged_folder_mutates_nothing(
+    quick_results: tuple[Path, dict[str, object]],
+) -> None:
+    _, document = quick_results
+    sync = document["details"]["docs_sync"]  # type: ignore[index]
+    assert sync["docs"] > 0
+    assert sync["sync_docs_per_second"] > 0
+    assert sync["resync_mutating_calls"] == 0
+    assert sync["resync_calls"] > 0
 
 
 def test_saml_benchmark_validated_every_response(

@@ -454,3 +454,19 @@ def test_chat_controls_round_trip(qb: Any, unique_name: str) -> None:
         "systemMessageOverride": "I cannot talk about that.",
     }
     assert [t["name"] for t in got["topicConfigurations"]] == ["legal"]
+
+
+def test_application_quota_is_aws_default_and_adjustable() -> None:
+    """AWS's default quota is 50 applications per account and region; a raised quota (as
+    after a Service Quotas increase) is a setting of the local stack."""
+    from qbizfed.local.stack import LocalAwsSettings
+
+    assert LocalAwsSettings().application_quota == 50
+    with LocalAws(LocalAwsSettings(port=0, active_delay_seconds=0, application_quota=2)) as aws:
+        qb = _admin(aws)
+        new_app(qb, "quota-1")
+        new_app(qb, "quota-2")
+        with pytest.raises(ClientError) as refused:
+            new_app(qb, "quota-3")
+    assert error_code(refused) == "ServiceQuotaExceededException"
+    assert "limit of 2 applications" in str(refused.value)

@@ -207,6 +207,18 @@ def test_answer_has_markers_segments_and_url(stack: LocalAws, corpus_app: tuple[
     assert isinstance(source["updatedAt"], datetime)
 
 
+def settled_statuses(qb: Any, app: str, index: str) -> dict[str, str]:
+    """ListDocuments' statuses once no document is PROCESSING any more."""
+    deadline = time.monotonic() + 10
+    while True:
+        listed = qb.list_documents(applicationId=app, indexId=index)["documentDetailList"]
+        statuses = {d["documentId"]: d["status"] for d in listed}
+        if "PROCESSING" not in statuses.values():
+            return statuses
+        assert time.monotonic() < deadline, statuses
+        time.sleep(0.05)
+
+
 def test_documents_listed_and_deleted(qb: Any) -> None:
     app, index = ready_app(qb)
     qb.batch_put_document(
@@ -219,7 +231,9 @@ def test_documents_listed_and_deleted(qb: Any) -> None:
     )
     listed = qb.list_documents(applicationId=app, indexId=index, maxResults=2)
     assert [d["documentId"] for d in listed["documentDetailList"]] == ["d0", "d1"]
-    assert listed["documentDetailList"][0]["status"] == "INDEXED"
+    assert listed["documentDetailList"][0]["status"] == "PROCESSING"  # for --active-delay
+    assert settled_statuses(qb, app, index) == dict.fromkeys(["d0", "d1", "d2"], "INDEXED")
+    listed = qb.list_documents(applicationId=app, indexId=index, maxResults=2)
     rest = qb.list_documents(applicationId=app, indexId=index, nextToken=listed["nextToken"])
     assert [d["documentId"] for d in rest["documentDetailList"]] == ["d2"]
     stats = qb.get_index(applicationId=app, indexId=index)["indexStatistics"]
@@ -229,21 +243,27 @@ def test_documents_listed_and_deleted(qb: Any) -> None:
     assert [d["documentId"] for d in remaining] == ["d0", "d2"]
 
 
-def test_unsupported_document_content_reported_as_failed(qb: Any) -> None:
+def test_unreadable_document_content_is_listed_as_failed(qb: Any) -> None:
+    """Content problems are found while processing: accepted, then FAILED with the reason."""
     app, index = ready_app(qb)
     result = qb.batch_put_document(
         applicationId=app,
         indexId=index,
         documents=[
-            {"id": "from-s3", "content": {"s3": {"bucket": "my-bucket", "key": "k"}}},
+            {"id": "from-s3", "content": {"s3": {"bucket": "no-such-bucket-qbz", "key": "k"}}},
             {"id": "ok", "content": {"blob": b"fine"}, "contentType": "PLAIN_TEXT"},
             {"id": "broken-xml", "content": {"blob": b"<a><b></a>"}, "contentType": "XML"},
         ],
     )
-    failed = {f["id"]: f["error"]["errorCode"] for f in result["failedDocuments"]}
-    assert failed == {"from-s3": "InvalidRequest", "broken-xml": "InvalidRequest"}
+    assert result["failedDocuments"] == []
+    settled_statuses(qb, app, index)
     listed = qb.list_documents(applicationId=app, indexId=index)["documentDetailList"]
-    assert [d["documentId"] for d in listed] == ["ok"]
+    status = {d["documentId"]: (d["status"], d.get("error", {})) for d in listed}
+    assert status["ok"] == ("INDEXED", {})
+    assert status["from-s3"][0] == "FAILED"
+    assert "NoSuchBucket" in status["from-s3"][1]["errorMessage"]
+    assert status["broken-xml"][0] == "FAILED"
+    assert "XML" in status["broken-xml"][1]["errorMessage"]
 
 
 def test_documents_need_an_existing_index(qb: Any) -> None:

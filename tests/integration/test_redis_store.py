@@ -358,7 +358,7 @@ def test_key_rotation_keeps_users_signed_in_and_dropping_a_key_signs_them_out(
 
 # The ACL of docs/deployment.md: the store needs nothing beyond these commands and keys.
 LEAST_PRIVILEGE_ACL = ("-@all", "+get", "+set", "+del", "+getdel", "+pttl", "+ping", "+hello",
-                       "+client|setname")  # fmt: skip
+                       "+client|setname", "+evalsha", "+script|load")  # fmt: skip
 
 
 def test_the_documented_least_privilege_acl_user_is_enough(redis_server: RedisServer) -> None:
@@ -381,6 +381,10 @@ def test_the_documented_least_privilege_acl_user_is_enough(redis_server: RedisSe
         assert await allowed.take("session:acl") == {"v": 1}
         assert await allowed.add_once("saml-assertion:_acl", ttl_seconds=60) is True
         await allowed.delete("saml-assertion:_acl")
+        async with allowed.lock("renewal-lock:acl", ttl_seconds=5, wait_seconds=1) as held:
+            assert held  # SET NX PX, then the release script (EVALSHA, SCRIPT LOAD)
+        async with allowed.lock("renewal-lock:acl", ttl_seconds=5, wait_seconds=1) as again:
+            assert again  # released
         with pytest.raises(SessionStoreUnavailable):  # NOPERM outside qbizfed:*
             await wrong_prefix.get("session:acl")
         with pytest.raises(SessionStoreUnavailable) as caught:
@@ -388,6 +392,41 @@ def test_the_documented_least_privilege_acl_user_is_enough(redis_server: RedisSe
         assert "not-the-password" not in caught.value.diagnostics()
 
     run([allowed, wrong_prefix, wrong_password], body)
+
+
+def test_the_lock_serialises_two_instances_and_expires_with_a_dead_holder(
+    redis_server: RedisServer,
+) -> None:
+    """Two stores (two broker instances) on one Redis: one holder at a time; a holder
+    that outlives its TTL loses the lock to a waiter, and its release leaves the new
+    holder's lock alone (token compare-and-delete)."""
+    prefix = f"qbizfed-lock-{secrets.token_hex(3)}:"
+    one, two = make_store(redis_server, prefix), make_store(redis_server, prefix)
+
+    async def body() -> None:
+        order: list[str] = []
+
+        async def hold(store: RedisSessionStore, name: str) -> None:
+            async with store.lock("renewal-lock:s", ttl_seconds=5, wait_seconds=5) as held:
+                assert held
+                order.append(name + " in")
+                await asyncio.sleep(0.1)
+                order.append(name + " out")
+
+        await asyncio.gather(hold(one, "a"), hold(two, "b"))
+        assert order in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
+        stale = one.lock("renewal-lock:s", ttl_seconds=0.2, wait_seconds=1)
+        assert await stale.__aenter__()
+        taken = two.lock("renewal-lock:s", ttl_seconds=5, wait_seconds=2)
+        assert await taken.__aenter__()  # the stale holder's lock expired
+        await stale.__aexit__(None, None, None)  # its late release must not free `taken`
+        async with one.lock("renewal-lock:s", ttl_seconds=5, wait_seconds=0.05) as blocked:
+            assert not blocked
+        await taken.__aexit__(None, None, None)
+        async with one.lock("renewal-lock:s", ttl_seconds=5, wait_seconds=0.05) as after:
+            assert after
+
+    run([one, two], body)
 
 
 # --- Redis down: fail closed ----------------------------------------------------------------

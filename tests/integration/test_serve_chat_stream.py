@@ -68,7 +68,11 @@ def events_of(body: str) -> list[tuple[str, Any]]:
 
 def ask(app: ChatApp, message: str = "When do we deploy?", **fields: str) -> Any:
     data = {"csrf_token": app.csrf(), "message": message, **fields}
-    return app.client.post("/chat/stream", data=data, headers={"Origin": origin(app)})
+    # As chat.js posts it: the conversation in the query too, as the form's action has it.
+    query = {"conversation_id": fields["conversation_id"]} if "conversation_id" in fields else {}
+    return app.client.post(
+        "/chat/stream", params=query, data=data, headers={"Origin": origin(app)}
+    )
 
 
 def origin(app: ChatApp) -> str:

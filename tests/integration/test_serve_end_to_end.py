@@ -7,6 +7,7 @@ exported credentials work with boto3 against the local Q Business as that user.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -27,6 +28,7 @@ from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import OidcClient, Secret, ServiceProvider
 from qbizfed.local.stack import LocalAws
 from qbizfed.web.app import create_app
+from qbizfed.web.sessions import InMemorySessionStore
 from qbizfed.web.settings import OidcSettings, WebSettings
 from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import REGION
@@ -50,6 +52,7 @@ class Stack:
     oidc_role: str
     saml_role: str
     application_id: str
+    store: InMemorySessionStore
 
 
 @pytest.fixture(scope="module")
@@ -111,11 +114,11 @@ def stack(local_aws: LocalAws) -> Iterator[Stack]:
         aws_region=REGION,
         aws_endpoint_url=local_aws.url,
     )
-    server.start(
-        create_app(settings, sts=ThreadPoolStsIssuer(region=REGION, endpoint_url=local_aws.url))
-    )
+    store = InMemorySessionStore()
+    issuer = ThreadPoolStsIssuer(region=REGION, endpoint_url=local_aws.url)
+    server.start(create_app(settings, session_store=store, sts=issuer))
     try:
-        yield Stack(base, idp, local_aws, oidc_role, saml_role, application_id)
+        yield Stack(base, idp, local_aws, oidc_role, saml_role, application_id, store)
     finally:
         server.stop()
         idp.stop()
@@ -217,11 +220,17 @@ def test_logs_and_default_pages_carry_no_secrets(
         home = sign_in_oidc(stack, browser, "carol")
         default_pages = [home.text, browser.get(stack.url + "/credentials").text]
         creds = exported_credentials(stack, browser)
+        cookie = browser.cookies.get("qbizfed_session")
+        assert cookie
+        record = asyncio.run(stack.store.get("session:" + cookie))
+    assert record is not None
+    refresh_token = record["rg"]["rt"]  # the dev IdP grants offline_access
     server_records = [r for r in caplog.records if r.threadName != "MainThread"]
     logged = "\n".join(r.getMessage() for r in server_records)
     assert "carol@example.com" in logged  # the log is there, just clean
-    for value in (creds["SecretAccessKey"], creds["SessionToken"], CLIENT_SECRET):
+    for value in (creds["SecretAccessKey"], creds["SessionToken"], CLIENT_SECRET, refresh_token):
         assert value not in logged
+        assert value not in cookie
         for page in default_pages:
             assert value not in page
     assert not re.search(r"eyJ[\w-]+\.[\w-]+\.", logged), "a JWT reached the logs"

@@ -39,18 +39,21 @@ def issuer_host_path(issuer: str) -> str:
 
 
 def ensure_oidc_provider(iam: Any, *, issuer: str, client_ids: list[str]) -> str:
-    """The IAM OIDC provider for ``issuer`` (IAM keeps one per URL).
+    """The IAM OIDC provider for ``issuer`` (IAM keeps one per URL), knowing ``client_ids``.
 
-    Created with all ``client_ids`` at once: moto 5.2.5 does not implement
-    AddClientIDToOpenIDConnectProvider.
+    An earlier test's IdP may have had the same loopback port, so a provider for the URL
+    can exist already: the missing client ids are added to it (the local stack implements
+    AddClientIDToOpenIDConnectProvider, which moto lacks).
     """
     wanted = issuer_host_path(issuer)
     for entry in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]:
         arn = str(entry["Arn"])
         if arn.split(":oidc-provider/", 1)[1] == wanted:
             known = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)["ClientIDList"]
-            missing = set(client_ids) - set(known)
-            assert not missing, f"create the provider for {issuer} with {sorted(missing)} too"
+            for client_id in sorted(set(client_ids) - set(known)):
+                iam.add_client_id_to_open_id_connect_provider(
+                    OpenIDConnectProviderArn=arn, ClientID=client_id
+                )
             return arn
     return str(
         iam.create_open_id_connect_provider(

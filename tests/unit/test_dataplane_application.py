@@ -187,7 +187,7 @@ def test_corpus_folder_with_toml_sidecar_and_txt(tmp_path: Path) -> None:
         'n = 3\ntags = ["x"]\n[permissions.allow]\nusers = ["u@example.com"]\n',
     )
     write(tmp_path / "groups.json", json.dumps({"g": {"users": ["u@example.com"]}}))
-    write(tmp_path / "notes.pdf", "ignored")
+    write(tmp_path / "notes.docx", "ignored: not a folder document type")
     corpus = load_corpus(tmp_path, loaded_at=datetime(2026, 1, 1, tzinfo=UTC))
     docs = {d.document.document_id: d for d in corpus.documents}
     assert set(docs) == {"a", "sub/b"}
@@ -201,7 +201,7 @@ def test_corpus_folder_with_toml_sidecar_and_txt(tmp_path: Path) -> None:
     assert attrs["n"].long_value == 3
     assert attrs["tags"].string_list_value == ("x",)
     assert b.access is not None
-    assert corpus.groups["g"].member_users == (MemberUser("u@example.com"),)
+    assert [u.user_id for u in corpus.groups["g"].member_users] == ["u@example.com"]
 
 
 @pytest.mark.parametrize(

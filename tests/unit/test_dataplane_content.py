@@ -7,6 +7,7 @@ import pytest
 from qbizfed.local.qbusiness.dataplane_content import extract_text
 from qbizfed.local.qbusiness.dataplane_errors import DataPlaneValidationError
 from qbizfed.local.qbusiness.dataplane_passages import split_passages
+from tests.support.pdf import text_pdf
 
 
 @pytest.mark.parametrize("content_type", ["PLAIN_TEXT", "MD", "CSV", "JSON", None])
@@ -70,7 +71,7 @@ def test_hostile_markup_never_expands_entities(content_type: str, blob: bytes) -
     assert "lollollol" not in text
 
 
-@pytest.mark.parametrize("content_type", ["PDF", "MS_WORD", "PPT", "MS_EXCEL", "RTF"])
+@pytest.mark.parametrize("content_type", ["MS_WORD", "PPT", "MS_EXCEL", "RTF"])
 def test_binary_types_are_refused(content_type: str) -> None:
     with pytest.raises(DataPlaneValidationError) as err:
         extract_text(b"%PDF-1.7", content_type)
@@ -85,3 +86,20 @@ def test_malformed_xml_is_a_validation_error() -> None:
 def test_oversized_blob_is_refused() -> None:
     with pytest.raises(DataPlaneValidationError):
         extract_text(b"x" * (10 * 1024 * 1024 + 1), "PLAIN_TEXT")
+
+
+def test_pdf_text_layer_is_extracted() -> None:
+    assert "Quarterly revenue grew" in extract_text(text_pdf("Quarterly revenue grew"), "PDF")
+
+
+def test_broken_pdf_is_a_validation_error_with_a_remedy() -> None:
+    with pytest.raises(DataPlaneValidationError) as err:
+        extract_text(b"%PDF-1.7 not really", "PDF")
+    assert "PDF" in err.value.message
+    assert err.value.remedy
+
+
+def test_more_than_five_megabytes_of_text_is_refused() -> None:
+    with pytest.raises(DataPlaneValidationError) as err:
+        extract_text(b"x" * (5 * 1024 * 1024 + 1), "PLAIN_TEXT")
+    assert "5242880 bytes of text" in err.value.message

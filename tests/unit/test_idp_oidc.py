@@ -158,3 +158,31 @@ def test_userinfo_stops_when_the_access_token_expires() -> None:
     with pytest.raises(OAuthError) as err:
         p.userinfo(bearer)
     assert err.value.status == 401
+
+
+def test_revocation_forgets_the_clients_own_refresh_token_only() -> None:
+    """RFC 7009: the authenticated client's token is revoked; another client's is not,
+    and the answer is the same either way (nothing is revealed)."""
+    clock = FakeClock()
+    directory = Directory(clients=[
+        OidcClient("app", Secret("app-secret"), (REDIRECT,)),
+        OidcClient("other", Secret("other-secret"), (REDIRECT,)),
+    ])  # fmt: skip
+    p = OidcProvider(issuer="http://127.0.0.1:9000", keys=KEYS, directory=directory,
+                     clock=clock)  # fmt: skip
+    tokens = p.token(
+        {"grant_type": "authorization_code", "code": code(p), "redirect_uri": REDIRECT,
+         "client_id": "app", "client_secret": "app-secret"},
+        None,
+    )  # fmt: skip
+    refresh = tokens["refresh_token"]
+    assert p.discovery()["revocation_endpoint"] == "http://127.0.0.1:9000/oidc/revoke"
+    p.revoke({"token": refresh, "client_id": "other", "client_secret": "other-secret"}, None)
+    renewed = p.token({"grant_type": "refresh_token", "refresh_token": refresh,
+                       "client_id": "app", "client_secret": "app-secret"}, None)  # fmt: skip
+    p.revoke({"token": renewed["refresh_token"], "client_id": "app",
+              "client_secret": "app-secret"}, None)  # fmt: skip
+    with pytest.raises(OAuthError) as err:
+        p.token({"grant_type": "refresh_token", "refresh_token": renewed["refresh_token"],
+                 "client_id": "app", "client_secret": "app-secret"}, None)  # fmt: skip
+    assert err.value.error == "invalid_grant"

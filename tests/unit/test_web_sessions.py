@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from qbizfed.web.browser_session import (
     BrowserSessions,
+    RefreshGrant,
     SessionCredentials,
     SignedInUser,
     WebSession,
@@ -88,7 +91,7 @@ def _signed_in(expires_in: timedelta) -> WebSession:
     return WebSession(
         id="x",
         csrf_token="c",
-        created_at=0.0,
+        created_at=time.time(),  # signed in now (the maximum lifetime counts from here)
         user=SignedInUser(protocol="oidc", email="a@example.com", issuer="i", subject="s"),
         credentials=SessionCredentials(
             access_key_id="ASIAEXAMPLE",
@@ -156,5 +159,65 @@ def test_a_flood_of_sessions_keeps_memory_bounded() -> None:
             await store.set(f"session:{i}", {"i": i}, ttl_seconds=60 + i)
         assert len(store) <= 100
         assert await store.get("session:999") == {"i": 999}  # the newest survive
+
+    asyncio.run(run())
+
+
+def _renewable(expires_in: timedelta, *, created_at: float) -> WebSession:
+    return replace(
+        _signed_in(expires_in),
+        created_at=created_at,
+        refresh=RefreshGrant("refresh-token-value", nonce="n", auth_time=1.0),
+    )
+
+
+def test_a_renewable_session_outlives_its_credentials_until_its_maximum_lifetime() -> None:
+    store = InMemorySessionStore()
+    sessions = BrowserSessions(store, anonymous_ttl=60, max_ttl=3600)
+
+    async def run() -> None:
+        lapsed = _renewable(timedelta(seconds=-5), created_at=time.time() - 600)
+        await store.set("session:x", lapsed.to_json(), ttl_seconds=60)
+        loaded = await sessions.load("x")  # renewal decides: the session is still there
+        assert loaded is not None
+        assert loaded.refresh == lapsed.refresh
+        assert 2990 <= sessions.ttl_for(loaded) <= 3000  # lives to its maximum lifetime
+        too_old = _renewable(timedelta(minutes=10), created_at=time.time() - 3601)
+        await store.set("session:x", too_old.to_json(), ttl_seconds=60)
+        assert await sessions.load("x") is None  # past max_session_seconds: ended
+        assert await store.get("session:x") is None
+
+    asyncio.run(run())
+
+
+def test_the_refresh_token_is_hidden_from_repr() -> None:
+    session = _renewable(timedelta(minutes=10), created_at=time.time())
+    assert "refresh-token-value" not in repr(session)
+
+
+def test_the_in_memory_lock_serialises_holders_of_one_key() -> None:
+    store = InMemorySessionStore()
+
+    async def run() -> None:
+        inside = 0
+        most = 0
+
+        async def hold() -> None:
+            nonlocal inside, most
+            async with store.lock("k", ttl_seconds=5, wait_seconds=5) as held:
+                assert held
+                inside += 1
+                most = max(most, inside)
+                await asyncio.sleep(0.01)
+                inside -= 1
+
+        await asyncio.gather(*(hold() for _ in range(5)))
+        assert most == 1
+        async with (
+            store.lock("k", ttl_seconds=5, wait_seconds=1) as first,
+            store.lock("k", ttl_seconds=5, wait_seconds=0.05) as second,
+        ):
+            assert first
+            assert not second  # gave up waiting
 
     asyncio.run(run())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -207,4 +208,43 @@ def test_request_body_limits_are_serve_settings(tmp_path: Path) -> None:
             settings.max_saml_body_bytes) == (4096, 2_000_000, 300_000)  # fmt: skip
     config.write_text("[serve]\nmax_body_bytes = 10\n")
     with pytest.raises(ConfigError, match="max_body_bytes"):
+        load_settings(config, env=SAMPLE_OIDC_ENV)
+
+
+def test_session_lifetime_and_refresh_settings(tmp_path: Path) -> None:
+    defaults = load_settings(env=SAMPLE_OIDC_ENV)
+    assert (defaults.max_session_seconds, defaults.renew_before_seconds) == (28800, 300)
+    assert defaults.oidc is not None
+    assert defaults.oidc.offline_access
+    assert defaults.oidc.prompt is None
+    config = tmp_path / "broker.toml"
+    config.write_text(
+        "[serve]\nmax_session_seconds = 14400\nrenew_before_seconds = 120\n"
+        '[serve.oidc]\noffline_access = false\nprompt = "consent"\n'
+    )
+    settings = load_settings(config, env=SAMPLE_OIDC_ENV)
+    assert (settings.max_session_seconds, settings.renew_before_seconds) == (14400, 120)
+    assert settings.oidc is not None
+    assert not settings.oidc.offline_access
+    assert settings.oidc.prompt == "consent"
+    from_env = load_settings(env={**SAMPLE_OIDC_ENV, "QBIZFED_OIDC_OFFLINE_ACCESS": "false",
+                                  "QBIZFED_OIDC_PROMPT": "consent"})  # fmt: skip
+    assert from_env.oidc is not None
+    assert (from_env.oidc.offline_access, from_env.oidc.prompt) == (False, "consent")
+
+
+@pytest.mark.parametrize(
+    ("table", "says"),
+    [
+        ("max_session_seconds = 60", "max_session_seconds is 60"),
+        ("renew_before_seconds = 5", "renew_before_seconds is 5"),
+        ("renew_before_seconds = 2000", "half the session duration (1800)"),
+    ],
+)
+def test_session_lifetime_settings_out_of_range_are_refused(
+    tmp_path: Path, table: str, says: str
+) -> None:
+    config = tmp_path / "broker.toml"
+    config.write_text(f"[serve]\n{table}\n")
+    with pytest.raises(ConfigError, match=re.escape(says)):
         load_settings(config, env=SAMPLE_OIDC_ENV)

@@ -2,6 +2,8 @@
 
 Exit codes: 0 without FAIL (WARN alone is 0), 1 with a FAIL, 2 for usage errors
 (including a configuration doctor cannot read: 1 is kept for "found a FAIL").
+With ``--user EMAIL --document ID`` doctor explains one user's access to one document
+instead (:mod:`qbizfed.doctor.document_access`): 0 access, 1 no access, 2 usage.
 Registered by :mod:`qbizfed.cli.main` as ``app.command("doctor")(doctor)``.
 """
 
@@ -105,8 +107,16 @@ def doctor(
         help="Also sign in with the token/response: AssumeRole*, GetCallerIdentity, "
         "ListConversations (sends it to STS, and only there)."),
     output: DoctorOutput = typer.Option(DoctorOutput.TEXT, "--output", "-o", help="text or json."),
+    user: str | None = typer.Option(
+        None, "--user", help="With --document: explain whether this user (email) sees it."),
+    document: str | None = typer.Option(
+        None, "--document", help="With --user: the document id to explain access to."),
+    index_id: str | None = typer.Option(
+        None, "--index-id", help="The index of --document (default: the stack's, by name)."),
 ) -> None:
     """Check the IdP, IAM, the role and the application for what breaks IAM federation."""
+    if user is not None or document is not None:
+        _document_access(config, profile, application_id, index_id, user, document, output)
     if token is not None and saml_response is not None:
         raise typer.BadParameter("give --token or --saml-response, not both",
                                  param_hint="--token / --saml-response")
@@ -150,3 +160,44 @@ def doctor(
     else:
         render_text(report, Console())
     raise typer.Exit(report.exit_code)
+
+
+def _document_access(config: Path | None, profile: str | None, application_id: str | None,
+                     index_id: str | None, user: str | None, document: str | None,
+                     output: DoctorOutput) -> None:
+    """``doctor --user EMAIL --document ID`` (exits: 0 access, 1 no access, 2 usage)."""
+    from qbizfed.aws.provision.observed import observe_index
+    from qbizfed.doctor.document_access import check_document_access, render_text
+
+    if not user or not document:
+        raise typer.BadParameter("give both --user and --document", param_hint="--user")
+    if (application_id is None) != (index_id is None):
+        raise typer.BadParameter("give both --application-id and --index-id, or neither",
+                                 param_hint="--index-id")
+    try:
+        session = (boto3.session.Session(profile_name=profile) if profile
+                   else boto3.session.Session())
+    except ProfileNotFound as exc:
+        raise typer.BadParameter(str(exc), param_hint="--profile") from exc
+    if application_id is None or index_id is None:
+        try:
+            stack = resolve_config(config, os.environ)
+        except ConfigError as err:  # as for doctor: an unreadable config is a usage error
+            from qbizfed.cli.main import print_error
+
+            print_error(err)
+            raise typer.Exit(2) from err
+        clients = AwsClients.from_session(region=stack.region, session=session, max_attempts=3)
+        application_id, index_id = observe_index(stack, clients)
+        qbusiness = clients.qbusiness
+    else:
+        qbusiness = session.client("qbusiness")
+    result = check_document_access(qbusiness, application_id=application_id, index_id=index_id,
+                                   user=user, document_id=document)
+    if output is DoctorOutput.JSON:
+        import json
+
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        render_text(result, Console(highlight=False, soft_wrap=True))
+    raise typer.Exit(result.exit_code)

@@ -54,6 +54,10 @@ def aws(
     stream_stall_seconds: float | None = typer.Option(
         None, "--stream-stall-seconds", min=0, help="Stall every chat stream N s after 1 event."
     ),
+    application_quota: int = typer.Option(
+        50, "--application-quota", min=1,
+        help="Q Business applications per account and region (AWS's default quota: 50).",
+    ),
 ) -> None:
     """Serve IAM, STS, Secrets Manager, KMS, S3 and Q Business on one loopback port."""
     started = time.perf_counter()
@@ -79,6 +83,7 @@ def aws(
         corpus_dir=corpus,
         allow_non_loopback=allow_non_loopback,
         stream_delay_ms=stream_delay_ms,
+        application_quota=application_quota,
     )
     stop = install_stop_signal()
     stack = LocalAws(settings).start()

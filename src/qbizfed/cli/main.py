@@ -39,6 +39,7 @@ def build_app() -> typer.Typer:
     import typer
 
     from qbizfed.cli.admin import admin_app
+    from qbizfed.cli.admin_docs import docs_app
     from qbizfed.cli.creds import register_creds_commands
     from qbizfed.cli.local import local_app
 
@@ -51,6 +52,7 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
     )
     app.add_typer(local_app, name="local")
+    admin_app.add_typer(docs_app, name="docs")
     app.add_typer(admin_app, name="admin")
     register_creds_commands(app)
     from qbizfed.cli.chat import register as register_chat_commands

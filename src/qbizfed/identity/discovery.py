@@ -36,6 +36,8 @@ class ProviderMetadata:
     end_session_endpoint: str | None = None
     device_authorization_endpoint: str | None = None
     """RFC 8628 §4: where ``qbizfed login --device`` starts a device sign-in."""
+    revocation_endpoint: str | None = None
+    """RFC 7009: where ``serve`` revokes a session's refresh token at logout."""
 
 
 def well_known_url(issuer: str) -> str:
@@ -97,6 +99,7 @@ def parse_provider_metadata(
         userinfo_endpoint=url("userinfo_endpoint", required=False),
         end_session_endpoint=url("end_session_endpoint", required=False),
         device_authorization_endpoint=url("device_authorization_endpoint", required=False),
+        revocation_endpoint=url("revocation_endpoint", required=False),
     )
 
 

@@ -294,11 +294,20 @@ class OidcRelyingParty:
         payload = await self._token_request(body)
         return await self._token_set(payload, nonce=pending.nonce, ask_userinfo=True)
 
-    async def refresh(self, refresh_token: str, *, expected_subject: str | None = None) -> TokenSet:
+    async def refresh(
+        self,
+        refresh_token: str,
+        *,
+        expected_subject: str | None = None,
+        original_nonce: str | None = None,
+        original_auth_time: float | None = None,
+    ) -> TokenSet:
         """Use a refresh token; the new ID token is validated like the first one.
 
-        Pass the ``sub`` of the original login as ``expected_subject``: OIDC Core §12.2
-        requires the refreshed ID token to name the same user.
+        OIDC Core §12.2: the refreshed ID token names the same user (pass the ``sub`` of
+        the original login as ``expected_subject``); it should carry no ``nonce``, but
+        one it carries must be the original login's (``original_nonce``); an
+        ``auth_time`` it carries is the original authentication's.
         """
         payload = await self._token_request(
             {"grant_type": "refresh_token", "refresh_token": refresh_token}
@@ -306,6 +315,7 @@ class OidcRelyingParty:
         if "refresh_token" not in payload:
             payload = {**payload, "refresh_token": refresh_token}
         tokens = await self._token_set(payload, nonce=None)
+        claims = tokens.id_token.claims
         if expected_subject is not None and not hmac.compare_digest(
             tokens.id_token.subject.encode("utf-8"), expected_subject.encode("utf-8")
         ):
@@ -313,7 +323,42 @@ class OidcRelyingParty:
                 "the refreshed ID token names another user", reason="sub",
                 remedy="sign in again",
             )  # fmt: skip
+        nonce = claims.get("nonce")
+        if (
+            nonce is not None
+            and original_nonce is not None
+            and (
+                not isinstance(nonce, str)
+                or not hmac.compare_digest(nonce.encode("utf-8"), original_nonce.encode("utf-8"))
+            )
+        ):
+            raise IdTokenError(
+                "the refreshed ID token carries another login's nonce", reason="nonce",
+                remedy="sign in again",
+            )  # fmt: skip
+        auth_time = claims.get("auth_time")
+        if (
+            auth_time is not None
+            and original_auth_time is not None
+            and auth_time != original_auth_time
+        ):
+            raise IdTokenError(
+                "the refreshed ID token names another authentication (auth_time differs)",
+                reason="auth_time", remedy="sign in again",
+            )  # fmt: skip
         return tokens
+
+    async def revoke(self, token: str, *, token_type_hint: str = "refresh_token") -> bool:  # noqa: S107
+        """RFC 7009: ask the IdP to forget ``token``; ``False`` when it has no revocation
+        endpoint. Errors raise as for the token endpoint (callers decide whether to care)."""
+        endpoint = self.metadata.revocation_endpoint
+        if endpoint is None:
+            return False
+        await self._token_request(
+            {"token": token, "token_type_hint": token_type_hint},
+            endpoint=endpoint, what="revocation endpoint", expect_json=False,
+        )  # fmt: skip
+        return True
 
     async def validate(self, id_token: str, *, nonce: str | None) -> ValidatedIdToken:
         """Validate an ID token obtained elsewhere (e.g. from a cache)."""
@@ -439,7 +484,12 @@ class OidcRelyingParty:
         return await self._token_request(dict(body), endpoint=endpoint, what=what)
 
     async def _token_request(
-        self, body: dict[str, str], *, endpoint: str | None = None, what: str = "token endpoint"
+        self,
+        body: dict[str, str],
+        *,
+        endpoint: str | None = None,
+        what: str = "token endpoint",
+        expect_json: bool = True,
     ) -> dict[str, Any]:
         url = require_secure_url(
             endpoint or self.metadata.token_endpoint,
@@ -457,6 +507,8 @@ class OidcRelyingParty:
                 f"could not reach the IdP's {what}: {type(exc).__name__}",
                 remedy="check that the IdP is reachable from this host",
             ) from exc
+        if not expect_json and response.status_code == 200:
+            return {}  # RFC 7009 §2.2: the revocation endpoint answers 200 with no body
         content = response.content[: MAX_TOKEN_RESPONSE_BYTES + 1]
         try:
             payload = json.loads(content) if len(content) <= MAX_TOKEN_RESPONSE_BYTES else None

@@ -197,3 +197,23 @@ def edit_oidc_client_ids(arn: str, *, add: str | None = None, remove: str | None
         ids.remove(remove)
     provider.client_id_list = ids
     return True
+
+
+def read_s3_object(account_id: str, bucket: str, key: str) -> bytes:
+    """The bytes of an object in moto's S3 (what Q Business reads for S3 document content).
+
+    Raises ``LookupError`` naming what is missing (bucket or key), as S3 would.
+    """
+    from moto.s3.exceptions import MissingBucket, MissingKey
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[account_id][PARTITION]
+    try:
+        obj = backend.get_object(bucket, key)
+    except MissingBucket as exc:
+        raise LookupError(f"NoSuchBucket: the bucket {bucket} does not exist") from exc
+    except MissingKey as exc:
+        raise LookupError(f"NoSuchKey: s3://{bucket}/{key} does not exist") from exc
+    if obj is None:
+        raise LookupError(f"NoSuchKey: s3://{bucket}/{key} does not exist")
+    return bytes(obj.value)

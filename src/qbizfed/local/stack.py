@@ -14,6 +14,7 @@ from qbizfed.local.faults import FaultInjector, FaultRule
 from qbizfed.local.iam_gaps import IamGaps
 from qbizfed.local.moto_backend import IamView, moto_wsgi_app, reset_moto
 from qbizfed.local.qbusiness.service import QBusinessEmulator
+from qbizfed.local.qbusiness.state import DEFAULT_APPLICATION_QUOTA
 from qbizfed.local.qbusiness.streaming import CHAT_PATH, ChatStreamEndpoint, StreamSettings
 from qbizfed.local.sessions import SessionRegistry
 from qbizfed.local.sts.service import FederationSts
@@ -32,6 +33,8 @@ class LocalAwsSettings:
     allow_non_loopback: bool = False
     stream_delay_ms: int = 0
     """Pause between the text events of a streamed chat turn."""
+    application_quota: int = DEFAULT_APPLICATION_QUOTA
+    """Q Business applications per account and region (raise it as a quota increase would)."""
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -62,6 +65,7 @@ class LocalAws:
             registry=self.registry,
             active_delay_seconds=self.settings.active_delay_seconds,
             corpus_dir=self.settings.corpus_dir,
+            application_quota=self.settings.application_quota,
         )
         self.edge = Edge(
             moto_app=moto_wsgi_app(),

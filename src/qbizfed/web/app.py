@@ -11,7 +11,8 @@ unexpected-error pages, request body limits.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import httpx
@@ -39,6 +40,7 @@ from qbizfed.web.routes_oidc import router as oidc_router
 from qbizfed.web.routes_saml import router as saml_router
 from qbizfed.web.saml_service_provider import SamlLogin
 from qbizfed.web.security_headers import SecurityHeaders
+from qbizfed.web.session_renewal import SessionRenewal
 from qbizfed.web.sessions import InMemorySessionStore, SessionStore
 from qbizfed.web.settings import WebSettings
 
@@ -70,8 +72,12 @@ def create_app(
     session_store: SessionStore | None = None,
     http_client: httpx.AsyncClient | None = None,
     sts: CredentialIssuer | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> FastAPI:
-    """Build the broker. Injected clients are not closed by the app; its defaults are."""
+    """Build the broker. Injected clients are not closed by the app; its defaults are.
+
+    ``clock`` decides when sessions end and credentials are renewed (tests move it on).
+    """
     settings.check()
     store = session_store if session_store is not None else InMemorySessionStore()
     owns_http = http_client is None
@@ -90,19 +96,32 @@ def create_app(
         openapi_url=None,
         lifespan=lifespan,
     )
+    sessions = BrowserSessions(
+        store,
+        anonymous_ttl=settings.anonymous_session_seconds,
+        max_ttl=settings.max_session_seconds,
+        clock=clock,
+    )
+    issuer = sts or default_credential_issuer(settings)
+    oidc = LazyRelyingParty(settings.oidc, http=http) if settings.oidc else None
     app.state.web = WebContext(
         settings=settings,
         store=store,
-        sessions=BrowserSessions(
-            store,
-            anonymous_ttl=settings.anonymous_session_seconds,
-            max_ttl=43200,
-        ),
+        sessions=sessions,
         http=http,
-        issuer=sts or default_credential_issuer(settings),
+        issuer=issuer,
         templates=Jinja2Templates(directory=str(TEMPLATES_DIR)),
+        renewal=None
+        if oidc is None
+        else SessionRenewal(
+            sessions=sessions,
+            relying_party=oidc,
+            issuer=issuer,
+            duration_seconds=settings.session_duration_seconds,
+            renew_before_seconds=settings.renew_before_seconds,
+        ),
     )
-    app.state.oidc = LazyRelyingParty(settings.oidc, http=http) if settings.oidc else None
+    app.state.oidc = oidc
     app.state.saml = SamlLogin(settings.saml, store=store) if settings.saml else None
 
     app.include_router(account_router)

@@ -21,6 +21,7 @@ from starlette.templating import Jinja2Templates
 from qbizfed.web.browser_session import BrowserSessions, WebSession
 from qbizfed.web.credential_issuer import CredentialIssuer
 from qbizfed.web.error_pages import ErrorPage
+from qbizfed.web.session_renewal import SessionRenewal
 from qbizfed.web.sessions import SessionStore
 from qbizfed.web.settings import WebSettings
 
@@ -37,13 +38,20 @@ class WebContext:
     http: httpx.AsyncClient
     issuer: CredentialIssuer
     templates: Jinja2Templates
+    renewal: SessionRenewal | None = None
+    """Set when OIDC is configured: renews sessions that hold a refresh token."""
 
     @property
     def cookie_name(self) -> str:
         return "__Host-qbizfed" if self.settings.cookie_secure else "qbizfed_session"
 
     async def current_session(self, request: Request) -> WebSession | None:
-        return await self.sessions.load(request.cookies.get(self.cookie_name))
+        """The browser's session, its credentials renewed first when they are about to
+        expire and it can be (every page that uses credentials comes through here)."""
+        session = await self.sessions.load(request.cookies.get(self.cookie_name))
+        if self.renewal is not None:
+            session = await self.renewal.fresh(session)
+        return session
 
     async def session_or_new(self, request: Request) -> WebSession:
         """The browser's session, or a new anonymous one (saved; set its cookie on the reply)."""

@@ -18,6 +18,9 @@ Each operation is one Redis command, so one-time use holds across instances:
 ``delete``     ``DEL``
 ``take``       ``GETDEL``                           at most one caller gets the value
 ``add_once``   ``SET key 1 NX PX ttl``              exactly one caller claims the key
+``lock``       redis-py's ``Lock``: ``SET key       serialises a session's credential
+               token NX PX ttl``, released by a     renewal across instances; a dead
+               compare-and-delete script            holder's lock expires
 =============  ===================================  ==================================
 
 Values are JSON, sealed with AES-GCM under ``QBIZFED_SESSION_KEY``
@@ -47,13 +50,14 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 from urllib.parse import urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import LockError, RedisError
 
 from qbizfed.errors import ConfigError
 from qbizfed.web.redis_outage import SessionStoreUnavailable
@@ -79,6 +83,8 @@ POOL_TIMEOUT_SECONDS = 5.0
 """How long a request waits for a free connection before the store counts as unavailable."""
 MIN_CLAIM_SECONDS = 1.0
 """``add_once`` keeps a claim at least this long (as the in-memory store does)."""
+LOCK_POLL_SECONDS = 0.02
+"""How often a waiting ``lock`` retries; a renewal holds the lock for one IdP and one STS call."""
 REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
 _NAMESPACE = re.compile(r"[a-z0-9-]{1,32}")
 
@@ -224,6 +230,33 @@ class RedisSessionStore:
         async with self._command("SET NX") as redis:
             claimed = await redis.set(self._name(key), b"1", px=ttl, nx=True)
         return bool(claimed)
+
+    def lock(
+        self, key: str, *, ttl_seconds: float, wait_seconds: float
+    ) -> AbstractAsyncContextManager[bool]:
+        return self._lock(key, ttl_seconds=ttl_seconds, wait_seconds=wait_seconds)
+
+    @contextlib.asynccontextmanager
+    async def _lock(
+        self, key: str, *, ttl_seconds: float, wait_seconds: float
+    ) -> AsyncIterator[bool]:
+        async with self._command("LOCK") as redis:
+            lock = redis.lock(
+                self._name(key), timeout=ttl_seconds, sleep=LOCK_POLL_SECONDS,
+                blocking_timeout=wait_seconds,
+            )  # fmt: skip
+            acquired = bool(await lock.acquire())
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                async with self._command("UNLOCK"):
+                    try:
+                        await lock.release()
+                    except LockError:  # a RedisError: caught before _command sees it
+                        # Held past its expiry (a stalled IdP); someone else may hold it
+                        # now, and the token check left their lock alone.
+                        log.warning("session store: a lock expired before it was released")
 
     async def ping(self) -> None:
         """Raise :class:`SessionStoreUnavailable` unless Redis answers (health checks)."""

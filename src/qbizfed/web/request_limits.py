@@ -7,7 +7,8 @@ limit raises :class:`~qbizfed.web.error_pages.RequestTooLargeError` (a 413 page)
 form parser never sees more than the limit, and nothing beyond it is spooled to disk.
 
 Three limits (``[serve]`` settings, see :class:`~qbizfed.web.settings.WebSettings`):
-the chat question with its attachments (``POST /chat`` as multipart), the SAML ACS
+the chat question with its attachments (``POST /chat`` and its streamed form
+``POST /chat/stream``, as multipart), the SAML ACS
 (``POST /saml``, a base64 response of at most 256 KiB), and every other request.
 """
 
@@ -20,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qbizfed.web.error_pages import ErrorPage, RequestTooLargeError
 
-CHAT_PATH = "/chat"
+CHAT_PATHS = ("/chat", "/chat/stream")
 SAML_ACS_PATH = "/saml"
 
 
@@ -34,7 +35,7 @@ class BodyLimits:
 
     def for_request(self, method: str, path: str, content_type: str) -> tuple[int, str]:
         """The limit for this request and the setting that raises it."""
-        if method == "POST" and path == CHAT_PATH and content_type.startswith("multipart/"):
+        if method == "POST" and path in CHAT_PATHS and content_type.startswith("multipart/"):
             return self.chat_bytes, "max_chat_body_bytes"
         if method == "POST" and path == SAML_ACS_PATH:
             return self.saml_acs_bytes, "max_saml_body_bytes"

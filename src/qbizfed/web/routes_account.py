@@ -127,7 +127,10 @@ async def logout(request: Request) -> Response:
     session = await ctx.current_session(request)
     await verify_csrf(request, session, public_url=ctx.settings.public_url)
     assert session is not None
-    await ctx.sessions.end(session)
+    if ctx.renewal is not None:
+        await ctx.renewal.forget(session)  # also revokes its refresh token at the IdP
+    else:
+        await ctx.sessions.end(session)
     user = session.user
     if user is not None:
         log.info("sign-out: email=%s", user.email)

@@ -461,7 +461,9 @@ async def _render_chat(
     if error is not None:
         status = _status_for(error)
         log.info("chat page error: email=%s type=%s", who.user.email, type(error).__name__)
-    seconds_left = who.credentials.seconds_left()
+    # The notice is about the session's end: a renewable session's credentials renew
+    # silently (qbizfed.web.session_renewal), so only its maximum lifetime shows.
+    seconds_left = who.ctx.sessions.seconds_left(who.session)
     path = _chat_path(conversation_id)
     return who.ctx.render(
         request,
@@ -476,7 +478,7 @@ async def _render_chat(
         draft=draft,
         notice=notice,
         reasons=REASON_LABELS,
-        expires_iso=expires_iso(who.credentials.expiration),
+        expires_iso=expires_iso(who.ctx.sessions.ends_at(who.session)),
         expiring=seconds_left <= runtime.settings.expiry_warning_seconds,
         minutes_left=max(0, int(seconds_left // 60)),
         warn_seconds=runtime.settings.expiry_warning_seconds,

@@ -41,7 +41,7 @@ from qbizfed.aws.chat import ChatClient, ChatError, ChatTurn
 from qbizfed.aws.chat_stream import AsyncChatStream, TextDelta
 from qbizfed.errors import ConfigError, QbizfedError
 from qbizfed.web.chat_rendering import render_answer, source_views
-from qbizfed.web.csrf import verify_csrf
+from qbizfed.web.csrf import verify_csrf_before_parsing
 from qbizfed.web.routes_chat import (
     MAX_MESSAGE_CHARS,
     REASON_LABELS,
@@ -94,14 +94,17 @@ def _refusal(error: QbizfedError) -> Response:
 
 @router.post(STREAM_PATH)
 async def ask_streaming(request: Request) -> Response:
-    form = await request.form()
-    conversation_id = _form_id(form.get("conversation_id"))
+    # As for POST /chat: sign-in and CSRF before the upload is parsed.
     who = await _signed_in(request)
     if who is None:
-        # As for POST /chat: to the sign-in page. The script sees no event stream and
-        # posts the form the plain way, which keeps the question across the sign-in.
-        return _to_signin(_chat_path(conversation_id))
-    await verify_csrf(request, who.session, public_url=who.ctx.settings.public_url)
+        # To the sign-in page. The script sees no event stream and posts the form the
+        # plain way, which keeps the question across the sign-in.
+        return _to_signin(_chat_path(_form_id(request.query_params.get("conversation_id"))))
+    checked = await verify_csrf_before_parsing(
+        request, who.session, public_url=who.ctx.settings.public_url
+    )
+    form = await checked.form()
+    conversation_id = _form_id(form.get("conversation_id"))
     raw = form.get("message")
     message = raw.strip() if isinstance(raw, str) else ""
     parent = _form_id(form.get("parent_message_id"))

@@ -17,10 +17,11 @@ from starlette.responses import RedirectResponse, Response
 
 from qbizfed.identity.errors import AuthorizationError
 from qbizfed.identity.oidc import PendingAuthorization
-from qbizfed.web.browser_session import SignedInUser, WebSession
+from qbizfed.web.browser_session import RefreshGrant, SignedInUser, WebSession
 from qbizfed.web.context import web_context
 from qbizfed.web.oidc_relying_party import LazyRelyingParty
 from qbizfed.web.redirects import safe_next_path
+from qbizfed.web.session_renewal import offline_scopes
 
 log = logging.getLogger("qbizfed.web")
 STATE_PREFIX = "oidc-state:"
@@ -41,7 +42,10 @@ async def login_oidc(request: Request, next: str | None = None) -> Response:
     ctx = web_context(request)
     rp = await _relying_party(request).get()
     session = await ctx.session_or_new(request)
-    pending = rp.authorization_request()
+    settings = _relying_party(request).settings
+    pending = rp.authorization_request(
+        extra_scopes=offline_scopes(rp, settings), prompt=settings.prompt
+    )
     await ctx.store.set(
         STATE_PREFIX + pending.state,
         {
@@ -99,13 +103,23 @@ async def oidc_callback(request: Request) -> Response:
         duration_seconds=ctx.settings.session_duration_seconds,
     )
     keep_hint = lazy.settings.end_session_method == "post"
+    auth_time = tokens.id_token.claims.get("auth_time")
     signed_in = WebSession(
         id="",
         csrf_token="",
-        created_at=time.time(),
+        created_at=ctx.sessions.clock(),
         user=SignedInUser.from_identity("oidc", identity),
         credentials=credentials,
         id_token=identity.credential if keep_hint else None,
+        # A refresh token renews the credentials until max_session_seconds (server-side
+        # only: sealed in the store, never in a cookie, page or log line).
+        refresh=None
+        if tokens.refresh_token is None
+        else RefreshGrant(
+            tokens.refresh_token,
+            nonce=pending.nonce,
+            auth_time=float(auth_time) if isinstance(auth_time, int | float) else None,
+        ),
     )
     fresh = await ctx.sessions.rotate(session, signed_in)
     log.info(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Request
@@ -213,7 +212,7 @@ async def _sign_in(
     signed_in = WebSession(
         id="",
         csrf_token="",
-        created_at=time.time(),
+        created_at=ctx.sessions.clock(),
         user=SignedInUser.from_identity("saml", identity),
         credentials=credentials,
     )

@@ -14,9 +14,11 @@ caller claim a key, which is what a replay cache needs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, runtime_checkable
 
 JsonObject = dict[str, Any]
@@ -41,6 +43,13 @@ class SessionStore(Protocol):
     async def add_once(self, key: str, *, ttl_seconds: float) -> bool:
         """Claim ``key`` for ``ttl_seconds``; ``False`` if already claimed (``SET NX EX``)."""
 
+    def lock(
+        self, key: str, *, ttl_seconds: float, wait_seconds: float
+    ) -> AbstractAsyncContextManager[bool]:
+        """Hold ``key``'s lock inside the block; the block gets ``False`` when it could not
+        be had within ``wait_seconds`` (a random token ``SET NX PX``, released by
+        compare-and-delete, so an expired holder never frees its successor's lock)."""
+
 
 class InMemorySessionStore:
     """A :class:`SessionStore` for one process; expired entries are swept lazily."""
@@ -50,6 +59,7 @@ class InMemorySessionStore:
         self._clock = clock
         self._lock = asyncio.Lock()
         self._max_entries = max_entries
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     def _live(self, key: str, now: float) -> str | None:
         entry = self._data.get(key)
@@ -108,6 +118,31 @@ class InMemorySessionStore:
                 return False
             self._data[key] = (now + max(ttl_seconds, 1.0), "{}")
             return True
+
+    @contextlib.asynccontextmanager
+    async def lock(
+        self, key: str, *, ttl_seconds: float, wait_seconds: float
+    ) -> AsyncIterator[bool]:
+        """One process: an ``asyncio.Lock`` per key (``ttl_seconds`` is moot: a holder
+        cannot die without the process)."""
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            try:
+                await asyncio.wait_for(lock.acquire(), timeout=wait_seconds)
+            except TimeoutError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                lock.release()
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]  # nobody else holds or waits: forget the key
+            else:
+                self._locks[key] = (lock, users - 1)
 
     def __len__(self) -> int:
         return len(self._data)

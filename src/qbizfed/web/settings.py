@@ -21,6 +21,7 @@ certificate, ``QBIZFED_*`` switches). A ``[serve]`` table of the file given to
     client_secret = "..."            # or client_secret_env = "MY_VAR"
     redirect_uri = "https://broker.example.com/auth/oidc/callback"
     role_arn = "arn:aws:iam::123456789012:role/qbiz-web"
+    offline_access = true            # refresh tokens renew credentials (default)
 
     [serve.saml]
     idp_sso_url = "https://idp.example.com/sso/saml"
@@ -83,6 +84,12 @@ class OidcSettings:
     """``redirect``: RP-initiated logout by redirect with ``client_id`` and no
     ``id_token_hint``; ``post``: send ``id_token_hint`` in a form POST (never in a URL)."""
     allow_insecure_loopback_http: bool = False
+    offline_access: bool = True
+    """Ask for ``offline_access`` when the IdP advertises it: its refresh token lets the
+    broker renew the user's credentials until ``max_session_seconds``."""
+    prompt: str | None = None
+    """``prompt`` of every authorization request; some IdPs (``oidc-provider``) grant
+    ``offline_access`` only with ``consent``."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +127,12 @@ class WebSettings:
     aws_region: str = "us-east-1"
     aws_endpoint_url: str | None = None
     session_duration_seconds: int = 3600
-    """Asked of STS (900..43200); the web session ends when the credentials expire."""
+    """Asked of STS (900..43200) for each set of credentials."""
+    max_session_seconds: int = 28800
+    """A signed-in session ends this long after sign-in, however often it was renewed."""
+    renew_before_seconds: int = 300
+    """Renewable (OIDC refresh token) credentials are replaced this long before they
+    expire: longer than the slowest chat turn, so no call runs on expiring credentials."""
     login_timeout_seconds: int = 600
     anonymous_session_seconds: int = 1800
     secure_cookies: bool | None = None
@@ -160,6 +172,18 @@ class WebSettings:
             raise ConfigError(
                 f"session duration {self.session_duration_seconds}s is outside 900..43200",
                 remedy="STS accepts 15 minutes up to the role's maximum (at most 12 hours)",
+            )
+        if not 900 <= self.max_session_seconds <= 7 * 86400:
+            raise ConfigError(
+                f"serve.max_session_seconds is {self.max_session_seconds}; it must be "
+                "900 (15 minutes) to 604800 (7 days)",
+                remedy="give the longest a user may stay signed in, in seconds (default 28800)",
+            )
+        if not 30 <= self.renew_before_seconds <= self.session_duration_seconds // 2:
+            raise ConfigError(
+                f"serve.renew_before_seconds is {self.renew_before_seconds}; it must be 30 "
+                f"to half the session duration ({self.session_duration_seconds // 2})",
+                remedy="renew a few minutes before expiry (default 300)",
             )
         if self.saml is not None and not self.saml.idp_certificate.strip():
             raise ConfigError(
@@ -230,6 +254,7 @@ def _oidc_from(values: Mapping[str, str | None], base: Path | None) -> OidcSetti
             f"end_session_method is {method!r}", remedy="use 'redirect' (default) or 'post'"
         )
     scopes = tuple((values.get("scopes") or "openid email profile").split())
+    offline = (values.get("offline_access") or "true").lower()
     return OidcSettings(
         issuer=issuer_from_discovery_url(str(present["discovery_url"])),
         client_id=str(present["client_id"]),
@@ -241,6 +266,8 @@ def _oidc_from(values: Mapping[str, str | None], base: Path | None) -> OidcSetti
         end_session_method="post" if method == "post" else "redirect",
         allow_insecure_loopback_http=(values.get("allow_insecure_loopback_http") or "").lower()
         in _TRUE,
+        offline_access=offline in _TRUE,
+        prompt=values.get("prompt") or None,
     )
 
 
@@ -290,6 +317,8 @@ _OIDC_ENV = {
     "scopes": "QBIZFED_OIDC_SCOPES",
     "end_session_method": "QBIZFED_OIDC_END_SESSION_METHOD",
     "allow_insecure_loopback_http": "QBIZFED_ALLOW_INSECURE_LOOPBACK_HTTP",
+    "offline_access": "QBIZFED_OIDC_OFFLINE_ACCESS",
+    "prompt": "QBIZFED_OIDC_PROMPT",
 }
 _SAML_ENV = {
     "idp_sso_url": "IDP_SSO_URL",
@@ -315,6 +344,7 @@ def _env_table(env: Mapping[str, str], names: Mapping[str, str]) -> dict[str, st
 _SERVE_KEYS: Mapping[str, str] = {
     "public_url": "str", "aws_region": "str", "aws_endpoint_url": "str",
     "session_duration_seconds": "int", "login_timeout_seconds": "int",
+    "max_session_seconds": "int", "renew_before_seconds": "int",
     "anonymous_session_seconds": "int", "max_body_bytes": "int",
     "max_chat_body_bytes": "int", "max_saml_body_bytes": "int",
     "trusted_hosts": "strings", "secure_cookies": "bool", "oidc": "table", "saml": "table",
@@ -322,6 +352,7 @@ _SERVE_KEYS: Mapping[str, str] = {
 _OIDC_KEYS: Mapping[str, str] = {
     **{key: "str" for key in _OIDC_ENV},
     "scopes": "words", "allow_insecure_loopback_http": "bool", "client_secret_env": "str",
+    "offline_access": "bool",
 }  # fmt: skip
 _SAML_KEYS: Mapping[str, str] = {
     **{key: "str" for key in _SAML_ENV},

@@ -331,3 +331,21 @@ def observe(config: StackConfig, clients: AwsClients) -> ObservedStack:
         )
     except ClientError as err:
         raise wrap_client_error(err, "reading the stack's resources") from err
+
+
+def observe_index(config: StackConfig, clients: AwsClients) -> tuple[str, str]:
+    """The application and index ids of the stack ``admin apply`` made (found by name and
+    ``qbizfed:stack`` tag, as ``admin status`` finds them)."""
+    names = StackNames(config.name)
+    try:
+        app = _application(clients, names)
+        index = _index(clients, app, names) if app else None
+    except ClientError as err:
+        raise wrap_client_error(err, "finding the stack's application and index") from err
+    if app is None or index is None:
+        missing = "application" if app is None else "index"
+        raise ConfigError(
+            f"The stack {config.name!r} has no {missing} in {config.region}.",
+            remedy="Run `qbizfed admin apply` first, or pass --application-id and --index-id.",
+        )
+    return app.id, index.id

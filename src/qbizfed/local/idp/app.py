@@ -47,6 +47,7 @@ from qbizfed.local.idp.oidc import (
     DISCOVERY_PATH,
     END_SESSION_PATH,
     JWKS_PATH,
+    REVOCATION_PATH,
     TOKEN_PATH,
     USERINFO_PATH,
     AuthorizationRequest,
@@ -188,6 +189,7 @@ class IdpApp:
                 Rule(TOKEN_PATH, endpoint="token", methods=["POST"]),
                 Rule(USERINFO_PATH, endpoint="userinfo", methods=["GET", "POST"]),
                 Rule(END_SESSION_PATH, endpoint="end_session", methods=["GET", "POST"]),
+                Rule(REVOCATION_PATH, endpoint="revoke", methods=["POST"]),
                 Rule(SAML_METADATA_PATH, endpoint="saml_metadata", methods=["GET"]),
                 Rule(SAML_SSO_PATH, endpoint="saml_sso", methods=["GET", "POST"]),
                 Rule(LOGIN_PATH, endpoint="login", methods=["POST"]),
@@ -204,6 +206,7 @@ class IdpApp:
             "token": self._token,
             "userinfo": self._userinfo,
             "end_session": self._end_session,
+            "revoke": self._revoke,
             "saml_metadata": self._saml_metadata,
             "saml_sso": self._saml_sso,
             "login": self._login,
@@ -381,6 +384,16 @@ class IdpApp:
                 {"WWW_Authenticate": 'Basic realm="qbizfed-dev-idp"'} if err.basic_challenge else {}
             )
             return _json(err.body(), err.status, **headers)
+
+    def _revoke(self, request: Request) -> Response:
+        try:
+            self.oidc.revoke(_single_values(request.form), request.headers.get("Authorization"))
+        except OAuthError as err:
+            headers = (
+                {"WWW_Authenticate": 'Basic realm="qbizfed-dev-idp"'} if err.basic_challenge else {}
+            )
+            return _json(err.body(), err.status, **headers)
+        return Response(b"", status=200)
 
     def _userinfo(self, request: Request) -> Response:
         try:

@@ -48,6 +48,7 @@ TOKEN_PATH = "/oidc/token"  # noqa: S105 - a URL path
 USERINFO_PATH = "/oidc/userinfo"
 JWKS_PATH = "/oidc/jwks"
 END_SESSION_PATH = "/oidc/logout"
+REVOCATION_PATH = "/oidc/revoke"
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 
 
@@ -158,6 +159,7 @@ class OidcProvider:
             "userinfo_endpoint": base + USERINFO_PATH,
             "jwks_uri": base + JWKS_PATH,
             "end_session_endpoint": base + END_SESSION_PATH,
+            "revocation_endpoint": base + REVOCATION_PATH,
             "scopes_supported": list(SUPPORTED_SCOPES),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
@@ -300,6 +302,18 @@ class OidcProvider:
         if grant_type == "refresh_token":
             return self._refresh(client, form)
         raise OAuthError("unsupported_grant_type", "use authorization_code or refresh_token")
+
+    def revoke(self, form: Mapping[str, str], authorization: str | None) -> None:
+        """RFC 7009: forget an access or refresh token of the authenticated client.
+
+        An unknown token, or one of another client, is answered like a revoked one
+        (§2.2), so the endpoint reveals nothing about tokens it does not revoke.
+        """
+        client = self.authenticate_client(form, authorization)
+        token = form.get("token", "")
+        grant = self._tokens.get(token) if token else None
+        if grant is not None and grant.client_id == client.client_id:
+            self._tokens.discard(token)
 
     def _redeem_code(self, client: OidcClient, form: Mapping[str, str]) -> dict[str, Any]:
         code = form.get("code", "")

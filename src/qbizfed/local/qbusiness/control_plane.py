@@ -16,7 +16,8 @@ Behaviour follows the Q Business API reference and AWS-FACTS.md:
   *unconfirmed*: the sample scripts wait for ACTIVE first, so AWS needs it or not);
 * deleting an application deletes its children; deleting an index a retriever
   still uses is a ``ConflictException`` (*unconfirmed*: the safe choice);
-* at most 50 applications per account and region (ServiceQuotaExceededException).
+* at most ``application_quota`` applications per account and region (AWS's default
+  quota, 50; ServiceQuotaExceededException).
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ from qbizfed.local.qbusiness.state import (
 
 registry = OperationRegistry()
 
-MAX_APPLICATIONS = 50
 IAM_IDP_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:(oidc-provider|saml-provider)/.+")
 IAM_IDENTITY_TYPES = ("AWS_IAM_IDP_OIDC", "AWS_IAM_IDP_SAML")
 _APP_FIELDS = (
@@ -249,9 +249,9 @@ def create_application(ctx: OperationContext, params: Params) -> Result:
     def create() -> Result:
         state = state_of(ctx)
         mine = [r for r in state.resources.values() if r.kind == "application" and _visible(ctx, r)]
-        if len(mine) >= MAX_APPLICATIONS:
+        if len(mine) >= state.application_quota:
             raise QuotaExceededError(
-                f"You have reached the limit of {MAX_APPLICATIONS} applications in this "
+                f"You have reached the limit of {state.application_quota} applications in this "
                 "account and region.",
                 resource_id=ctx.account_id,
                 resource_type="AWS::QBusiness::Application",

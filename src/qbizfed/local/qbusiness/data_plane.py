@@ -14,8 +14,17 @@ shapes, and applies the rules of the service's front end:
   is the safe reading of AWS-FACTS.md);
 * identity-aware calls on an application still CREATING -> ``ConflictException``
   (*unconfirmed*);
-* documents are indexed synchronously and listed as INDEXED; S3 content and S3 group
-  member lists are not supported (reported as failed documents / ValidationException);
+* documents are indexed synchronously: a request-level problem (no content, a bad
+  attribute or access configuration) is returned in ``failedDocuments`` and the
+  document is not added; a content problem (an S3 object that cannot be read, text
+  that cannot be extracted) is what AWS finds while processing, so the document is
+  accepted and ListDocuments reports it ``FAILED`` with the reason. ListDocuments shows a
+  document ``PROCESSING`` for ``active_delay_seconds`` after each put (as AWS reports
+  RECEIVED/PROCESSING while it indexes), then ``INDEXED`` or ``FAILED``; retrieval sees it
+  at once. S3 content is read
+  from the in-process moto S3 of the caller's account; S3 group member lists are not
+  supported (ValidationException);
+* CheckDocumentAccess answers from the same permission model retrieval uses;
 * a user without a subscription is refused with "User does not have a subscription
   for the given application." and auto-subscribed when the application allows it;
 * the application (and for document/group calls the index) must exist in the
@@ -49,7 +58,16 @@ from qbizfed.local.qbusiness.operations import (
     Result,
 )
 from qbizfed.local.qbusiness.pagination import page
-from qbizfed.local.qbusiness.permissions import AccessConfiguration, GroupMembers
+from qbizfed.local.qbusiness.permissions import (
+    AccessConfiguration,
+    GroupMembers,
+    MemberRelation,
+    MembershipType,
+    PrincipalGroup,
+    PrincipalUser,
+    ReadAccess,
+    may_see,
+)
 from qbizfed.local.qbusiness.state import EmulatorState, Resource
 
 if TYPE_CHECKING:
@@ -75,6 +93,8 @@ class _IndexBook:
     document_created: dict[str, datetime] = field(default_factory=dict)
     document_updated: dict[str, datetime] = field(default_factory=dict)
     document_bytes: dict[str, int] = field(default_factory=dict)
+    document_errors: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Documents that FAILED while being processed -> ``{"errorCode", "errorMessage"}``."""
     group_updated: dict[str, datetime] = field(default_factory=dict)
 
 
@@ -154,30 +174,50 @@ def _failure(doc_id: str, code: str, message: str) -> Result:
     return {"id": doc_id, "error": {"errorCode": code, "errorMessage": message}}
 
 
-def _to_put(doc: dict[str, Any], index_id: str, now: datetime) -> PutDocument:
+class _ContentFailedError(Exception):
+    """A document whose content could not be read or indexed (reported by ListDocuments)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _content(ctx: OperationContext, content: dict[str, Any]) -> bytes:
+    s3 = content.get("s3")
+    if s3 is not None:
+        from qbizfed.local.moto_backend import read_s3_object
+
+        try:
+            return read_s3_object(ctx.account_id, str(s3["bucket"]), str(s3["key"]))
+        except LookupError as exc:
+            message = f"The document content could not be read from S3: {exc}"
+            raise _ContentFailedError(message) from exc
+    blob = content.get("blob")
+    if blob is None:
+        raise ValidationError("The document has no content (content.blob or content.s3).")
+    return bytes(blob)
+
+
+def _to_put(ctx: OperationContext, doc: dict[str, Any], index_id: str) -> PutDocument:
     from qbizfed.local.qbusiness.dataplane_application import PutDocument
     from qbizfed.local.qbusiness.dataplane_content import extract_text
     from qbizfed.local.qbusiness.retrieval import IndexedDocument
 
-    content = doc.get("content") or {}
-    if content.get("s3") is not None:
-        raise ValidationError(
-            "Document content from S3 is not supported by qbizfed local; send content.blob."
-        )
-    blob = content.get("blob")
-    if blob is None:
-        raise ValidationError("The document has no content.blob.")
-    text = extract_text(bytes(blob), doc.get("contentType"))
     attributes = tuple(DocumentAttribute.from_wire(a) for a in doc.get("attributes") or [])
     access_raw = doc.get("accessConfiguration")
     access = AccessConfiguration.from_wire(access_raw) if access_raw is not None else None
+    blob = _content(ctx, doc.get("content") or {})
+    try:
+        text = extract_text(blob, doc.get("contentType"))
+    except DataPlaneError as exc:
+        raise _ContentFailedError(exc.message) from exc
     return PutDocument(
         IndexedDocument(
             document_id=str(doc["id"]),
             title=str(doc.get("title") or doc["id"]),
             text=text,
             attributes=attributes,
-            updated_at=now,
+            updated_at=ctx.now,
             index_id=index_id,
         ),
         access,
@@ -190,13 +230,18 @@ def batch_put_document(ctx: OperationContext, params: Params) -> Result:
     data = _app_data(state_of(ctx), index.application_id)
     accepted: list[PutDocument] = []
     failed: list[Result] = []
+    processing_failed: dict[str, str] = {}
     for doc in params["documents"]:
         try:
-            accepted.append(_to_put(doc, index.resource_id, ctx.now))
+            accepted.append(_to_put(ctx, doc, index.resource_id))
+        except _ContentFailedError as exc:
+            processing_failed[str(doc["id"])] = exc.message
         except (DataPlaneError, ValueError, KeyError) as exc:
             message = exc.message if isinstance(exc, DataPlaneError) else str(exc)
             failed.append(_failure(str(doc.get("id")), "InvalidRequest", message))
-    data.plane.index(index.resource_id).put_documents(accepted)
+    plane = data.plane.index(index.resource_id)
+    plane.put_documents(accepted)
+    plane.delete_documents(list(processing_failed))
     book = data.book(index.resource_id)
     with state_of(ctx).lock:
         for item in accepted:
@@ -204,6 +249,12 @@ def batch_put_document(ctx: OperationContext, params: Params) -> Result:
             book.document_created.setdefault(doc_id, ctx.now)
             book.document_updated[doc_id] = ctx.now
             book.document_bytes[doc_id] = len(item.document.text.encode())
+            book.document_errors.pop(doc_id, None)
+        for doc_id, message in processing_failed.items():
+            book.document_created.setdefault(doc_id, ctx.now)
+            book.document_updated[doc_id] = ctx.now
+            book.document_bytes.pop(doc_id, None)
+            book.document_errors[doc_id] = {"errorCode": "InvalidRequest", "errorMessage": message}
     return {"failedDocuments": failed}
 
 
@@ -219,24 +270,34 @@ def batch_delete_document(ctx: OperationContext, params: Params) -> Result:
             book.document_created.pop(doc_id, None)
             book.document_updated.pop(doc_id, None)
             book.document_bytes.pop(doc_id, None)
+            book.document_errors.pop(doc_id, None)
     return {"failedDocuments": []}
 
 
 @registry.operation("ListDocuments")
 def list_documents(ctx: OperationContext, params: Params) -> Result:
     index = get_child(ctx, params["applicationId"], "index", params["indexId"])
-    book = _app_data(state_of(ctx), index.application_id).book(index.resource_id)
-    with state_of(ctx).lock:
+    state = state_of(ctx)
+    book = _app_data(state, index.application_id).book(index.resource_id)
+
+    def detail(doc_id: str) -> Result:
+        updated = book.document_updated.get(doc_id, book.document_created[doc_id])
+        entry: Result = {
+            "documentId": doc_id,
+            "status": "INDEXED",
+            "createdAt": book.document_created[doc_id],
+            "updatedAt": updated,
+        }
+        if ctx.now < updated + state.delay:
+            entry["status"] = "PROCESSING"
+        elif doc_id in book.document_errors:
+            entry["status"] = "FAILED"
+            entry["error"] = book.document_errors[doc_id]
+        return entry
+
+    with state.lock:
         ids = sorted(book.document_created, key=lambda d: (book.document_created[d], d))
-        details = [
-            {
-                "documentId": doc_id,
-                "status": "INDEXED",
-                "createdAt": book.document_created[doc_id],
-                "updatedAt": book.document_updated.get(doc_id, book.document_created[doc_id]),
-            }
-            for doc_id in ids
-        ]
+        details = [detail(doc_id) for doc_id in ids]
     chunk, token = page(
         details,
         scope=f"ListDocuments:{index.resource_id}",
@@ -245,6 +306,65 @@ def list_documents(ctx: OperationContext, params: Params) -> Result:
         default_max=100,
     )
     return {"documentDetailList": chunk, "nextToken": token}
+
+
+def _acl_membership(config: AccessConfiguration | None, access: ReadAccess) -> Result:
+    """``DocumentAclMembership``: the principals of one kind, per access control."""
+    conditions: list[Result] = []
+    for control in config.access_controls if config else ():
+        chosen = [p for p in control.principals if p.access is access]
+        if not chosen:
+            continue
+        conditions.append(
+            {
+                "memberRelation": (control.member_relation or MemberRelation.OR).value,
+                "users": [
+                    {"id": p.id, "type": (p.membership_type or MembershipType.INDEX).value}
+                    for p in chosen
+                    if isinstance(p, PrincipalUser)
+                ],
+                "groups": [
+                    {"name": p.name, "type": (p.membership_type or MembershipType.INDEX).value}
+                    for p in chosen
+                    if isinstance(p, PrincipalGroup)
+                ],
+            }
+        )
+    relation = (config.member_relation if config else None) or MemberRelation.OR
+    return {"memberRelation": relation.value, "conditions": conditions}
+
+
+@registry.operation("CheckDocumentAccess")
+def check_document_access(ctx: OperationContext, params: Params) -> Result:
+    """Whether a user may see a document, with the user's groups and the document's ACL.
+
+    A document without an access configuration is open to every user of the
+    application: its ACL is returned empty and ``hasAccess`` is true.
+    """
+    index = get_child(ctx, params["applicationId"], "index", params["indexId"])
+    data = _app_data(state_of(ctx), index.application_id)
+    doc_id = str(params["documentId"])
+    book = data.book(index.resource_id)
+    with state_of(ctx).lock:
+        known = doc_id in book.document_created and doc_id not in book.document_errors
+    if not known:
+        raise NotFoundError(
+            f"The document {doc_id} was not found in index {index.resource_id}.",
+            resource_id=doc_id,
+            resource_type="AWS::QBusiness::Document",
+        )
+    plane = data.plane.index(index.resource_id)
+    identity = plane.identity(str(params["userId"]))
+    config = plane.permissions.access_of(doc_id)
+    return {
+        "userGroups": [{"name": g, "type": "INDEX"} for g in sorted(identity.groups)],
+        "userAliases": [{"id": identity.user_id, "type": "INDEX"}],
+        "hasAccess": may_see(config, identity),
+        "documentAcl": {
+            "allowlist": _acl_membership(config, ReadAccess.ALLOW),
+            "denyList": _acl_membership(config, ReadAccess.DENY),
+        },
+    }
 
 
 # ---------------------------------------------------------------------------- groups

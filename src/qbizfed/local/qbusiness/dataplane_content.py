@@ -1,10 +1,11 @@
 """Text of a BatchPutDocument ``DocumentContent.blob``, by ``contentType``.
 
-The emulator indexes text formats only: ``PLAIN_TEXT``, ``MD``, ``CSV``, ``JSON``,
-``XML``/``XSLT`` (text nodes) and ``HTML`` (visible text). Binary formats (PDF,
-Word, PowerPoint, Excel, RTF) are refused with ValidationException so the caller
-can report them in ``failedDocuments``. XML and HTML are parsed with lxml with
-entities unresolved, no DTD and no network.
+The emulator indexes ``PLAIN_TEXT``, ``MD``, ``CSV``, ``JSON``, ``XML``/``XSLT``
+(text nodes), ``HTML`` (visible text) and ``PDF`` (text layer, read with pypdf).
+Other binary formats (Word, PowerPoint, Excel, RTF) are refused with
+ValidationException so the caller can report them in ``failedDocuments``. XML and
+HTML are parsed with lxml with entities unresolved, no DTD and no network. Limits are
+AWS's: 50 MB per document, 5 MB of extracted text.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from qbizfed.local.qbusiness.dataplane_errors import DataPlaneValidationError
 
 TEXT_TYPES = frozenset({"PLAIN_TEXT", "MD", "CSV", "JSON"})
 MARKUP_TYPES = frozenset({"HTML", "XML", "XSLT"})
-MAX_BYTES = 10 * 1024 * 1024
+MAX_BYTES = 50 * 1024 * 1024
+MAX_TEXT_BYTES = 5 * 1024 * 1024
 _BLOCKS = (
     "p",
     "div",
@@ -48,8 +50,39 @@ def _decode(blob: bytes) -> str:
         return blob.decode("latin-1")
 
 
+def _pdf_text(blob: bytes) -> str:
+    import io
+
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(blob), strict=False)
+        if reader.is_encrypted:
+            raise DataPlaneValidationError(
+                "The PDF document is encrypted.", remedy="Remove the password and send it again."
+            )
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise DataPlaneValidationError(
+            "The PDF document could not be parsed.",
+            remedy="Re-export the PDF (print to PDF) or send its text as PLAIN_TEXT.",
+        ) from exc
+    return "\n\n".join(p.strip() for p in pages if p.strip())
+
+
 def extract_text(blob: bytes, content_type: str | None) -> str:
     """The searchable text of a document body (``content_type`` None = plain text)."""
+    text = _extract(blob, content_type)
+    if len(text.encode()) > MAX_TEXT_BYTES:
+        raise DataPlaneValidationError(
+            f"More than {MAX_TEXT_BYTES} bytes of text were extracted from the document.",
+            remedy="Split the document into smaller documents.",
+        )
+    return text
+
+
+def _extract(blob: bytes, content_type: str | None) -> str:
     if len(blob) > MAX_BYTES:
         raise DataPlaneValidationError(
             f"The document is larger than the emulator's {MAX_BYTES} byte limit."
@@ -71,6 +104,8 @@ def extract_text(blob: bytes, content_type: str | None) -> str:
         return "\n\n".join(
             " ".join(p.split()) for p in str(root.text_content()).split("\n\n") if p.strip()
         )
+    if kind == "PDF":
+        return _pdf_text(blob)
     if kind in MARKUP_TYPES:
         parser = etree.XMLParser(
             resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
@@ -82,5 +117,5 @@ def extract_text(blob: bytes, content_type: str | None) -> str:
         return "\n\n".join(" ".join(t.split()) for t in root.itertext() if t.strip())
     raise DataPlaneValidationError(
         f"The local emulator cannot extract text from {kind} documents.",
-        remedy="Upload PLAIN_TEXT, MD, HTML, CSV, JSON or XML content to the local stack.",
+        remedy="Upload PLAIN_TEXT, MD, HTML, PDF, CSV, JSON or XML content to the local stack.",
     )

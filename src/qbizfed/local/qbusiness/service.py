@@ -40,7 +40,7 @@ from qbizfed.local.qbusiness.protocol import (
     validate_input,
 )
 from qbizfed.local.qbusiness.routing import Router
-from qbizfed.local.qbusiness.state import EmulatorState
+from qbizfed.local.qbusiness.state import DEFAULT_APPLICATION_QUOTA, EmulatorState
 from qbizfed.local.sessions import SessionRegistry
 from qbizfed.local.sigv4 import (
     Caller,
@@ -74,6 +74,7 @@ class QBusinessEmulator:
         registry: SessionRegistry,
         active_delay_seconds: float,
         corpus_dir: Path | None,
+        application_quota: int = DEFAULT_APPLICATION_QUOTA,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._registry = registry
@@ -83,7 +84,9 @@ class QBusinessEmulator:
         self.iam = IamAuthorizer(clock=clock)
         """IAM policy evaluation; the streaming chat endpoint calls ``iam.authorize``."""
         self._operations = default_operations()
-        self.state = EmulatorState(active_delay_seconds=active_delay_seconds)
+        self.state = EmulatorState(
+            active_delay_seconds=active_delay_seconds, application_quota=application_quota
+        )
         self.corpus_dir = corpus_dir
         data_plane.install(self.state, corpus_dir=corpus_dir)
 

@@ -81,12 +81,20 @@ def fingerprint(params: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+DEFAULT_APPLICATION_QUOTA = 50
+"""AWS's default quota of Q Business applications per account and region."""
+
+
 class EmulatorState:
     """Everything the emulator remembers; guarded by one re-entrant lock."""
 
-    def __init__(self, *, active_delay_seconds: float) -> None:
+    def __init__(
+        self, *, active_delay_seconds: float, application_quota: int = DEFAULT_APPLICATION_QUOTA
+    ) -> None:
         self.lock = threading.RLock()
         self.delay = timedelta(seconds=active_delay_seconds)
+        self.application_quota = application_quota
+        """Applications per account and region (AWS's default quota, adjustable there too)."""
         self.resources: dict[str, Resource] = {}
         """By resource id (ids are UUIDs, unique across kinds)."""
         self.idempotency: dict[tuple[str, ...], tuple[str, dict[str, Any]]] = {}

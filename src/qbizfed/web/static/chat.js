@@ -152,7 +152,8 @@
       };
       let response;
       try {
-        response = await fetch(form.dataset.streamAction || "/chat/stream", {
+        const streamUrl = (form.dataset.streamAction || "/chat/stream") + new URL(form.action).search;
+        response = await fetch(streamUrl, {
           method: "POST", body, credentials: "same-origin", signal: controller.signal,
           headers: { Accept: "text/event-stream" },
         });
@@ -192,6 +193,8 @@
               const item = fromHtml(parsed.data.item);
               if (item) answer.replaceWith(item);
               hiddenField(form, "conversation_id").value = parsed.data.conversationId;
+              // A signed-out plain post learns its conversation from the action (no referrer).
+              form.action = "/chat?conversation_id=" + encodeURIComponent(parsed.data.conversationId);
               hiddenField(form, "parent_message_id").value = parsed.data.messageId || "";
               chat.dataset.conversation = parsed.data.conversationId;
               // The plain form names its conversation in its action (a signed-out post is

@@ -1,0 +1,1 @@
+"""Documents and groups for a Q Business index: the public folder format and its sync."""
