@@ -5,7 +5,8 @@
 2. **Plan**: every document is *create*, *update* (with the reason) or *unchanged*;
    with ``prune``, documents and groups the folder no longer has are *delete*. A
    document is unchanged only if the record holds its current hash, the index lists it
-   as indexed, and the index has not updated it since sync recorded it. Prune only
+   as indexed (or still being indexed, sent by a sync that stopped early: it is waited
+   for), and the index has not updated it since sync recorded it. Prune only
    deletes what the record says sync put, never a connector's or another tool's. ``dry_run``
    stops here: no mutating call is made.
 3. **Apply**: PutGroup for new or changed groups (member groups first), then
@@ -248,7 +249,11 @@ def _document_change(
     if recorded.sync_hash != doc.sync_hash:
         return Change("document", doc.document_id, Action.UPDATE, "content or permissions changed")
     if entry.status not in FINAL_OK:
-        return Change("document", doc.document_id, Action.UPDATE, f"{entry.status} in the index")
+        # Sent with this content by an earlier sync that stopped before it was indexed:
+        # sending it again would only duplicate the work; this sync waits for it instead.
+        return Change(
+            "document", doc.document_id, Action.UNCHANGED, f"{entry.status}: being indexed"
+        )
     if recorded.updated_at is not None and entry.updated_at != recorded.updated_at:
         return Change(
             "document", doc.document_id, Action.UPDATE, "changed in the index since the last sync"
@@ -382,7 +387,12 @@ class FolderSync:
         try:
             self._put_groups(plan, record)
             sent = self._put_documents(to_send, record, indexed)
-            pending = self._wait(sent, record)
+            being_indexed = {
+                n: None
+                for n in plan.of("document", Action.UNCHANGED)
+                if indexed[n].status not in FINAL_OK
+            }
+            pending = self._wait({**being_indexed, **sent}, record)
             self._prune(plan, record)
         finally:
             self.store.save(record)  # what was done, even when a call failed half-way
