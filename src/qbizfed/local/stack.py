@@ -77,6 +77,7 @@ class LocalAws:
             handlers={"sts": self.sts, "qbusiness": self.qbusiness, "iam": IamGaps()},
             faults=self.faults,
             on_reset=self.reset,
+            presigned=self.qbusiness.serve_presigned,
         )
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None

@@ -31,11 +31,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qbizfed.local.qbusiness import chat_controls, subscriptions
+from qbizfed.local.qbusiness import subscriptions
 from qbizfed.local.qbusiness.api_errors import ConflictError, NotFoundError, ValidationError
 from qbizfed.local.qbusiness.control_plane import get_application, get_child, idempotent, state_of
 from qbizfed.local.qbusiness.dataplane_attributes import AttributeFilter, DocumentAttribute
 from qbizfed.local.qbusiness.dataplane_errors import DataPlaneError
+from qbizfed.local.qbusiness.document_content import (
+    Content,
+    LinkClaims,
+    denied,
+    expiry,
+    mime_type,
+    presigned_url,
+)
 from qbizfed.local.qbusiness.operations import (
     Access,
     OperationContext,
@@ -59,8 +67,7 @@ if TYPE_CHECKING:
 
 registry = OperationRegistry()
 
-MAX_ATTACHMENTS = 5
-MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+MAX_LIST_ATTACHMENTS = 50
 
 
 @dataclass
@@ -70,6 +77,7 @@ class _IndexBook:
     document_created: dict[str, datetime] = field(default_factory=dict)
     document_updated: dict[str, datetime] = field(default_factory=dict)
     document_bytes: dict[str, int] = field(default_factory=dict)
+    document_content: dict[str, tuple[bytes, str]] = field(default_factory=dict, repr=False)
     group_updated: dict[str, datetime] = field(default_factory=dict)
 
 
@@ -119,6 +127,8 @@ def install(state: EmulatorState, *, corpus_dir: Path | None) -> None:
             book.document_created[doc_id] = ctx.now
             book.document_updated[doc_id] = ctx.now
             book.document_bytes[doc_id] = len(item.document.text.encode())
+            book.document_content[doc_id] = (item.document.text.encode(),
+                                             mime_type(item.content_type))  # fmt: skip
 
     def on_index_deleted(ctx: OperationContext, index: Resource) -> None:
         data = state.extensions.get(index.application_id)
@@ -193,12 +203,18 @@ def batch_put_document(ctx: OperationContext, params: Params) -> Result:
             failed.append(_failure(str(doc.get("id")), "InvalidRequest", message))
     data.plane.index(index.resource_id).put_documents(accepted)
     book = data.book(index.resource_id)
+    raw = {str(d.get("id")): d for d in params["documents"]}
     with state_of(ctx).lock:
         for item in accepted:
             doc_id = item.document.document_id
             book.document_created.setdefault(doc_id, ctx.now)
             book.document_updated[doc_id] = ctx.now
             book.document_bytes[doc_id] = len(item.document.text.encode())
+            sent = raw.get(doc_id) or {}
+            book.document_content[doc_id] = (
+                bytes((sent.get("content") or {}).get("blob") or b""),
+                mime_type(sent.get("contentType")),
+            )
     return {"failedDocuments": failed}
 
 
@@ -214,6 +230,7 @@ def batch_delete_document(ctx: OperationContext, params: Params) -> Result:
             book.document_created.pop(doc_id, None)
             book.document_updated.pop(doc_id, None)
             book.document_bytes.pop(doc_id, None)
+            book.document_content.pop(doc_id, None)
     return {"failedDocuments": []}
 
 
@@ -353,18 +370,12 @@ def chat_sync(ctx: OperationContext, params: Params) -> Result:
             "Plugins (actionExecution, authChallengeResponse) are not available in qbizfed local."
         )
     attachments = params.get("attachments") or []
-    if len(attachments) > MAX_ATTACHMENTS:
-        raise ValidationError(
-            f"At most {MAX_ATTACHMENTS} attachments can be sent in one ChatSync call.",
-            fields=[
-                ("attachments", f"Member must have length less than or equal to {MAX_ATTACHMENTS}")
-            ],
-        )
     message = params.get("userMessage")
     if not message:
         raise ValidationError(
             "userMessage is required.", fields=[("userMessage", "Member must not be null")]
         )
+    from qbizfed.local.qbusiness import chat_turn
     from qbizfed.local.qbusiness.dataplane_application import ChatMode, ChatRequest
 
     filter_raw = params.get("attributeFilter")
@@ -379,19 +390,18 @@ def chat_sync(ctx: OperationContext, params: Params) -> Result:
     plane = _app_data(state_of(ctx), app.resource_id).plane
 
     def run() -> Result:
-        from qbizfed.local.qbusiness.answers import Answer
-
-        # ApplicationDataPlane.chat, with the chat controls applied between answering
-        # and recording the turn.
+        # ApplicationDataPlane.chat, with chat controls and attachments applied (the
+        # chat_turn hook, shared with streaming chat) around answering and recording.
         plane.conversations.check_continuation(
             request.user_id, request.conversation_id, request.parent_message_id
         )
-        answer = plane.answer(request)
-        override = chat_controls.blocked_reply(
-            app.attrs, request.user_message, answer.system_message
+        turn_context = chat_turn.prepare_turn(
+            app_attrs=app.attrs, plane=plane, store=plane.attachments, request=request,
+            attachments=attachments, now=ctx.now,
+        )  # fmt: skip
+        answer = chat_turn.answer_turn(
+            turn_context, app_attrs=app.attrs, plane=plane, request=request
         )
-        if override is not None:
-            answer = Answer(override)
         turn = plane.conversations.record_turn(
             request.user_id,
             request.user_message,
@@ -399,18 +409,10 @@ def chat_sync(ctx: OperationContext, params: Params) -> Result:
             conversation_id=request.conversation_id,
             parent_message_id=request.parent_message_id,
         )
-        failed = [
-            {
-                "name": a.get("name"),
-                "status": "FAILED",
-                "conversationId": turn.conversation_id,
-                "error": {
-                    "errorCode": "InvalidRequest",
-                    "errorMessage": "Attachments are not supported by qbizfed local.",
-                },
-            }
-            for a in attachments
-        ]
+        failed = chat_turn.finish_turn(
+            turn_context, store=plane.attachments, user_id=request.user_id,
+            conversation_id=turn.conversation_id,
+        )  # fmt: skip
         return {
             "conversationId": turn.conversation_id,
             "systemMessage": answer.system_message,
@@ -423,6 +425,33 @@ def chat_sync(ctx: OperationContext, params: Params) -> Result:
     return idempotent(
         ctx, params, f"{app.resource_id}:{request.user_id.lower()}", run, exclusive=False
     )
+
+
+@registry.operation("ListAttachments", access=Access.USER)
+def list_attachments(ctx: OperationContext, params: Params) -> Result:
+    app = _user_app(ctx, params)
+    plane = _app_data(state_of(ctx), app.resource_id).plane
+    conversation_id = params.get("conversationId")
+    if conversation_id is not None:
+        plane.conversations.require(_user(ctx), conversation_id)
+    items = [a.to_wire() for a in plane.attachments.list(_user(ctx), conversation_id)]
+    chunk, token = page(
+        items,
+        scope=f"ListAttachments:{app.resource_id}:{_user(ctx).lower()}:{conversation_id}",
+        next_token=params.get("nextToken"),
+        max_results=params.get("maxResults"),
+        default_max=MAX_LIST_ATTACHMENTS,
+    )
+    return {"attachments": chunk, "nextToken": token}
+
+
+@registry.operation("DeleteAttachment", access=Access.USER)
+def delete_attachment(ctx: OperationContext, params: Params) -> Result:
+    app = _user_app(ctx, params)
+    plane = _app_data(state_of(ctx), app.resource_id).plane
+    plane.conversations.require(_user(ctx), params["conversationId"])
+    plane.attachments.delete(_user(ctx), params["conversationId"], params["attachmentId"])
+    return {}
 
 
 @registry.operation("ListConversations", access=Access.USER)
@@ -467,9 +496,9 @@ def list_messages(ctx: OperationContext, params: Params) -> Result:
 @registry.operation("DeleteConversation", access=Access.USER)
 def delete_conversation(ctx: OperationContext, params: Params) -> Result:
     app = _user_app(ctx, params)
-    _app_data(state_of(ctx), app.resource_id).plane.conversations.delete_conversation(
-        _user(ctx), params["conversationId"]
-    )
+    plane = _app_data(state_of(ctx), app.resource_id).plane
+    plane.conversations.delete_conversation(_user(ctx), params["conversationId"])
+    plane.attachments.drop_conversation(_user(ctx), params["conversationId"])
     return {}
 
 
@@ -561,3 +590,51 @@ def search_relevant_content(ctx: OperationContext, params: Params) -> Result:
         default_max=MAX_RELEVANT_CONTENT,
     )
     return {"relevantContent": chunk, "nextToken": token}
+
+
+# ---------------------------------------------------------------------------- documents' content
+
+
+def document_for(state: EmulatorState, claims: LinkClaims) -> Content | None:
+    """A document's content if the claims' user may see it now (None otherwise)."""
+    data = state.extensions.get(claims.application_id)
+    if not isinstance(data, _AppData) or claims.index_id not in data.plane.index_ids():
+        return None
+    index = data.plane.index(claims.index_id)
+    document = index.documents.get(claims.document_id)
+    if document is None or not index.permissions.may_see(
+        claims.document_id, index.identity(claims.user_id)
+    ):
+        return None
+    if claims.output_format == "EXTRACTED":
+        return document.text.encode(), "text/plain"
+    with state.lock:
+        stored = data.book(claims.index_id).document_content.get(claims.document_id)
+    return stored if stored is not None else (document.text.encode(), "text/plain")
+
+
+@registry.operation("GetDocumentContent", access=Access.USER)
+def get_document_content(ctx: OperationContext, params: Params) -> Result:
+    """A presigned URL for a document the user may see (the same ACL as retrieval)."""
+    app = _user_app(ctx, params)
+    index = get_child(ctx, app.resource_id, "index", params["indexId"])
+    document_id = str(params["documentId"])
+    claims = LinkClaims(
+        application_id=app.resource_id,
+        index_id=index.resource_id,
+        document_id=document_id,
+        user_id=_user(ctx),
+        output_format=str(params.get("outputFormat") or "RAW"),
+        expires=expiry(ctx.now),
+    )
+    found = document_for(state_of(ctx), claims)
+    source = params.get("dataSourceId")
+    if found is None or (source is not None and not _from_source(ctx, claims, source)):
+        raise denied(document_id)
+    return {"presignedUrl": presigned_url(ctx, claims), "mimeType": found[1]}
+
+
+def _from_source(ctx: OperationContext, claims: LinkClaims, data_source_id: str) -> bool:
+    data = _app_data(state_of(ctx), claims.application_id)
+    document = data.plane.index(claims.index_id).documents.get(claims.document_id)
+    return document is not None and document.data_source_id == data_source_id

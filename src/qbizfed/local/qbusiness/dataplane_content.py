@@ -1,10 +1,10 @@
 """Text of a BatchPutDocument ``DocumentContent.blob``, by ``contentType``.
 
-The emulator indexes text formats only: ``PLAIN_TEXT``, ``MD``, ``CSV``, ``JSON``,
-``XML``/``XSLT`` (text nodes) and ``HTML`` (visible text). Binary formats (PDF,
-Word, PowerPoint, Excel, RTF) are refused with ValidationException so the caller
-can report them in ``failedDocuments``. XML and HTML are parsed with lxml with
-entities unresolved, no DTD and no network.
+The emulator indexes ``PLAIN_TEXT``, ``MD``, ``CSV``, ``JSON``, ``XML``/``XSLT``
+(text nodes), ``HTML`` (visible text) and ``PDF`` (text layer, read with pypdf).
+Other binary formats (Word, PowerPoint, Excel, RTF) are refused with
+ValidationException so the caller can report them in ``failedDocuments``. XML and
+HTML are parsed with lxml with entities unresolved, no DTD and no network.
 """
 
 from __future__ import annotations
@@ -48,6 +48,27 @@ def _decode(blob: bytes) -> str:
         return blob.decode("latin-1")
 
 
+def _pdf_text(blob: bytes) -> str:
+    import io
+
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(blob), strict=False)
+        if reader.is_encrypted:
+            raise DataPlaneValidationError(
+                "The PDF document is encrypted.", remedy="Remove the password and send it again."
+            )
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise DataPlaneValidationError(
+            "The PDF document could not be parsed.",
+            remedy="Re-export the PDF (print to PDF) or send its text as PLAIN_TEXT.",
+        ) from exc
+    return "\n\n".join(p.strip() for p in pages if p.strip())
+
+
 def extract_text(blob: bytes, content_type: str | None) -> str:
     """The searchable text of a document body (``content_type`` None = plain text)."""
     if len(blob) > MAX_BYTES:
@@ -80,6 +101,8 @@ def extract_text(blob: bytes, content_type: str | None) -> str:
         except etree.XMLSyntaxError as exc:
             raise DataPlaneValidationError("The XML document could not be parsed.") from exc
         return "\n\n".join(" ".join(t.split()) for t in root.itertext() if t.strip())
+    if kind == "PDF":
+        return _pdf_text(blob)
     raise DataPlaneValidationError(
         f"The local emulator cannot extract text from {kind} documents.",
         remedy="Upload PLAIN_TEXT, MD, HTML, CSV, JSON or XML content to the local stack.",
