@@ -6,6 +6,8 @@
 >>> conversation = chat.conversation()
 >>> turn = conversation.ask("What is our travel policy?")
 >>> turn.text, [c.title for c in turn.citations]
+>>> doc = chat.document_content(turn.citations[0])   # bytes + MIME type, ACL-checked
+>>> chat.list_attachments(turn.conversation_id), chat.chat_controls().creator_mode_allowed
 """
 
 from qbizfed.aws.chat import (
@@ -15,19 +17,25 @@ from qbizfed.aws.chat import (
     ChatTurn,
     Citation,
     Conversation,
+    ConversationAttachment,
     ConversationSummary,
     HistoryMessage,
     RelevantPassage,
 )
+from qbizfed.aws.chat_controls import ChatControls
+from qbizfed.aws.document_content import DocumentContent
 
 __all__ = [
     "Attachment",
     "ChatClient",
+    "ChatControls",
     "ChatError",
     "ChatTurn",
     "Citation",
     "Conversation",
+    "ConversationAttachment",
     "ConversationSummary",
+    "DocumentContent",
     "HistoryMessage",
     "RelevantPassage",
 ]
