@@ -101,6 +101,18 @@ CONVERSATION_ACTIONS = (
     "qbusiness:ListPlugins",
     "qbusiness:GetChatControlsConfiguration",
     "qbusiness:ListRetrievers",
+    # Added to AWS's documented web-experience policy later (docs/aws-facts.md, "Web
+    # experience role"): recent files, deleting attachments, plugin actions, media.
+    "qbusiness:ListAttachments",
+    "qbusiness:DeleteAttachment",
+    "qbusiness:ListPluginActions",
+    "qbusiness:ListPluginTypeMetadata",
+    "qbusiness:ListPluginTypeActions",
+    "qbusiness:GetMedia",
+    # What qbizfed's own interfaces call besides: open a cited source (chat, serve)
+    # and search passages (mcp).
+    "qbusiness:GetDocumentContent",
+    "qbusiness:SearchRelevantContent",
 )
 
 Q_APPS_APPLICATION_ACTIONS = (
