@@ -26,7 +26,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
@@ -47,9 +47,11 @@ from qbizfed.aws.chat import (
     ChatClient,
     ChatError,
     ChatTurn,
+    ConversationAttachment,
     ConversationSummary,
     HistoryMessage,
 )
+from qbizfed.aws.chat_controls import ChatControls
 from qbizfed.errors import AwsError, ConfigError, QbizfedError
 from qbizfed.web.browser_session import SessionCredentials, SignedInUser, WebSession
 from qbizfed.web.chat_rendering import SourceView, render_answer, source_views
@@ -159,6 +161,9 @@ def install_chat(
     installed = getattr(app.state, "chat", None) is not None
     app.state.chat = ChatRuntime(settings=settings or ChatSettings.from_env(), qbusiness=factory)
     if not installed:  # idempotent: a second call only replaces the settings and clients
+        from qbizfed.web.routes_chat_documents import router as documents_router
+
+        app.include_router(documents_router)
         app.include_router(router)
 
 
@@ -207,7 +212,24 @@ def _in_reading_order(history: Sequence[HistoryMessage]) -> list[HistoryMessage]
     return ordered
 
 
-def _messages(history: Sequence[HistoryMessage]) -> list[MessageView]:
+def _openable(
+    sources: tuple[SourceView, ...], message: HistoryMessage, conversation_id: str | None
+) -> tuple[SourceView, ...]:
+    """Sources without a URL get serve's link to their content (GetDocumentContent)."""
+    if not conversation_id or not _ID.match(message.message_id or ""):
+        return sources
+    can_open = {c.number for c in message.citations if c.can_open}
+    return tuple(
+        replace(s, open_url=f"/chat/source/{conversation_id}/{message.message_id}/{s.number}")
+        if s.url is None and s.number in can_open
+        else s
+        for s in sources
+    )
+
+
+def _messages(
+    history: Sequence[HistoryMessage], conversation_id: str | None = None
+) -> list[MessageView]:
     history = _in_reading_order(history)
     answers = sum(1 for m in history if m.kind != "USER")
     views: list[MessageView] = []
@@ -226,7 +248,11 @@ def _messages(history: Sequence[HistoryMessage]) -> list[MessageView]:
                 message.message_id or None,
                 message.body,
                 html=render_answer(message.body, numbers, anchor_prefix=prefix),
-                sources=source_views(message.citations, anchor_prefix=prefix),
+                sources=_openable(
+                    source_views(message.citations, anchor_prefix=prefix),
+                    message,
+                    conversation_id,
+                ),
             )
         )
     return views
@@ -280,6 +306,8 @@ class PageData:
     conversations: tuple[ConversationSummary, ...]
     messages: tuple[MessageView, ...]
     parent_message_id: str | None
+    attachments: tuple[ConversationAttachment, ...] = ()
+    controls: ChatControls = field(default_factory=ChatControls.default)
 
 
 # Chat calls block for as long as Q Business takes. Sharing Starlette's whole thread
@@ -315,7 +343,17 @@ def _load_page(client: ChatClient, conversation_id: str | None, settings: ChatSe
             break
     history = client.history(conversation_id) if conversation_id else []
     parent = next((m.message_id for m in reversed(history) if m.kind != "USER"), None)
-    return PageData(tuple(conversations), tuple(_messages(history)), parent)
+    attachments = client.list_attachments(conversation_id) if conversation_id else []
+    try:
+        controls = client.chat_controls()
+    except QbizfedError as exc:  # the page still works; it just offers nothing extra
+        log.info("chat controls unavailable: type=%s code=%s", type(exc).__name__,
+                 getattr(exc, "code", ""))  # fmt: skip
+        controls = ChatControls.default()
+    return PageData(
+        tuple(conversations), tuple(_messages(history, conversation_id)), parent,
+        tuple(attachments), controls,
+    )  # fmt: skip
 
 
 async def _render_chat(
@@ -360,6 +398,8 @@ async def _render_chat(
         warn_seconds=runtime.settings.expiry_warning_seconds,
         resignin_url=f"/login/{who.user.protocol}?next={quote(path, safe='/')}",
         max_attachments=MAX_ATTACHMENTS,
+        attachments=data.attachments,
+        controls=data.controls,
     )
 
 
@@ -367,6 +407,7 @@ _NOTICES = {
     "subscribed": "This was your first question: Q Business subscribed you to the application.",
     "feedback": "Thank you: your feedback was sent.",
     "deleted": "The conversation was deleted.",
+    "detached": "The file was removed from this conversation.",
 }
 
 
@@ -432,6 +473,7 @@ async def ask(request: Request) -> Response:
     raw_message = form.get("message")
     message = raw_message.strip() if isinstance(raw_message, str) else ""
     parent = _form_id(form.get("parent_message_id"))
+    chat_mode = "CREATOR_MODE" if form.get("chat_mode") == "CREATOR_MODE" else None
     files = [f for f in form.getlist("attachments") if isinstance(f, UploadFile)]
     try:
         if len(message) > MAX_MESSAGE_CHARS:
@@ -444,7 +486,7 @@ async def ask(request: Request) -> Response:
         turn: ChatTurn = await _blocking(  # one worker hop: the client, then the turn
             lambda: _send(
                 runtime.client_for(who.user, who.credentials),
-                message, conversation_id, parent, attachments,
+                message, conversation_id, parent, attachments, chat_mode,
             )
         )  # fmt: skip
     except QbizfedError as exc:
@@ -486,15 +528,17 @@ def _send(
     conversation_id: str | None,
     parent: str | None,
     attachments: Sequence[Attachment],
+    chat_mode: str | None = None,
 ) -> ChatTurn:
     if conversation_id and parent is None:
         conversation = client.conversation(conversation_id)
-        return conversation.ask(message, attachments=attachments)
+        return conversation.ask(message, attachments=attachments, chat_mode=chat_mode)
     return client.send(
         message,
         conversation_id=conversation_id,
         parent_message_id=parent,
         attachments=attachments,
+        chat_mode=chat_mode,
     )
 
 
