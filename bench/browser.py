@@ -1,22 +1,28 @@
 """An async "browser" for the benchmarks: signs in through the IdP's HTML forms with httpx.
 
 Follows redirects by hand, fills the dev IdP's login form (user, password), submits
-other forms as they are, and stops at the relying party's callback, whose response
-decides success. Each user gets its own client (its own cookies), as a browser would.
+other forms as they are, and stops at what goes back to the relying party (the OIDC
+callback, or the SAML auto-post form to the ACS), whose answer decides success. Each
+user gets its own client (its own cookies), as a browser would.
 Once signed in, it can export the session's credentials and chat through serve's
-chat pages (the ask form, then the conversation page).
+chat pages (the ask form, then the conversation page), or read streamed answers as the
+page's script does (``POST /chat/stream``, Server-Sent Events).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import re
 import ssl
+import time
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+
+from bench.baselines.sample_samlapp import SIGNED_IN as SAMPLE_SIGNED_IN
 
 CALLBACK_PATH = "/auth/oidc/callback"
 CHAT_PATH = "/chat"
@@ -74,10 +80,19 @@ def _login_data(form: _Form, username: str, password: str) -> dict[str, str]:
     return data
 
 
-async def authorize(
+@dataclass(frozen=True)
+class SamlPost:
+    """The IdP's auto-post form: where the browser is about to POST the SAMLResponse."""
+
+    acs_url: str
+    fields: dict[str, str]
+
+
+async def _through_the_idp(
     browser: httpx.AsyncClient, start_url: str, *, username: str, password: str
-) -> str:
-    """From the relying party's login URL through the IdP to the callback URL (not fetched)."""
+) -> str | SamlPost:
+    """From a login's start through the IdP's pages to what goes back to the relying
+    party: the OIDC callback URL, or the SAML auto-post form (neither is sent)."""
     response = await browser.get(start_url)
     for _ in range(MAX_STEPS):
         if response.is_redirect:
@@ -93,12 +108,34 @@ async def authorize(
             raise LoginError(f"stuck at {urlsplit(str(response.url)).path}: {response.status_code}")
         form = parser.forms[0]
         target = urljoin(str(response.url), form.action)
+        if "SAMLResponse" in form.fields:
+            return SamlPost(target, dict(form.fields))
         data = _login_data(form, username, password)
         if form.method == "post":
             response = await browser.post(target, data=data)
         else:
             response = await browser.get(target, params=data)
-    raise LoginError(f"no callback after {MAX_STEPS} steps")
+    raise LoginError(f"no way back to the relying party after {MAX_STEPS} steps")
+
+
+async def authorize(
+    browser: httpx.AsyncClient, start_url: str, *, username: str, password: str
+) -> str:
+    """From the relying party's login URL through the IdP to the callback URL (not fetched)."""
+    found = await _through_the_idp(browser, start_url, username=username, password=password)
+    if not isinstance(found, str):
+        raise LoginError("the IdP answered with a SAML response, not an OIDC callback")
+    return found
+
+
+async def authorize_saml(
+    browser: httpx.AsyncClient, start_url: str, *, username: str, password: str
+) -> SamlPost:
+    """From a SAML login's start through the IdP to its auto-post form (not posted)."""
+    found = await _through_the_idp(browser, start_url, username=username, password=password)
+    if not isinstance(found, SamlPost):
+        raise LoginError("the IdP redirected to an OIDC callback, not a SAML response")
+    return found
 
 
 def _summary(response: httpx.Response) -> str:
@@ -113,6 +150,30 @@ async def finish(browser: httpx.AsyncClient, callback_url: str) -> httpx.Respons
     if response.status_code not in (200, 303):
         raise LoginError(f"the callback answered {_summary(response)}")
     return response
+
+
+async def finish_saml(browser: httpx.AsyncClient, post: SamlPost) -> httpx.Response:
+    """POST the SAMLResponse to the ACS (and follow serve's one-time ticket redirect).
+
+    Success: serve's 303 after its finish page, or the sample's page with credentials
+    (the sample answers 200 even when STS refused, so its page text decides).
+    """
+    response = await browser.post(post.acs_url, data=post.fields)
+    if response.status_code == 303:
+        response = await browser.get(urljoin(post.acs_url, response.headers["location"]))
+    if response.status_code == 303 or (
+        response.status_code == 200 and SAMPLE_SIGNED_IN in response.text
+    ):
+        return response
+    raise LoginError(f"the ACS answered {_summary(response)}")
+
+
+async def sign_in_saml(
+    browser: httpx.AsyncClient, start_url: str, *, username: str, password: str
+) -> httpx.Response:
+    """The whole SAML login: :func:`authorize_saml` then :func:`finish_saml`."""
+    post = await authorize_saml(browser, start_url, username=username, password=password)
+    return await finish_saml(browser, post)
 
 
 async def sign_in(
@@ -177,3 +238,59 @@ async def ask_serve(
     if page.status_code != 200:
         raise LoginError(f"the conversation page answered {page.status_code}")
     return _ask_fields(page.text)
+
+
+STREAM_PATH = "/chat/stream"
+
+
+@dataclass(frozen=True)
+class StreamedAnswer:
+    """One turn through serve's streaming route, as the page's script reads it."""
+
+    fields: dict[str, str]
+    """The ask form's fields for the next question (conversation and parent ids set)."""
+    first_event_seconds: float
+    """From sending the POST until the first ``answer`` event was read."""
+    total_seconds: float
+    events: int
+
+
+async def ask_serve_streaming(
+    browser: httpx.AsyncClient, serve_url: str, fields: dict[str, str], message: str
+) -> StreamedAnswer:
+    """POST /chat/stream as ``chat.js`` does and read the Server-Sent Events until ``done``."""
+    started = time.perf_counter()
+    first = 0.0
+    events = 0
+    request = browser.build_request(
+        "POST", serve_url + STREAM_PATH, data={**fields, "message": message},
+        headers={"Accept": "text/event-stream", "Origin": serve_url},
+    )  # fmt: skip
+    response = await browser.send(request, stream=True)
+    try:
+        if response.status_code != 200:
+            raise LoginError(f"the streamed turn answered {response.status_code}")
+        buffer = ""
+        async for chunk in response.aiter_text():
+            buffer += chunk
+            while "\n\n" in buffer:
+                block, buffer = buffer.split("\n\n", 1)
+                name = next((ln[6:].strip() for ln in block.splitlines()
+                             if ln.startswith("event:")), "")  # fmt: skip
+                data = next((ln[5:].strip() for ln in block.splitlines()
+                             if ln.startswith("data:")), "")  # fmt: skip
+                if name == "answer":
+                    events += 1
+                    if not first:
+                        first = time.perf_counter() - started
+                elif name == "failed":
+                    raise LoginError(f"the streamed turn failed: {json.loads(data)['message']}")
+                elif name == "done":
+                    done = json.loads(data)
+                    next_fields = {**fields, "conversation_id": done["conversationId"],
+                                   "parent_message_id": done["messageId"]}  # fmt: skip
+                    return StreamedAnswer(next_fields, first or time.perf_counter() - started,
+                                          time.perf_counter() - started, events)  # fmt: skip
+        raise LoginError("the streamed turn ended without its done event")
+    finally:
+        await response.aclose()

@@ -21,7 +21,9 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from qbizfed.local.sessions import IssuedSession
 from qbizfed.local.stack import LocalAws, LocalAwsSettings
+from qbizfed.policies import application_arn, web_experience_permission_policy
 
 QUESTIONS = [
     "How many vacation days carry over?",
@@ -109,11 +111,21 @@ def seed(stack: LocalAws, *, docs: int, groups: int, rng: random.Random) -> str:
     return str(app)
 
 
-def user_client(stack: LocalAws) -> Any:
-    session = stack.registry.issue(
+def user_session(stack: LocalAws, app: str) -> IssuedSession:
+    """A federated session of ``USER`` whose role holds the web experience policy."""
+    iam = _admin(stack.url, "iam")
+    iam.create_role(RoleName="bench", AssumeRolePolicyDocument="{}")
+    arn = application_arn(region="us-east-1", account_id="123456789012", application_id=app)
+    permissions = web_experience_permission_policy(application_arn=arn, region="us-east-1")
+    iam.put_role_policy(RoleName="bench", PolicyName="chat", PolicyDocument=json.dumps(permissions))
+    return stack.registry.issue(
         account_id="123456789012", role_arn="arn:aws:iam::123456789012:role/bench",
         role_id="AROABENCH", session_name="bench", duration_seconds=3600, tags={"Email": USER},
     )  # fmt: skip
+
+
+def user_client(stack: LocalAws, app: str) -> Any:
+    session = user_session(stack, app)
     return boto3.client(
         "qbusiness", endpoint_url=stack.url, region_name="us-east-1", config=NO_RETRY,
         aws_access_key_id=session.access_key_id,
@@ -128,7 +140,7 @@ def run(docs: int, groups: int, turns: int) -> dict[str, float]:
         started = time.perf_counter()
         app = seed(stack, docs=docs, groups=groups, rng=rng)
         ingest_s = time.perf_counter() - started
-        qb = user_client(stack)
+        qb = user_client(stack, app)
         for _ in range(3):  # the first call subscribes the user; then warm the user's index
             try:
                 qb.chat_sync(applicationId=app, userMessage=QUESTIONS[0])

@@ -8,6 +8,9 @@ user signs in through serve (relying party -> dev IdP login form -> callback), t
   (303), then GET the conversation page and take the next form's fields; a turn is
   timed from the POST to the rendered answer. Falls back to ``library`` when this serve
   has no chat route.
+* ``serve-stream``: through serve's streamed answers as the page's script does: POST
+  ``/chat/stream`` and read the Server-Sent Events until ``done`` (Q Business's
+  WebSocket chat behind it); a turn is timed from the POST to the ``done`` event.
 * ``library``: export the session's credentials from serve's
   ``/credentials/credential-process`` and ask through the chat library
   (:class:`qbizfed.aws.chat.ChatClient`), directly against the Q Business emulator.
@@ -35,7 +38,14 @@ from typing import Any
 import boto3
 import httpx
 
-from bench.browser import ask_serve, exported_credentials, new_browser, open_chat, sign_in
+from bench.browser import (
+    ask_serve,
+    ask_serve_streaming,
+    exported_credentials,
+    new_browser,
+    open_chat,
+    sign_in,
+)
 from bench.stack import DEMO_PASSWORD, DEMO_USERS, REGION, BenchStack
 from bench.stats import Latency
 from qbizfed.aws.chat import RETRY_CONFIG, ChatClient
@@ -67,6 +77,8 @@ class LoadResult:
     turns_per_second: float
     login: Latency
     chat_turn: Latency
+    first_event: Latency | None
+    """``serve-stream`` only: from the POST to the first answer event."""
     answered_with_sources: int
     """Library turns only (serve's pages are not parsed for citations)."""
     chat_via: str
@@ -87,6 +99,7 @@ class _Journeys:
         self.pool = ThreadPoolExecutor(CHAT_THREADS, thread_name_prefix="bench-chat")
         self.login_times: list[float] = []
         self.turn_times: list[float] = []
+        self.first_event_times: list[float] = []
         self.sourced = 0
         self.errors: collections.Counter[str] = collections.Counter()
         self.in_flight = 0
@@ -115,7 +128,12 @@ class _Journeys:
     async def converse_via_serve(self, browser: httpx.AsyncClient, fields: dict[str, str]) -> None:
         for question in itertools.islice(itertools.cycle(QUESTIONS), self.turns):
             started = time.perf_counter()
-            fields = await ask_serve(browser, self.stack.serve_url, fields, question)
+            if self.via == "serve-stream":
+                answer = await ask_serve_streaming(browser, self.stack.serve_url, fields, question)
+                fields = answer.fields
+                self.first_event_times.append(answer.first_event_seconds)
+            else:
+                fields = await ask_serve(browser, self.stack.serve_url, fields, question)
             self.turn_times.append(time.perf_counter() - started)
 
     async def journey(self, username: str, start_after: float) -> None:
@@ -128,7 +146,7 @@ class _Journeys:
                 await sign_in(browser, self.stack.serve_url + "/login/oidc",
                               username=username, password=DEMO_PASSWORD)  # fmt: skip
                 self.login_times.append(time.perf_counter() - started)
-                if self.via == "serve":
+                if self.via in ("serve", "serve-stream"):
                     fields = await open_chat(browser, self.stack.serve_url)
                     if fields is not None:
                         await self.converse_via_serve(browser, fields)
@@ -186,6 +204,9 @@ def run_load(
         turns_per_second=len(journeys.turn_times) / seconds,
         login=Latency.of_seconds(journeys.login_times),
         chat_turn=Latency.of_seconds(journeys.turn_times),
+        first_event=Latency.of_seconds(journeys.first_event_times)
+        if journeys.first_event_times
+        else None,
         answered_with_sources=journeys.sourced,
         chat_via=journeys.via,
         ramp_up_seconds=ramp_up,
@@ -212,6 +233,9 @@ def describe(result: LoadResult) -> list[str]:
         f"  login: {result.login.brief()}",
         f"  chat turn: {result.chat_turn.brief()}",
     ] + (
+        [f"  first answer event: {result.first_event.brief()}"]
+        if result.first_event is not None else []
+    ) + (
         [f"  answers with sources: {result.answered_with_sources}/"
          f"{result.users * result.turns_per_user}"]
         if result.chat_via == "library" else []
@@ -223,7 +247,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--turns", type=int, default=5)
     parser.add_argument("--deadline", type=float, default=300.0, help="seconds, then cancel")
-    parser.add_argument("--via", choices=("serve", "library"), default="serve")
+    parser.add_argument("--via", choices=("serve", "serve-stream", "library"), default="serve")
     parser.add_argument("--ramp-up", type=float, default=RAMP_UP_SECONDS, help="seconds")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

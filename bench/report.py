@@ -28,6 +28,17 @@ class Row:
     """None: no goal, or not measured."""
     why: str = ""
     baseline_label: str = "baseline"
+    noise: str = ""
+    """The run-to-run noise of this comparison, e.g. ``±0.31 ms`` (empty: not estimated)."""
+    within_noise: bool = False
+    """The difference is no larger than the noise: reported as such, not as a ratio."""
+
+    def ratio_text(self) -> str:
+        if self.within_noise:
+            return f"within noise ({self.noise})"
+        if self.ratio is None:
+            return "—"
+        return f"{self.ratio:.2f}x" + (f" (noise {self.noise})" if self.noise else "")
 
 
 @dataclass(frozen=True)
@@ -89,10 +100,9 @@ def markdown(rows: Sequence[Row], machine: Machine, extra: Sequence[str] = ()) -
         baseline = _number(r.baseline, r.unit)
         if r.baseline is not None:
             baseline = f"{baseline} ({r.baseline_label})"
-        ratio = "—" if r.ratio is None else f"{r.ratio:.2f}x"
         lines.append(
-            f"| {r.name} | {_number(r.ours, r.unit)} | {baseline} | {ratio} | {r.goal} | "
-            f"{_verdict(r)} |"
+            f"| {r.name} | {_number(r.ours, r.unit)} | {baseline} | {r.ratio_text()} | "
+            f"{r.goal} | {_verdict(r)} |"
         )
     lines += ["", f"Machine: {machine.describe()}.", ""]
     notes = [f"- {r.name}: {_verdict(r)}. {r.why}".rstrip() for r in rows if r.why]

@@ -1,8 +1,9 @@
 """Server processes of the benchmarks: ``python -m bench.servers KIND CONFIG_JSON``.
 
 Kinds: ``aws`` (``qbizfed local aws``), ``idp`` (the dev IdP behind a slow token
-endpoint), ``serve`` (qbizfed's web broker) and ``baseline`` (the sample's design, see
-:mod:`bench.baselines.sample_oidcapp`). The child prints ``{"url": ...}`` on its first
+endpoint), ``serve`` (qbizfed's web broker, OIDC and SAML), ``baseline`` and
+``saml_baseline`` (the samples' designs, see :mod:`bench.baselines.sample_oidcapp` and
+:mod:`bench.baselines.sample_samlapp`). The child prints ``{"url": ...}`` on its first
 line once it accepts connections and exits when its stdin closes. Started only by
 :class:`bench.processes.ChildServer`; everything binds to 127.0.0.1.
 """
@@ -74,6 +75,7 @@ def run_aws(config: dict[str, Any]) -> None:
             port=0,
             active_delay_seconds=float(config.get("active_delay_seconds", 0.0)),
             corpus_dir=Path(corpus) if corpus else None,
+            stream_delay_ms=int(config.get("stream_delay_ms", 0)),
         )
     ).start()
     done = threading.Event()
@@ -89,7 +91,7 @@ def run_idp(config: dict[str, Any]) -> None:
     from qbizfed.local.idp.app import IdpApp, IdpEndpoints
     from qbizfed.local.idp.oidc import TOKEN_PATH
     from qbizfed.local.idp.server import DevIdp, DevIdpSettings
-    from qbizfed.local.idp.users import OidcClient, Secret
+    from qbizfed.local.idp.users import OidcClient, Secret, ServiceProvider
 
     class QuietHandler(WSGIRequestHandler):
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
@@ -105,7 +107,12 @@ def run_idp(config: dict[str, Any]) -> None:
     )
     # DevIdp supplies the demo directory and fresh keys; the app is served here so that
     # the slow-token middleware sits in front of it.
-    idp = DevIdp(DevIdpSettings(port=0, clients=clients))
+    service_providers = tuple(
+        ServiceProvider(entity_id=sp["entity_id"], acs_urls=tuple(sp["acs_urls"]),
+                        role_arn=sp["role_arn"], provider_arn=sp["provider_arn"])
+        for sp in config.get("service_providers", [])
+    )  # fmt: skip
+    idp = DevIdp(DevIdpSettings(port=0, clients=clients, service_providers=service_providers))
     app = IdpApp(
         endpoints=IdpEndpoints(base_url=config["url"]), keys=idp.keys, directory=idp.directory
     )
@@ -161,8 +168,9 @@ def run_serve(config: dict[str, Any]) -> None:
     from starlette.datastructures import Secret
 
     from qbizfed.web.app import create_app
-    from qbizfed.web.settings import OidcSettings, WebSettings
+    from qbizfed.web.settings import OidcSettings, SamlSettings, WebSettings
 
+    saml = config.get("saml")
     settings = WebSettings(
         oidc=OidcSettings(
             issuer=config["issuer"],
@@ -172,6 +180,17 @@ def run_serve(config: dict[str, Any]) -> None:
             role_arn=config["role_arn"],
             allow_insecure_loopback_http=True,
         ),
+        saml=SamlSettings(
+            idp_sso_url=saml["idp_sso_url"],
+            idp_issuer=saml["idp_entity_id"],
+            acs_url=config["url"] + "/saml",
+            idp_certificate=saml["idp_certificate"],
+            role_arn=saml["role_arn"],
+            provider_arn=saml["provider_arn"],
+            allow_insecure_loopback_http=True,
+        )
+        if saml
+        else None,
         aws_region=config["region"],
         aws_endpoint_url=config["aws_url"],
     )
@@ -206,11 +225,28 @@ def run_baseline(config: dict[str, Any]) -> None:
     _run_asgi(create_sample_app(settings), int(config["fd"]), config["url"], kind="baseline")
 
 
+def run_saml_baseline(config: dict[str, Any]) -> None:
+    from bench.baselines.sample_samlapp import SampleSamlSettings, create_sample_saml_app
+
+    settings = SampleSamlSettings(
+        idp_sso_url=config["idp_sso_url"],
+        sp_issuer=config["url"] + "/saml",
+        acs_url=config["url"] + "/saml",
+        role_arn=config["role_arn"],
+        provider_arn=config["provider_arn"],
+        region=config["region"],
+        aws_endpoint_url=config["aws_url"],
+    )
+    app = create_sample_saml_app(settings)
+    _run_asgi(app, int(config["fd"]), config["url"], kind="saml_baseline")
+
+
 KINDS: dict[str, Callable[[dict[str, Any]], None]] = {
     "aws": run_aws,
     "idp": run_idp,
     "serve": run_serve,
     "baseline": run_baseline,
+    "saml_baseline": run_saml_baseline,
 }
 
 

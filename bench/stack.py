@@ -1,9 +1,13 @@
-"""The benchmarks' running world: local AWS, a (slow) dev IdP, qbizfed serve, the baseline.
+"""The benchmarks' running world: local AWS, a (slow) dev IdP, qbizfed serve, the baselines.
 
 :class:`BenchStack` starts each server in its own process (:mod:`bench.servers`) and
 provisions, through boto3 against the local AWS exactly as an administrator would, an
-IAM OIDC provider for the IdP, a role trusting it (``sts:TagSession`` included) and an
-auto-subscribing Q Business application whose index holds the demo corpus.
+IAM OIDC provider for the IdP and an IAM SAML provider from its metadata, a role
+trusting each (``sts:TagSession`` included; the SAML one for the ACS URLs of serve and
+the SAML baseline), both with the web experience permission policy, and an
+auto-subscribing Q Business application whose index holds the demo corpus. ``serve``
+signs in with OIDC and SAML; with ``with_baseline`` the sample's ``oidcapp.py`` and
+``samlapp.py`` designs run beside it, against the same IdP and AWS.
 """
 
 from __future__ import annotations
@@ -20,7 +24,13 @@ import boto3
 import httpx
 
 from bench.processes import ChildServer, listening_socket, url_of
-from qbizfed.policies import oidc_trust_policy
+from qbizfed.identity.saml import SamlSpSettings
+from qbizfed.policies import (
+    application_arn,
+    oidc_trust_policy,
+    saml_trust_policy,
+    web_experience_permission_policy,
+)
 
 REGION = "us-east-1"
 CLIENT_ID = "qbizfed-bench"
@@ -34,10 +44,12 @@ DEMO_PASSWORD = "demo"
 
 @dataclass(frozen=True)
 class Federation:
-    """What provisioning produced: the role users assume and the application they chat with."""
+    """What provisioning produced: the roles users assume and the application they chat with."""
 
     role_arn: str
     application_id: str
+    saml_role_arn: str
+    saml_provider_arn: str
 
 
 def admin_session() -> boto3.session.Session:
@@ -46,11 +58,12 @@ def admin_session() -> boto3.session.Session:
     )
 
 
-def provision(aws_url: str, idp_url: str) -> Federation:
+def provision(
+    aws_url: str, idp_url: str, *, name: str, saml_acs_urls: tuple[str, ...]
+) -> Federation:
     session = admin_session()
     iam = session.client("iam", endpoint_url=aws_url)
     qb = session.client("qbusiness", endpoint_url=aws_url)
-    name = "bench" + uuid.uuid4().hex[:8]
     provider = iam.create_open_id_connect_provider(
         Url=idp_url, ClientIDList=[CLIENT_ID], ThumbprintList=["0" * 40]
     )["OpenIDConnectProviderArn"]
@@ -66,6 +79,10 @@ def provision(aws_url: str, idp_url: str) -> Federation:
     saml_provider = iam.create_saml_provider(SAMLMetadataDocument=metadata, Name=name)[
         "SAMLProviderArn"
     ]
+    saml_trust = saml_trust_policy(provider_arn=saml_provider, audiences=saml_acs_urls)
+    saml_role_arn = iam.create_role(
+        RoleName=name + "-saml", AssumeRolePolicyDocument=json.dumps(saml_trust)
+    )["Role"]["Arn"]
     app = str(
         qb.create_application(
             displayName=name, identityType="AWS_IAM_IDP_SAML", iamIdentityProviderArn=saml_provider
@@ -84,19 +101,43 @@ def provision(aws_url: str, idp_url: str) -> Federation:
         },
     )
     qb.create_index(applicationId=app, displayName="demo-corpus")  # loaded from corpus_dir
-    return Federation(role_arn=role_arn, application_id=app)
+    arn = application_arn(region=REGION, account_id=role_arn.split(":")[4], application_id=app)
+    permissions = json.dumps(web_experience_permission_policy(application_arn=arn, region=REGION))
+    for role in (name, name + "-saml"):
+        iam.put_role_policy(
+            RoleName=role, PolicyName="qbizfed-web-experience", PolicyDocument=permissions
+        )
+    if (saml_role_arn, saml_provider) != saml_arns(name):
+        raise RuntimeError("the SAML role and provider ARNs are not the ones the IdP was given")
+    return Federation(role_arn=role_arn, application_id=app, saml_role_arn=saml_role_arn,
+                      saml_provider_arn=saml_provider)  # fmt: skip
+
+
+ACCOUNT_ID = "123456789012"  # the local AWS's account
+
+
+def saml_arns(name: str) -> tuple[str, str]:
+    """The SAML role and provider ARNs :func:`provision` creates for ``name``, known before
+    the IdP starts so that its assertions can carry them in their Role attribute."""
+    return (f"arn:aws:iam::{ACCOUNT_ID}:role/{name}-saml",
+            f"arn:aws:iam::{ACCOUNT_ID}:saml-provider/{name}")  # fmt: skip
 
 
 class BenchStack:
     """``with BenchStack(token_delay_ms=100) as stack:`` -> ``stack.serve_url`` etc."""
 
-    def __init__(self, *, token_delay_ms: float = 0.0, with_baseline: bool = False) -> None:
+    def __init__(
+        self, *, token_delay_ms: float = 0.0, with_baseline: bool = False, stream_delay_ms: int = 0
+    ) -> None:
         self.token_delay_ms = token_delay_ms
+        self.stream_delay_ms = stream_delay_ms
+        """The emulator's pause between the text events of a streamed answer."""
         self.with_baseline = with_baseline
         self.children: list[ChildServer] = []
         self.aws: ChildServer | None = None
         self.serve: ChildServer | None = None
         self.baseline: ChildServer | None = None
+        self.saml_baseline: ChildServer | None = None
         self.federation: Federation | None = None
         self.idp_url = ""
 
@@ -110,9 +151,12 @@ class BenchStack:
 
     def _start(self) -> None:
         # Processes that do not depend on each other start together (imports take seconds).
-        aws = self._child("aws", {"corpus_dir": str(DEMO_CORPUS)})
+        aws = self._child(
+            "aws", {"corpus_dir": str(DEMO_CORPUS), "stream_delay_ms": self.stream_delay_ms}
+        )
         idp_sock, serve_sock = listening_socket(), listening_socket()
         baseline_sock = listening_socket() if self.with_baseline else None
+        saml_baseline_sock = listening_socket() if self.with_baseline else None
         self.idp_url = url_of(idp_sock)
         relying_parties = [url_of(s) for s in (serve_sock, baseline_sock) if s is not None]
         client = {
@@ -120,14 +164,30 @@ class BenchStack:
             "client_secret": CLIENT_SECRET,
             "redirect_uris": [rp + "/auth/oidc/callback" for rp in relying_parties],
         }
+        acs_urls = tuple(
+            url_of(s) + "/saml" for s in (serve_sock, saml_baseline_sock) if s is not None
+        )
+        name = "bench" + uuid.uuid4().hex[:8]
+        role_arn, provider_arn = saml_arns(name)
+        service_providers = [  # entity ID = ACS URL; Role attribute "<role>,<provider>"
+            {"entity_id": acs, "acs_urls": [acs], "role_arn": role_arn,
+             "provider_arn": provider_arn}
+            for acs in acs_urls
+        ]  # fmt: skip
         idp = self._child(
             "idp",
-            {"url": self.idp_url, "token_delay_ms": self.token_delay_ms, "clients": [client]},
+            {"url": self.idp_url, "token_delay_ms": self.token_delay_ms, "clients": [client],
+             "service_providers": service_providers},
             sock=idp_sock,
-        )
+        )  # fmt: skip
         self.aws = aws.ready()
         idp.ready()
-        self.federation = provision(self.aws.url, self.idp_url)
+        self.federation = provision(self.aws.url, self.idp_url, name=name,
+                                    saml_acs_urls=acs_urls)  # fmt: skip
+        metadata = SamlSpSettings.from_idp_metadata(
+            httpx.get(self.idp_url + "/saml/metadata", timeout=10).text,
+            sp_entity_id=acs_urls[0], acs_url=acs_urls[0],
+        )  # fmt: skip
         rp_config: dict[str, Any] = {
             "issuer": self.idp_url,
             "client_id": CLIENT_ID,
@@ -136,17 +196,46 @@ class BenchStack:
             "region": REGION,
             "aws_url": self.aws.url,
         }
+        saml_config: dict[str, Any] = {
+            "idp_sso_url": metadata.idp_sso_url,
+            "idp_entity_id": metadata.idp_entity_id,
+            "idp_certificate": metadata.idp_certificates[0],
+            "role_arn": self.federation.saml_role_arn,
+            "provider_arn": self.federation.saml_provider_arn,
+        }
         serve_config = {
             **rp_config,
             "url": url_of(serve_sock),
             "application_id": self.federation.application_id,
+            "saml": saml_config,
         }
         serve = self._child("serve", serve_config, sock=serve_sock)
-        if baseline_sock is not None:
-            self.baseline = self._child(
+        if baseline_sock is not None and saml_baseline_sock is not None:
+            baseline = self._child(
                 "baseline", {**rp_config, "url": url_of(baseline_sock)}, sock=baseline_sock
+            )
+            self.saml_baseline = self._child(
+                "saml_baseline",
+                {**rp_config, **saml_config, "url": url_of(saml_baseline_sock)},
+                sock=saml_baseline_sock,
             ).ready()
+            self.baseline = baseline.ready()
         self.serve = serve.ready()
+
+    def saml_start_url(self, app: ChildServer) -> str:
+        """Where a SAML login starts: serve's ``/login/saml``; for the sample, the IdP
+        (IdP-initiated: the dev IdP refuses the sample's hand-written AuthnRequest)."""
+        if app is self.serve:
+            return app.url + "/login/saml"
+        return f"{self.idp_url}/saml/sso?providerId={app.url}/saml"
+
+    def set_sts_latency(self, milliseconds: float) -> None:
+        """Every STS call of the local AWS waits this long first (0: none), like a real,
+        remote STS; through the local stack's fault control endpoint."""
+        rules = [{"kind": "latency", "service": "sts", "latency_ms": int(milliseconds)}]
+        response = httpx.post(self.aws_url + "/_qbizfed/faults",
+                              json={"rules": rules if milliseconds else []}, timeout=10)
+        response.raise_for_status()
 
     def _child(self, kind: str, config: dict[str, Any], **kwargs: Any) -> ChildServer:
         child = ChildServer.spawn(kind, config, **kwargs)

@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check src tests bench
-echo "== mypy --strict"; mypy
+echo "== mypy --strict (src, tests and bench: [tool.mypy] files)"; mypy
 echo "== pytest"
 pytest -q -p no:cacheprovider "$@"

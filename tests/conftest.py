@@ -2,6 +2,9 @@
 
 Tests reach the local stack over real HTTP on 127.0.0.1, exactly as users do.
 Credentials are fake; nothing here can reach the internet or real AWS.
+
+Under ``CI=true`` a skipped test fails the run: a part that bootstrap should have
+installed (or a test that cannot run here) must not turn into a quiet green.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import boto3
 import pytest
 
 from qbizfed.local.stack import LocalAws, LocalAwsSettings
+from tests.support.ci_skips import pytest_runtest_makereport  # noqa: F401 - the hook
 
 FAKE_ADMIN_KEY = "AKIAIOSFODNN7EXAMPLE"
 FAKE_ADMIN_SECRET = "fake-secret-for-the-local-stack-only-000"

@@ -1,4 +1,4 @@
-"""The qbizfed chat library: identity-aware Q Business conversations over ChatSync.
+"""The qbizfed chat library: identity-aware Q Business conversations, whole or streamed.
 
 >>> import boto3
 >>> from qbizfed.chat import ChatClient
@@ -6,6 +6,8 @@
 >>> conversation = chat.conversation()
 >>> turn = conversation.ask("What is our travel policy?")
 >>> turn.text, [c.title for c in turn.citations]
+>>> for event in conversation.stream("And for trains?"):  # TextDelta..., then the ChatTurn
+...     print(event.text if isinstance(event, TextDelta) else "", end="")
 >>> doc = chat.document_content(turn.citations[0])   # bytes + MIME type, ACL-checked
 >>> chat.list_attachments(turn.conversation_id), chat.chat_controls().creator_mode_allowed
 """
@@ -23,13 +25,16 @@ from qbizfed.aws.chat import (
     RelevantPassage,
 )
 from qbizfed.aws.chat_controls import ChatControls
+from qbizfed.aws.chat_stream import AsyncChatStream, ChatStream, StreamEvent, TextDelta
 from qbizfed.aws.document_content import DocumentContent
 
 __all__ = [
+    "AsyncChatStream",
     "Attachment",
     "ChatClient",
     "ChatControls",
     "ChatError",
+    "ChatStream",
     "ChatTurn",
     "Citation",
     "Conversation",
@@ -38,4 +43,6 @@ __all__ = [
     "DocumentContent",
     "HistoryMessage",
     "RelevantPassage",
+    "StreamEvent",
+    "TextDelta",
 ]

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from qbizfed.errors import ConfigError
+from qbizfed.setting_keys import refuse_unknown_keys
 
 #: Regions where Amazon Q Business is offered (AWS-FACTS.md).
 QBUSINESS_REGIONS = frozenset({"us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"})
@@ -355,12 +356,10 @@ def config_from_mapping(data: Mapping[str, Any], *, base_dir: Path | None = None
     """Validate a decoded TOML document (or the equivalent built from the environment)."""
     known = {"name", "mode", "region", "account_id", "oidc", "saml", "application"}
     shared = {"serve", "chat", "profiles"}  # read by `qbizfed serve`, `chat` and `login`
-    unknown = sorted(set(data) - known - shared)
-    if unknown:
-        raise ConfigError(
-            f"unknown setting(s): {', '.join(unknown)}",
-            remedy=f"use only {', '.join(sorted(known))} at the top level",
-        )
+    refuse_unknown_keys(
+        data, known | shared, where="the configuration",
+        remedy=f"use only {', '.join(sorted(known))} at the top level",
+    )  # fmt: skip
     mode_text = _require("mode", data.get("mode"), 'set mode = "oidc" or mode = "saml"')
     try:
         mode = Mode(mode_text.lower())

@@ -102,16 +102,16 @@ CONVERSATION_ACTIONS = (
     "qbusiness:GetChatControlsConfiguration",
     "qbusiness:ListRetrievers",
     # Added to AWS's documented web-experience policy later (docs/aws-facts.md, "Web
-    # experience role"): recent files, deleting attachments, plugin actions, media.
+    # experience role"): recent files, deleting attachments, media.
     "qbusiness:ListAttachments",
     "qbusiness:DeleteAttachment",
-    "qbusiness:ListPluginActions",
-    "qbusiness:ListPluginTypeMetadata",
-    "qbusiness:ListPluginTypeActions",
     "qbusiness:GetMedia",
-    # What qbizfed's own interfaces call besides: open a cited source (chat, serve)
-    # and search passages (mcp).
-    "qbusiness:GetDocumentContent",
+    # The plugin actions added at the same time (ListPluginActions on a plugin,
+    # ListPluginTypeMetadata and ListPluginTypeActions on "*") are left out: qbizfed
+    # uses no plugins and keeps the policy scoped to the application.
+    # What qbizfed's own interfaces call besides: search passages (mcp); opening a
+    # cited source (GetDocumentContent) has its own statement: it is authorized on the
+    # document's index as well.
     "qbusiness:SearchRelevantContent",
 )
 
@@ -267,6 +267,16 @@ def web_experience_permission_policy(
                 "Condition": {"StringEqualsIgnoreCase": {"qapps:SessionIsShared": "true"}},
             },
         ]
+    statements.append(
+        {
+            # Opening a cited source (chat, serve) is authorized on the document's
+            # index as well as on the application.
+            "Sid": "QBusinessDocumentContentPermission",
+            "Effect": "Allow",
+            "Action": ["qbusiness:GetDocumentContent"],
+            "Resource": [application_arn, f"{application_arn}/index/*"],
+        }
+    )
     return {"Version": VERSION, "Statement": statements}
 
 

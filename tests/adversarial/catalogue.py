@@ -7,9 +7,13 @@ The list of cases comes from pytest's own collection of ``tests/adversarial`` (s
 catalogue cannot name a test that does not exist), the fuzz crashers and the fault
 tests. Two tables written by hand give it meaning:
 
-- ``SURFACES``: per test file, the group (OIDC, SAML, Web, Local stack, CLI) and the
-  part of qbizfed under attack; ``GROUP_OVERRIDES`` moves single test functions (an
-  open-redirect test in an OIDC file is a Web attack);
+- ``SURFACES``: per test file, the group (OIDC, SAML, Web, Local stack, CLI), the
+  part of qbizfed under attack and its scope: the *product* users deploy (``serve``,
+  ``login`` and the identity code both share, the credential cache) or the *local
+  stack* (the local STS and AWS endpoint, the Q Business emulator, the dev IdP), which
+  are counted apart; ``GROUP_OVERRIDES`` moves single test functions (an open-redirect
+  test in an OIDC file is a Web attack) and ``LOCAL_STACK_FUNCTIONS`` the cases of a
+  mixed file that attack the local stack;
 - ``ISSUE_ITEMS``: each attack the security issue lists, with a pattern over test ids;
   an item no collected test matches is printed as a GAP.
 
@@ -38,6 +42,12 @@ FAULTS = [
     "tests/integration/test_faults_session_store.py",
 ]
 GROUPS = ("OIDC", "SAML", "Web", "Local stack", "CLI")
+PRODUCT = "product"
+LOCAL = "local stack"
+SCOPES = {
+    PRODUCT: "the product: serve, login and the identity code they share, the credential cache",
+    LOCAL: "the local stack: local STS and AWS endpoint, Q Business emulator, dev IdP",
+}
 CONTROL = re.compile(
     r"control|genuine|_is_accepted|_are_accepted|passes_authentication|accepted_by|"
     r"_is_honoured|_are_kept|_succeeds|signs_in_when_allowed|picks_one_of|"
@@ -51,6 +61,7 @@ CONTROL = re.compile(
 class Surface:
     group: str
     target: str
+    scope: str = PRODUCT
 
 
 SURFACES: dict[str, Surface] = {
@@ -59,22 +70,34 @@ SURFACES: dict[str, Surface] = {
     "test_gap_oidc_attacks.py": Surface("OIDC", "relying party callback / local STS"),
     "test_web_oidc_refusals.py": Surface("OIDC", "serve: OIDC login"),
     "test_creds_login_attacks.py": Surface("OIDC", "login: CLI OIDC login"),
+    "test_creds_login_saml_refusals.py": Surface("SAML", "login: CLI SAML login"),
     "test_creds_loopback_attacks.py": Surface("OIDC", "login: loopback callback receiver"),
-    "test_idp_oidc_refusals.py": Surface("OIDC", "dev IdP: OIDC provider"),
-    "test_idp_loopback_redirects.py": Surface("OIDC", "dev IdP: loopback redirect URIs"),
-    "test_sts_web_identity_attacks.py": Surface("OIDC", "local STS: AssumeRoleWithWebIdentity"),
+    "test_idp_oidc_refusals.py": Surface("OIDC", "dev IdP: OIDC provider", LOCAL),
+    "test_sts_web_identity_attacks.py": Surface(
+        "OIDC", "local STS: AssumeRoleWithWebIdentity", LOCAL
+    ),
+    "test_idp_loopback_redirects.py": Surface("OIDC", "dev IdP: loopback redirect URIs", LOCAL),
     "test_identity_saml_responses.py": Surface("SAML", "service provider: response validation"),
     "test_gap_saml_xsw.py": Surface("SAML", "service provider and local STS"),
-    "test_gap_saml_attacks.py": Surface("SAML", "local STS: assertion validation"),
+    "test_gap_saml_attacks.py": Surface("SAML", "local STS: assertion validation", LOCAL),
     "test_web_saml_refusals.py": Surface("SAML", "serve: SAML login"),
-    "test_idp_saml_refusals.py": Surface("SAML", "dev IdP: SAML IdP"),
-    "test_sts_saml_attacks.py": Surface("SAML", "local STS: AssumeRoleWithSAML"),
+    "test_idp_saml_refusals.py": Surface("SAML", "dev IdP: SAML IdP", LOCAL),
+    "test_sts_saml_attacks.py": Surface("SAML", "local STS: AssumeRoleWithSAML", LOCAL),
     "test_web_open_redirects.py": Surface("Web", "serve: redirects"),
+    "test_web_request_limits.py": Surface("Web", "serve: request body limits"),
+    "test_web_userinfo.py": Surface("OIDC", "serve and login: UserInfo"),
     "test_web_chat_xss.py": Surface("Web", "serve: chat page"),
+    "test_web_chat_stream_attacks.py": Surface("Web", "serve: streamed answers"),
     "test_gap_web_attacks.py": Surface("Web", "serve: pages, cookies, headers, rendering"),
-    "test_sigv4_attacks.py": Surface("Local stack", "local AWS: SigV4 verification"),
-    "test_sts_malformed_requests.py": Surface("Local stack", "local STS: request parsing"),
-    "test_gap_local_attacks.py": Surface("Local stack", "Q Business emulator: isolation"),
+    "test_sigv4_attacks.py": Surface("Local stack", "local AWS: SigV4 verification", LOCAL),
+    "test_sts_malformed_requests.py": Surface("Local stack", "local STS: request parsing", LOCAL),
+    "test_gap_local_attacks.py": Surface("Local stack", "Q Business emulator: isolation", LOCAL),
+    "test_qbusiness_iam_attacks.py": Surface(
+        "Local stack", "Q Business emulator: IAM checks", LOCAL
+    ),
+    "test_stream_chat_attacks.py": Surface(
+        "Local stack", "local AWS: streaming chat WebSocket", LOCAL
+    ),
     "test_creds_cache_attacks.py": Surface("CLI", "credential cache on disk"),
     "test_mcp_attacks.py": Surface("CLI", "mcp: streamable HTTP bearer token, bind address"),
     "test_device_flow_attacks.py": Surface("OIDC", "device sign-in: dev IdP and CLI parsing"),
@@ -83,13 +106,15 @@ SURFACES: dict[str, Surface] = {
         "Local stack", "Q Business emulator: documents' content, presigned links, attachments"
     ),
 }
-CRASHER_GROUPS = {  # fuzz target -> group, for crashers replayed by tests/fuzz
-    "saml_sp": "SAML",
-    "sts_saml": "SAML",
-    "id_token": "OIDC",
-    "oidc_callback": "OIDC",
-    "sts_web_identity": "OIDC",
-    "qbusiness_request": "Local stack",
+LOCAL_STACK_FUNCTIONS = re.compile(r"local_sts|_by_both$")
+"""Cases of the mixed files (relying party and local STS) that attack the local STS."""
+CRASHER_GROUPS = {  # fuzz target -> (group, scope), for crashers replayed by tests/fuzz
+    "saml_sp": ("SAML", PRODUCT),
+    "sts_saml": ("SAML", LOCAL),
+    "id_token": ("OIDC", PRODUCT),
+    "oidc_callback": ("OIDC", PRODUCT),
+    "sts_web_identity": ("OIDC", LOCAL),
+    "qbusiness_request": ("Local stack", LOCAL),
 }
 GROUP_OVERRIDES: dict[str, str] = {
     "test_web_oidc_refusals.py::test_open_redirect_via_next_parameter_is_refused": "Web",
@@ -193,6 +218,7 @@ class Case:
     param: str | None
     group: str
     target: str
+    scope: str
     control: bool
     open_gap: str | None
 
@@ -236,13 +262,14 @@ def to_case(item: pytest.Item) -> Case:
     function = getattr(item, "originalname", rest.split("[")[0])
     callspec = getattr(item, "callspec", None)
     param = callspec.id if callspec is not None else None
-    surface = SURFACES.get(file, Surface(_guess_group(file), file.removesuffix(".py")))
+    surface = surface_of(file)
     group = GROUP_OVERRIDES.get(f"{file}::{function}", surface.group)
+    scope = scope_of(file, function)
     if file == "test_fuzz_crashers.py" and param:
-        group = CRASHER_GROUPS.get(param.split("-", 1)[0], group)
+        group, scope = CRASHER_GROUPS.get(param.split("-", 1)[0], (group, scope))
     return Case(
         nodeid=item.nodeid, file=file, function=function, param=param, group=group,
-        target=surface.target, control=bool(CONTROL.search(function)),
+        target=surface.target, scope=scope, control=bool(CONTROL.search(function)),
         open_gap=_xfail_reason(item),
     )  # fmt: skip
 
@@ -256,13 +283,32 @@ def _guess_group(file: str) -> str:
     return "OIDC" if "oidc" in file else "Local stack"
 
 
+def surface_of(file: str) -> Surface:
+    known = SURFACES.get(file)
+    if known is not None:
+        return known
+    local = ("test_sts_", "test_idp_", "test_sigv4", "test_gap_local", "test_qbusiness")
+    scope = LOCAL if file.startswith(local) else PRODUCT
+    return Surface(_guess_group(file), file.removesuffix(".py"), scope)
+
+
+def scope_of(file: str, function: str) -> str:
+    """Product or local stack, for the cases of test function ``function`` in ``file``."""
+    return LOCAL if LOCAL_STACK_FUNCTIONS.search(function) else surface_of(file).scope
+
+
+def scope_counts(cases: list[Case]) -> dict[str, int]:
+    """Attack cases (controls excluded) per scope."""
+    counts = Counter(c.scope for c in cases if not c.control)
+    return {scope: counts[scope] for scope in SCOPES}
+
+
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
 def render(cases: list[Case], faults: list[Case]) -> str:
     attacks = [c for c in cases if not c.control]
-    counts = Counter(c.group for c in attacks)
     out = [
         "# Attack catalogue",
         "",
@@ -275,16 +321,28 @@ def render(cases: list[Case], faults: list[Case]) -> str:
         "",
         "## Counts",
         "",
-        "| group | attack cases | controls | open product gaps (xfail) |",
-        "|---|---:|---:|---:|",
+        "Attacks on the product and on the local stack are counted apart: the local",
+        "stack is a test double of AWS and a development IdP, not what users deploy.",
+        "",
+    ]
+    by_scope = scope_counts(cases)
+    out += [f"- **{by_scope[scope]}** attack cases against {what}" for scope, what in
+            SCOPES.items()]  # fmt: skip
+    out += [
+        "",
+        "| group | attack cases: product | attack cases: local stack | controls | "
+        "open product gaps (xfail) |",
+        "|---|---:|---:|---:|---:|",
     ]
     for group in GROUPS:
         in_group = [c for c in cases if c.group == group]
+        per_scope = Counter(c.scope for c in attacks if c.group == group)
         out.append(
-            f"| {group} | {counts[group]} | {sum(c.control for c in in_group)} | "
-            f"{sum(1 for c in in_group if c.open_gap)} |"
+            f"| {group} | {per_scope[PRODUCT]} | {per_scope[LOCAL]} | "
+            f"{sum(c.control for c in in_group)} | {sum(1 for c in in_group if c.open_gap)} |"
         )
-    out.append(f"| **all** | **{len(attacks)}** | **{len(cases) - len(attacks)}** | "
+    out.append(f"| **all** | **{by_scope[PRODUCT]}** | **{by_scope[LOCAL]}** | "
+               f"**{len(cases) - len(attacks)}** | "
                f"**{sum(1 for c in cases if c.open_gap)}** |")  # fmt: skip
     out += ["", "## The issue's list, item by item", "",
             "| group | attack | cases | e.g. |", "|---|---|---:|---|"]  # fmt: skip
@@ -299,9 +357,10 @@ def render(cases: list[Case], faults: list[Case]) -> str:
         out += [f"| `{c.nodeid}` | {_md(c.open_gap or '')} |" for c in gaps]
     for group in GROUPS:
         rows = sorted((c for c in attacks if c.group == group), key=lambda c: c.nodeid)
-        out += ["", f"## {group} ({len(rows)} cases)", "", "| attack | test id | asserts |",
-                "|---|---|---|"]  # fmt: skip
-        out += [f"| {_md(c.attack)} | `{_md(c.nodeid)}` | {_md(c.asserts)} |" for c in rows]
+        out += ["", f"## {group} ({len(rows)} cases)", "",
+                "| attack | scope | test id | asserts |", "|---|---|---|---|"]  # fmt: skip
+        out += [f"| {_md(c.attack)} | {c.scope} | `{_md(c.nodeid)}` | {_md(c.asserts)} |"
+                for c in rows]  # fmt: skip
     out += ["", f"## Faults ({len(faults)} tests)", "",
             "Failure of a dependency rather than an attack: the IdP down, slow or answering",
             "garbage; STS and Q Business throttling and 5xx; credentials expiring mid-chat;",

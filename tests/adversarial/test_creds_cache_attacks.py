@@ -14,11 +14,13 @@ from collections.abc import Callable
 from contextlib import redirect_stdout
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from qbizfed.creds import cache, fast, locations
+from qbizfed.creds import cache, fast, locations, securefile
 from qbizfed.creds.cache import CachedCredentials
+from qbizfed.creds.securefile import InsecureCacheFileError
 from qbizfed.errors import ConfigError
 
 NOBODY = 65534
@@ -91,12 +93,49 @@ def _directory_instead_of_file(d: Path) -> None:
     (d / "dev.json").mkdir(mode=0o700)
 
 
+class ForeignOwnedView:
+    """``os`` as the cache code sees it, with one path reported as owned by ``nobody``.
+
+    Without root nothing can be chowned to another user, so the ownership check is
+    reached through its one source of truth instead: what ``lstat``/``fstat`` report.
+    """
+
+    def __init__(self, foreign: Path) -> None:
+        self.inode = os.lstat(foreign).st_ino
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+    def _owned_by_nobody(self, st: os.stat_result) -> os.stat_result:
+        if st.st_ino != self.inode:
+            return st
+        fields = list(st[:10])
+        fields[4] = fields[5] = NOBODY  # st_uid, st_gid
+        return os.stat_result(fields)
+
+    def lstat(self, path: str) -> os.stat_result:
+        return self._owned_by_nobody(os.lstat(path))
+
+    def fstat(self, fd: int) -> os.stat_result:
+        return self._owned_by_nobody(os.fstat(fd))
+
+
+_FOREIGN: list[Path] = []  # what the running attack handed to another user
+
+
+def _give_to_nobody(path: Path) -> None:
+    if IS_ROOT:
+        os.chown(path, NOBODY, NOBODY)
+    else:
+        _FOREIGN.append(path)
+
+
 def _foreign_owned_file(d: Path) -> None:
-    os.chown(d / "dev.json", NOBODY, NOBODY)
+    _give_to_nobody(d / "dev.json")
 
 
 def _foreign_owned_dir(d: Path) -> None:
-    os.chown(d, NOBODY, NOBODY)
+    _give_to_nobody(d)
 
 
 def _oversized_file(d: Path) -> None:
@@ -109,69 +148,86 @@ def _cache_dir_is_symlink(d: Path) -> None:
     d.symlink_to(real)
 
 
-PERMISSION_ATTACKS: list[tuple[str, Callable[[Path], None], bool]] = [
-    ("group-readable-file", _group_readable, False),
-    ("world-writable-file", _world_writable, False),
-    ("world-readable-directory", _world_readable_dir, False),
-    ("symlink-to-planted-file", _symlink_to_other_file, False),
-    ("fifo-instead-of-file", _fifo_instead_of_file, False),
-    ("directory-instead-of-file", _directory_instead_of_file, False),
-    ("oversized-file", _oversized_file, False),
-    ("cache-dir-is-symlink", _cache_dir_is_symlink, False),
-    ("foreign-owned-file", _foreign_owned_file, True),
-    ("foreign-owned-directory", _foreign_owned_dir, True),
+PERMISSION_ATTACKS: list[tuple[str, Callable[[Path], None], str]] = [
+    ("group-readable-file", _group_readable, "dev.json: mode 0640 gives access to group/other"),
+    ("world-writable-file", _world_writable, "dev.json: mode 0606 gives access to group/other"),
+    ("world-readable-directory", _world_readable_dir, "cache: mode 0755 gives access to group"),
+    ("symlink-to-planted-file", _symlink_to_other_file, "dev.json: it is a symbolic link"),
+    ("fifo-instead-of-file", _fifo_instead_of_file, "dev.json: not a regular file"),
+    ("directory-instead-of-file", _directory_instead_of_file, "dev.json: not a regular file"),
+    ("oversized-file", _oversized_file, "dev.json: larger than 262144 bytes"),
+    ("cache-dir-is-symlink", _cache_dir_is_symlink, "cache: not a directory"),
+    ("foreign-owned-file", _foreign_owned_file, f"dev.json: owned by uid {NOBODY}, not by you"),
+    ("foreign-owned-directory", _foreign_owned_dir, f"cache: owned by uid {NOBODY}, not by you"),
 ]
 
 
 @pytest.mark.parametrize(
-    ("attack", "needs_root"),
-    [pytest.param(fn, root, id=name) for name, fn, root in PERMISSION_ATTACKS],
+    ("attack", "says"),
+    [pytest.param(fn, says, id=name) for name, fn, says in PERMISSION_ATTACKS],
 )
 def test_insecure_cache_files_are_refused(
-    cache_dir: Path, attack: Callable[[Path], None], needs_root: bool
+    cache_dir: Path, attack: Callable[[Path], None], says: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if needs_root and not IS_ROOT:
-        pytest.skip("chown to another user needs root")
     cache.save(CachedCredentials.from_record(good_record()))
+    _FOREIGN.clear()
     attack(cache_dir)
-    with pytest.raises(ConfigError) as info:
+    for path in _FOREIGN:
+        monkeypatch.setattr(securefile, "os", ForeignOwnedView(path))
+    with pytest.raises(InsecureCacheFileError) as info:
         cache.load("dev")
-    assert info.value.remedy
+    assert "refusing to use " in str(info.value)
+    assert says in str(info.value)
+    assert "sign in again with qbizfed login" in info.value.remedy
     out = io.StringIO()
     with redirect_stdout(out):
         assert fast.answer_from_warm_cache(["--profile", "dev"]) is None
     assert out.getvalue() == ""
 
 
-CORRUPT_FILES: list[tuple[str, bytes]] = [
-    ("not-json", b"AccessKeyId=ASIA..."),
-    ("truncated-json", doc()[:40]),
-    ("json-array", b"[1, 2, 3]"),
-    ("not-utf8", b'{"a": "\xff\xfe"}'),
-    ("unknown-version", doc(qbizfed_cache=2)),
-    ("missing-secret", doc(SecretAccessKey=None)),
-    ("key-is-a-number", doc(AccessKeyId=12345)),
-    ("empty-session-token", doc(SessionToken="")),
-    ("expiration-not-a-date", doc(Expiration="tomorrow")),
-    ("expiration-without-timezone", doc(Expiration="2099-01-01T00:00:00")),
-    ("nan-constant", doc()[:-1] + b', "x": NaN}'),
-    ("record-swapped-from-other-profile", json.dumps(good_record("prod")).encode()),
-    ("client-secret-smuggled-in", doc(client_secret="s3cret")),
-    ("newline-injection-in-key", doc(AccessKeyId="ASIA\nexport EVIL=1")),
-    ("quote-injection-in-token", doc(SessionToken="tok'; rm -rf ~; echo '")),
-    ("refresh-ahead-not-a-number", doc(refresh_ahead_seconds="300")),
-    ("refresh-ahead-bool", doc(refresh_ahead_seconds=True)),
-    ("retry-pause-not-a-number", doc(refresh_retry_after="never")),
-    ("keyring-flag-not-a-bool", doc(refresh_token_in_keyring="yes")),
-    ("deeply-nested", b'{"a":' * 50000 + b"1" + b"}" * 50000),
-]
+CORRUPT_FILES: list[tuple[str, bytes, str]] = [
+    ("not-json", b"AccessKeyId=ASIA...", "not valid JSON"),
+    ("truncated-json", doc()[:40], "not valid JSON"),
+    ("json-array", b"[1, 2, 3]", "not a JSON object"),
+    ("not-utf8", b'{"a": "\xff\xfe"}', "not valid JSON"),
+    ("unknown-version", doc(qbizfed_cache=2), "unknown format version"),
+    ("missing-secret", doc(SecretAccessKey=None), "SecretAccessKey missing or not a string"),
+    ("key-is-a-number", doc(AccessKeyId=12345), "AccessKeyId missing or not a string"),
+    ("empty-session-token", doc(SessionToken=""), "SessionToken missing or not a string"),
+    ("expiration-not-a-date", doc(Expiration="tomorrow"),
+     "Expiration is not an ISO 8601 timestamp with a timezone"),
+    ("expiration-without-timezone", doc(Expiration="2099-01-01T00:00:00"),
+     "Expiration is not an ISO 8601 timestamp with a timezone"),
+    ("nan-constant", doc()[:-1] + b', "x": NaN}', "not valid JSON"),
+    ("record-swapped-from-other-profile", json.dumps(good_record("prod")).encode(),
+     "it belongs to profile 'prod', not 'dev'"),
+    ("client-secret-smuggled-in", doc(client_secret="s3cret"),
+     "it contains a client secret, which qbizfed never stores"),
+    ("newline-injection-in-key", doc(AccessKeyId="ASIA\nexport EVIL=1"),
+     "AccessKeyId has characters no AWS credential has"),
+    ("quote-injection-in-token", doc(SessionToken="tok'; rm -rf ~; echo '"),
+     "SessionToken has characters no AWS credential has"),
+    ("refresh-ahead-not-a-number", doc(refresh_ahead_seconds="300"),
+     "refresh_ahead_seconds is not a number of seconds"),
+    ("refresh-ahead-bool", doc(refresh_ahead_seconds=True),
+     "refresh_ahead_seconds is not a number of seconds"),
+    ("retry-pause-not-a-number", doc(refresh_retry_after="never"),
+     "refresh_retry_after is not a number of seconds"),
+    ("keyring-flag-not-a-bool", doc(refresh_token_in_keyring="yes"),
+     "refresh_token_in_keyring is not true or false"),
+    ("deeply-nested", b'{"a":' * 50000 + b"1" + b"}" * 50000, "larger than 262144 bytes"),
+]  # fmt: skip
 
 
-@pytest.mark.parametrize("data", [pytest.param(data, id=name) for name, data in CORRUPT_FILES])
-def test_corrupt_cache_files_are_refused(cache_dir: Path, data: bytes) -> None:
+@pytest.mark.parametrize(
+    ("data", "says"), [pytest.param(data, says, id=name) for name, data, says in CORRUPT_FILES]
+)
+def test_corrupt_cache_files_are_refused(cache_dir: Path, data: bytes, says: str) -> None:
     write_raw(cache_dir, data)
     with pytest.raises(ConfigError) as info:
         cache.load("dev")
+    assert str(cache_dir / "dev.json") in str(info.value)
+    assert says in str(info.value)
     assert "qbizfed login" in info.value.remedy or "qbizfed logout" in info.value.remedy
     out = io.StringIO()
     with redirect_stdout(out):
@@ -193,7 +249,8 @@ def test_corrupt_cache_files_are_refused(cache_dir: Path, data: bytes) -> None:
 )
 def test_hostile_profile_names_never_become_paths(cache_dir: Path, name: str) -> None:
     assert not locations.is_valid_profile_name(name)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="invalid profile name") as info:
         cache.load(name)
-    with pytest.raises(ValueError):
+    assert info.value.remedy.startswith("use letters, digits")
+    with pytest.raises(ValueError, match="profile"):
         locations.cache_file(name)

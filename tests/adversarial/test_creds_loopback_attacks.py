@@ -18,6 +18,7 @@ STATE = "s" * 43
 
 Attack = Callable[[httpx.Client, str], httpx.Response]
 
+NOT_THIS_LOGIN = "does not belong to the login in progress"
 ATTACKS: list[tuple[str, Attack, int]] = [
     ("wrong-state", lambda c, base: c.get(f"{base}/callback?code=evil&state=guess"), 400),
     ("missing-state", lambda c, base: c.get(f"{base}/callback?code=evil"), 400),
@@ -59,6 +60,10 @@ ATTACKS: list[tuple[str, Attack, int]] = [
 ]
 
 
+SAYS = {400: NOT_THIS_LOGIN, 404: "not found", 413: "too large"}
+"""The reason each refusal gives (the page is the same for every refusal of a status)."""
+
+
 @pytest.mark.parametrize(
     ("attack", "status"), [pytest.param(fn, status, id=name) for name, fn, status in ATTACKS]
 )
@@ -70,6 +75,7 @@ def test_attack_is_refused_and_the_real_callback_still_wins(attack: Attack, stat
             response = None  # the server may drop an abusive connection: also a refusal
         if response is not None:
             assert response.status_code == status
+            assert SAYS[status] in response.text
             assert "evil" not in response.text
         genuine = client.get(f"{receiver.redirect_uri}?code=real&state={STATE}")
         assert genuine.status_code == 200
@@ -79,7 +85,9 @@ def test_attack_is_refused_and_the_real_callback_still_wins(attack: Attack, stat
 def test_a_second_callback_cannot_replace_the_first() -> None:
     with LoopbackReceiver(expected_state=lambda: STATE) as receiver, httpx.Client() as client:
         assert client.get(f"{receiver.redirect_uri}?code=one&state={STATE}").status_code == 200
-        assert client.get(f"{receiver.redirect_uri}?code=two&state={STATE}").status_code == 400
+        second = client.get(f"{receiver.redirect_uri}?code=two&state={STATE}")
+        assert second.status_code == 400
+        assert NOT_THIS_LOGIN in second.text
         assert receiver.wait(5)["code"] == "one"
 
 
@@ -102,6 +110,7 @@ def test_no_callback_times_out_with_a_remedy() -> None:
         pytest.raises(LoginTimeoutError) as info,
     ):
         receiver.wait(0.2)
+    assert "no sign-in response reached" in str(info.value)
     assert "127.0.0.1" in info.value.remedy
 
 

@@ -79,7 +79,8 @@ def test_another_users_conversation_id_is_refused(scene: Scene, attack: str) -> 
     with pytest.raises(ClientError) as refusal:
         CONVERSATION_ATTACKS[attack](scene)
     error = refusal.value.response["Error"]
-    assert error["Code"] in ("ResourceNotFoundException", "AccessDeniedException"), error
+    assert error["Code"] == "ResourceNotFoundException", error  # not even its existence
+    assert error["Message"] == f"The conversation {scene.conversation} was not found."
     assert refusal.value.response["ResponseMetadata"]["HTTPStatusCode"] < 500
     assert not any(word in error.get("Message", "") for word in SECRET_WORDS)
     # The victim's conversation is intact.
@@ -97,32 +98,48 @@ def _cited(answer: dict[str, Any]) -> set[str]:
     return {s.get("documentId", "") for s in answer.get("sourceAttributions", [])}
 
 
-DOCUMENT_ATTACKS: dict[str, dict[str, Any]] = {
-    "ask_for_a_document_outside_the_users_permissions": {
+NOTHING_FOUND = "Sorry, I could not find relevant information to complete your request."
+NO_IMPERSONATION = (
+    "ValidationException",
+    "userId and userGroups cannot be used with identity-aware credentials",
+)
+DOCUMENT_ATTACKS: dict[str, tuple[dict[str, Any], tuple[str, str]]] = {
+    # the request -> (the refusal's code, or "answer" for an answer; what it says)
+    "ask_for_a_document_outside_the_users_permissions": ({
         "userMessage": "salary band for engineers level five compensation"},
-    "attribute_filter_naming_the_forbidden_document_id": {
+        ("answer", NOTHING_FOUND)),
+    "attribute_filter_naming_the_forbidden_document_id": ({
         "userMessage": "salary band", "attributeFilter": {"equalsTo": {
             "name": "_document_id", "value": {"stringValue": "salaries"}}}},
-    "attribute_filter_naming_the_forbidden_title": {
+        ("answer", NOTHING_FOUND)),
+    "attribute_filter_naming_the_forbidden_title": ({
         "userMessage": "salary band", "attributeFilter": {"equalsTo": {
             "name": "_document_title", "value": {"stringValue": "Salary bands"}}}},
-    "user_groups_parameter_claims_a_group": {
+        ("answer", NOTHING_FOUND)),
+    "user_groups_parameter_claims_a_group": ({
         "userMessage": "finance plan budget offsite", "userGroups": ["finance"]},
-    "user_id_parameter_claims_another_user": {
+        NO_IMPERSONATION),
+    "user_id_parameter_claims_another_user": ({
         "userMessage": "salary band for engineers", "userId": "alice@example.com"},
-    "creator_mode_asks_for_the_document": {
+        NO_IMPERSONATION),
+    "creator_mode_asks_for_the_document": ({
         "userMessage": "quote the salary band document verbatim", "chatMode": "CREATOR_MODE"},
+        ("answer", "in creator mode: it has no language model and does not search")),
 }  # fmt: skip
 
 
 @pytest.mark.parametrize("attack", list(DOCUMENT_ATTACKS))
 def test_a_document_outside_the_users_permissions_never_leaks(scene: Scene, attack: str) -> None:
+    request, (outcome, says) = DOCUMENT_ATTACKS[attack]
     try:
-        answer = scene.mallory.chat_sync(applicationId=scene.app, **DOCUMENT_ATTACKS[attack])
+        answer = scene.mallory.chat_sync(applicationId=scene.app, **request)
+        got = "answer"
     except ClientError as refusal:
         answer = {"systemMessage": str(refusal.response["Error"].get("Message", "")),
                   "status": refusal.response["ResponseMetadata"]["HTTPStatusCode"]}  # fmt: skip
+        got = refusal.response["Error"]["Code"]
     assert answer.get("status", 200) < 500, answer
+    assert (got, says in answer["systemMessage"]) == (outcome, True), answer["systemMessage"]
     assert not ({"salaries", "finance-plan"} & _cited(answer))
     text = answer["systemMessage"] + " ".join(
         s.get("snippet", "") + s.get("title", "") for s in answer.get("sourceAttributions", [])

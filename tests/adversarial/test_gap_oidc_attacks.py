@@ -136,8 +136,9 @@ NEVER_EXPIRING = {"exp_nan_never_expires": math.nan, "exp_infinity_never_expires
 def test_id_token_that_never_expires_is_refused_by_the_relying_party(
     idp: LoopbackOidcIdp, exp: float
 ) -> None:
-    with pytest.raises(IdTokenError):
+    with pytest.raises(IdTokenError) as refusal:
         run_login(idp, lambda p, _: {"state": p.state, "code": "c-1"}, claims={"exp": exp})
+    assert refusal.value.reason == "bad_exp", str(refusal.value)
 
 
 # --- the local STS ---------------------------------------------------------------------------
@@ -162,11 +163,12 @@ def assume(local_aws: LocalAws, role_arn: str, token: str) -> dict[str, Any]:
         RoleArn=role_arn, RoleSessionName="attacker", WebIdentityToken=token))  # fmt: skip
 
 
-def refused(local_aws: LocalAws, role_arn: str, token: str, code: str) -> None:
+def refused(local_aws: LocalAws, role_arn: str, token: str, code: str, says: str) -> None:
     with pytest.raises(ClientError) as refusal:
         assume(local_aws, role_arn, token)
     error = refusal.value.response["Error"]
     assert error["Code"] == code, error
+    assert says in error["Message"], error
     assert refusal.value.response["ResponseMetadata"]["HTTPStatusCode"] < 500
     assert token[:40] not in str(error.get("Message", ""))
 
@@ -185,7 +187,11 @@ def test_oversized_token_is_refused_by_the_local_sts(
     role = register_oidc_role(admin_client("iam"), issuer, unique_name)
     token = issuer.mint(extra_claims={"padding": "x" * 25_000})
     assert len(token) > 20_000
-    refused(local_aws, role.role_arn, token, "ValidationError")
+    refused(local_aws, role.role_arn, token, "ValidationError",
+            "Member must have length between 4 and 20000")  # fmt: skip
+
+
+NO_MATCHING_KEY = "no key in the issuer's JWKS matches its kid"
 
 
 def test_kid_of_another_issuers_key_is_refused_by_the_local_sts(
@@ -194,9 +200,11 @@ def test_kid_of_another_issuers_key_is_refused_by_the_local_sts(
     role = register_oidc_role(admin_client("iam"), issuer, unique_name)
     with running_oidc_issuer(kid="other-issuer-key") as other:
         foreign = other.signing_key  # published by the other issuer only
-        refused(local_aws, role.role_arn, issuer.mint(key=foreign), "InvalidIdentityToken")
+        refused(local_aws, role.role_arn, issuer.mint(key=foreign), "InvalidIdentityToken",
+                NO_MATCHING_KEY)  # fmt: skip
     stranger = new_rsa_key("never-published")
-    refused(local_aws, role.role_arn, issuer.mint(key=stranger), "InvalidIdentityToken")
+    refused(local_aws, role.role_arn, issuer.mint(key=stranger), "InvalidIdentityToken",
+            NO_MATCHING_KEY)  # fmt: skip
 
 
 @pytest.mark.parametrize("exp", list(NEVER_EXPIRING.values()), ids=list(NEVER_EXPIRING))
@@ -204,4 +212,5 @@ def test_token_that_never_expires_is_refused_by_the_local_sts(
     local_aws: LocalAws, admin_client: Any, issuer: OidcIssuer, unique_name: str, exp: float
 ) -> None:
     role = register_oidc_role(admin_client("iam"), issuer, unique_name)
-    refused(local_aws, role.role_arn, issuer.mint(exp=exp), "InvalidIdentityToken")
+    refused(local_aws, role.role_arn, issuer.mint(exp=exp), "InvalidIdentityToken",
+            "exp claim is not a valid time")  # fmt: skip

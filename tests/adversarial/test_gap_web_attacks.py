@@ -11,6 +11,7 @@ renderer).
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -121,6 +122,7 @@ CSRF_PROTECTED_POSTS = (
     "/credentials/credential-process",
     "/logout",
     "/chat",
+    "/chat/stream",
     "/chat/{conversation_id}/delete",
     "/chat/{conversation_id}/feedback",
 )
@@ -142,12 +144,14 @@ def test_every_post_route_is_in_the_csrf_table(broker: Broker) -> None:
     assert broker.app_post_paths == set(CSRF_PROTECTED_POSTS) | set(POSTS_DEFENDED_OTHERWISE)
 
 
-CSRF_ATTACKS = {
-    "csrf_no_token": ({}, {}),
-    "csrf_wrong_token": ({"csrf_token": "forged-token-0123456789"}, {}),
+STALE_TOKEN = "the form's security token is missing or stale"
+CSRF_ATTACKS = {  # (form, headers, what the refusal page says)
+    "csrf_no_token": ({}, {}, STALE_TOKEN),
+    "csrf_wrong_token": ({"csrf_token": "forged-token-0123456789"}, {}, STALE_TOKEN),
     "csrf_cross_site_origin_with_the_real_token": ({"csrf_token": "<real>"},
-                                                   {"Origin": "https://evil.test"}),
-    "csrf_token_in_query_not_form": ({}, {}),
+                                                   {"Origin": "https://evil.test"},
+                                                   "this form was submitted from another site"),
+    "csrf_token_in_query_not_form": ({}, {}, STALE_TOKEN),
 }  # fmt: skip
 
 
@@ -159,13 +163,14 @@ def test_csrf_on_every_post_is_refused(
     broker.sign_in(browser)
     token = broker.csrf_token(browser)
     broker.qbusiness_calls.clear()
-    form, headers = CSRF_ATTACKS[attack]
+    form, headers, says = CSRF_ATTACKS[attack]
     form = {k: (token if v == "<real>" else v) for k, v in form.items()}
     form |= {"message": "hello", "message_id": CONVERSATION_ID, "usefulness": "USEFUL"}
     params = {"csrf_token": token} if attack == "csrf_token_in_query_not_form" else None
     url = broker.url + path.format(conversation_id=CONVERSATION_ID)
     response = browser.post(url, data=form, headers=headers, params=params)
     assert response.status_code in (400, 403), (response.status_code, response.text[:500])
+    assert says in html.unescape(response.text), response.text[:1500]
     assert "fake-secret-" not in response.text
     assert "fake-session-token" not in response.text
     assert "SecretAccessKey" not in response.text
@@ -251,6 +256,7 @@ def test_xss_through_the_idps_error_description_is_escaped(
     hostile = {"state": state, "error": "access_denied" + MARKUP, "error_description": MARKUP}
     response = browser.get(broker.url + "/auth/oidc/callback", params=hostile)
     assert response.status_code in (400, 401, 403)
+    assert "the IdP refused the login: access_denied" in html.unescape(response.text)
     assert_inert(response)
 
 
@@ -322,15 +328,15 @@ HOSTILE_ANSWERS = {
 
 @pytest.mark.parametrize("answer", list(HOSTILE_ANSWERS.values()), ids=list(HOSTILE_ANSWERS))
 def test_xss_through_the_models_answer_is_neutralised(answer: str) -> None:
-    html = str(render_answer(answer, [1]))
-    tree = lxml.html.fragment_fromstring(html, create_parent="div")
+    rendered = str(render_answer(answer, [1]))
+    tree = lxml.html.fragment_fromstring(rendered, create_parent="div")
     for element in tree.iter():
-        assert element.tag not in ACTIVE_TAGS, html
+        assert element.tag not in ACTIVE_TAGS, rendered
         for name, value in element.attrib.items():
-            assert not name.lower().startswith("on"), html
-            assert name.lower() != "style", html
+            assert not name.lower().startswith("on"), rendered
+            assert name.lower() != "style", rendered
             if name.lower() in ("href", "src", "action", "formaction"):
-                assert urlsplit(value.strip()).scheme.lower() in ("", "http", "https"), html
+                assert urlsplit(value.strip()).scheme.lower() in ("", "http", "https"), rendered
 
 
 HOSTILE_CITATIONS = {

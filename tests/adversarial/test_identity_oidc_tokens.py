@@ -185,11 +185,13 @@ def test_unknown_kid_refetches_jwks_exactly_once_then_refuses(
     validate(idp, idp.mint(claims(idp)), jwks=cache)  # warm the cache
     hits = idp.jwks_hits
     bad = idp.mint(claims(idp), key=other_issuer_key)
-    with pytest.raises(IdTokenError, match="does not publish"):
+    with pytest.raises(IdTokenError) as info:
         validate(idp, bad, jwks=cache)
+    assert info.value.reason == "unknown_kid", str(info.value)
     assert idp.jwks_hits == hits + 1
-    with pytest.raises(IdTokenError):  # a flood of unknown kids does not hammer the IdP
+    with pytest.raises(IdTokenError) as again:  # a flood of unknown kids does not hammer the IdP
         validate(idp, bad, jwks=cache)
+    assert again.value.reason == "unknown_kid", str(again.value)
     assert idp.jwks_hits == hits + 1
 
 
@@ -231,3 +233,39 @@ def test_jwk_of_wrong_type_for_alg_is_refused() -> None:
         assert jwk["kty"] == "RSA"
     finally:
         server.stop()
+
+
+def _without_kid(idp: LoopbackOidcIdp) -> str:
+    key = RSAKey.import_key(idp.key.private)
+    return jwt.encode({"alg": "RS256"}, claims(idp), key)
+
+
+def test_token_without_kid_when_the_jwks_has_several_keys_says_exactly_that(
+    other_issuer_key: SigningKey,
+) -> None:
+    server = LoopbackOidcIdp().start()
+    try:
+        server.jwks_keys = [server.key.jwk, other_issuer_key.jwk]
+        with pytest.raises(IdTokenError) as refused:
+            validate(server, _without_kid(server))
+        assert refused.value.reason == "missing_kid"
+        assert "has no 'kid' header and the IdP's JWKS has 2 RS256 keys" in refused.value.message
+        assert "does not publish" not in refused.value.message
+    finally:
+        server.stop()
+
+
+def test_control_token_without_kid_is_accepted_when_the_jwks_has_one_key(
+    idp: LoopbackOidcIdp,
+) -> None:
+    assert validate(idp, _without_kid(idp)).subject
+
+
+def test_algorithm_refusal_names_the_tokens_algorithm_and_the_allowed_set(
+    idp: LoopbackOidcIdp, other_issuer_key: SigningKey
+) -> None:
+    with pytest.raises(IdTokenError) as refused:
+        validate(idp, _rs512_not_advertised(idp, other_issuer_key))
+    assert refused.value.reason == "alg"
+    assert "signed with algorithm 'RS512'" in refused.value.message
+    assert "the algorithms allowed here are RS256" in refused.value.message

@@ -20,6 +20,7 @@ from lxml import etree
 from qbizfed.identity.errors import SamlResponseError
 from qbizfed.identity.saml import SamlServiceProvider, SamlSpSettings
 from qbizfed.identity.saml_stores import MemoryReplayCache, MemoryRequestIdStore
+from tests.adversarial.hostile_xml import HOSTILE_PROLOGS, HostileProlog, with_prolog
 from tests.support.rp_idp import NS, CertifiedKey, SamlIdp, SamlResponseSpec, b64
 
 SP_ENTITY = "https://app.rp-test.example/saml/metadata"
@@ -36,7 +37,7 @@ class Login:
 
     def spec(self, **kwargs: object) -> SamlResponseSpec:
         kwargs.setdefault("in_response_to", self.request_id)
-        return self.idp.spec(sp_entity_id=SP_ENTITY, acs_url=ACS, **kwargs)  # type: ignore[arg-type]
+        return self.idp.spec(sp_entity_id=SP_ENTITY, acs_url=ACS, **kwargs)
 
     def signed(self, **kwargs: object) -> etree._Element:
         return etree.fromstring(self.idp.signed_response(self.spec(**kwargs)))
@@ -134,7 +135,7 @@ def xsw_signed_assertion_moved_into_extensions(lg: Login) -> str:
     root.remove(original)
     extensions = etree.Element(f"{{{NS['samlp']}}}Extensions")
     extensions.append(original)
-    root.find("saml:Issuer", NS).addnext(extensions)  # type: ignore[union-attr]
+    root.find("saml:Issuer", NS).addnext(extensions)
     return xml(root)
 
 
@@ -146,7 +147,7 @@ def xsw_signed_assertion_hidden_in_evil_signature_object(lg: Login) -> str:
     assert sig is not None
     obj = etree.SubElement(sig, "{http://www.w3.org/2000/09/xmldsig#}Object")
     obj.append(copy.deepcopy(original))
-    evil.find("saml:Issuer", NS).addnext(sig)  # type: ignore[union-attr]
+    evil.find("saml:Issuer", NS).addnext(sig)
     root.replace(original, evil)
     return xml(root)
 
@@ -173,7 +174,7 @@ def evil_assertion_alone_with_copied_signature(lg: Login) -> str:
     original = assertion(root)
     evil = _evil_copy(original)
     sig = copy.deepcopy(original.find("{http://www.w3.org/2000/09/xmldsig#}Signature"))
-    evil.find("saml:Issuer", NS).addnext(sig)  # type: ignore[union-attr, arg-type]
+    evil.find("saml:Issuer", NS).addnext(sig)
     root.replace(original, evil)
     return xml(root)
 
@@ -184,22 +185,9 @@ def encrypted_assertion_injected(lg: Login) -> str:
     return xml(root)
 
 
-def xxe_external_entity(lg: Login) -> str:
-    body = lg.idp.signed_response(lg.spec()).decode()
-    return b64('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + body)
-
-
-def billion_laughs(lg: Login) -> str:
-    entities = '<!ENTITY l0 "lol">' + "".join(
-        f'<!ENTITY l{i} "{"&l" + str(i - 1) + ";" * 1}{("&l" + str(i - 1) + ";") * 9}">'
-        for i in range(1, 10)
-    )
-    return b64(f"<!DOCTYPE r [{entities}]><r>&l9;</r>")
-
-
-def external_dtd(lg: Login) -> str:
-    body = lg.idp.signed_response(lg.spec()).decode()
-    return b64('<!DOCTYPE samlp:Response SYSTEM "http://127.0.0.1:9/evil.dtd">' + body)
+def hostile_prolog(prolog: HostileProlog) -> Callable[[Login], str]:
+    """The genuine signed response (trusted key, right issuer) behind ``prolog``."""
+    return lambda lg: b64(with_prolog(lg.idp.signed_response(lg.spec()), prolog))
 
 
 def doctype_after_padding(lg: Login) -> str:
@@ -310,9 +298,7 @@ HOSTILE: dict[str, tuple[Callable[[Login], str], set[str]]] = {
         {"signature"},
     ),
     "encrypted_assertion_injected": (encrypted_assertion_injected, {"encrypted"}),
-    "xxe_external_entity": (xxe_external_entity, {"dtd"}),
-    "billion_laughs": (billion_laughs, {"dtd"}),
-    "external_dtd": (external_dtd, {"dtd"}),
+    **{prolog.name: (hostile_prolog(prolog), {"dtd"}) for prolog in HOSTILE_PROLOGS},
     "doctype_after_padding": (doctype_after_padding, {"dtd"}),
     "wrong_audience": (wrong_audience, {"audience"}),
     "audience_as_prefix_of_ours": (audience_as_prefix_of_ours, {"audience"}),
@@ -337,6 +323,7 @@ def test_hostile_saml_response_is_refused(attack: str, login: Login) -> None:
         login.sp.validate_response(raw)
     assert info.value.reason in reasons, str(info.value)
     assert raw[:64] not in str(info.value)
+    assert "root:" not in str(info.value)  # nothing from /etc/passwd leaks back
 
 
 def test_control_the_genuine_response_is_accepted(login: Login) -> None:

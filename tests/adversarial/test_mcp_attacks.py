@@ -35,7 +35,7 @@ ATTACKS: list[tuple[str, dict[str, str]]] = [
 
 
 async def _request(headers: dict[str, str], url: str = "http://127.0.0.1/mcp") -> httpx.Response:
-    transport = httpx.ASGITransport(app=BearerTokenGuard(_inner, token=TOKEN))  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=BearerTokenGuard(_inner, token=TOKEN))
     async with httpx.AsyncClient(transport=transport) as client:
         return await client.post(url, headers=headers, json={})
 
@@ -67,7 +67,7 @@ def test_mcp_http_genuine_bearer_token_passes_authentication_control() -> None:
 
 
 def test_mcp_guard_repr_masks_the_token() -> None:
-    assert TOKEN not in repr(BearerTokenGuard(_inner, token=TOKEN))  # type: ignore[arg-type]
+    assert TOKEN not in repr(BearerTokenGuard(_inner, token=TOKEN))
 
 
 @pytest.mark.parametrize(

@@ -140,6 +140,7 @@ def test_missing_parameters_are_validation_errors() -> None:
         assert response is not None
         assert response.status_code == 400
         assert "<Code>ValidationError</Code>" in response.get_data(as_text=True)
+        assert "Value null at 'roleArn' failed to satisfy constraint" in _message(response)
 
 
 def test_other_actions_go_to_moto() -> None:
@@ -186,6 +187,12 @@ def _issue(registry: SessionRegistry) -> IssuedSession:
     )
 
 
+def _message(response: Response | None) -> str:
+    assert response is not None
+    body = response.get_data(as_text=True)
+    return body.split("<Message>", 1)[1].split("</Message>", 1)[0] if "<Message>" in body else ""
+
+
 def _code(response: Response | None) -> str:
     assert response is not None
     body = response.get_data(as_text=True)
@@ -193,21 +200,25 @@ def _code(response: Response | None) -> str:
 
 
 @pytest.mark.parametrize(
-    ("forgery", "code"),
+    ("forgery", "code", "says"),
     [
-        ("none", "OK"),
-        ("wrong_secret", "SignatureDoesNotMatch"),
-        ("wrong_token", "InvalidClientTokenId"),
+        ("none", "OK", ""),
+        ("wrong_secret", "SignatureDoesNotMatch",
+         "The request signature we calculated does not match the signature you provided."),
+        ("wrong_token", "InvalidClientTokenId",
+         "The security token included in the request is invalid."),
     ],
-)
-def test_caller_identity_signature_is_verified(forgery: str, code: str) -> None:
+)  # fmt: skip
+def test_caller_identity_signature_is_verified(forgery: str, code: str, says: str) -> None:
     registry = SessionRegistry()
     sts = FederationSts(iam=IamView(), registry=registry)
     session = _issue(registry)
     secret = "x" * 40 if forgery == "wrong_secret" else session.secret_access_key
     token = "forged" if forgery == "wrong_token" else session.session_token
     request = _signed_caller_identity_request(session.access_key_id, secret, token)
-    assert _code(sts.handle(request)) == code
+    response = sts.handle(request)
+    assert _code(response) == code
+    assert says in _message(response)
 
 
 def test_caller_identity_with_an_expired_session_is_refused() -> None:
@@ -222,3 +233,4 @@ def test_caller_identity_with_an_expired_session_is_refused() -> None:
     assert response is not None
     assert response.status_code == 403
     assert _code(response) == "ExpiredToken"
+    assert _message(response) == "The security token included in the request is expired"

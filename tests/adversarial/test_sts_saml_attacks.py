@@ -1,10 +1,12 @@
 """Hostile SAML responses and misconfigured trust, each refused as AWS refuses it.
 
-Two tables: ``ATTACKS`` are built per run (they need fresh times and real
-signatures) by a named transformation of a legitimate response; ``HOSTILE_FILES``
-are fixture files under ``data/sts/`` (XXE, billion laughs, external DTDs, ...).
-Every case goes through boto3 against the running endpoint and must fail with an
-AWS error code, never a crash, and issue no session.
+Three tables: ``ATTACKS`` are built per run (they need fresh times and real
+signatures) by a named transformation of a legitimate response; ``HOSTILE_PROLOGS``
+(XXE, billion laughs, external DTDs, parameter entities, ...) are grafted onto a
+response the trusted IdP signed with the right issuer, so that only the XML gate can
+refuse them; ``HOSTILE_FILES`` are fixture files under ``data/sts/``. Every case goes
+through boto3 against the running endpoint and must fail with an AWS error code and
+the reason, never a crash, and issue no session.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from botocore.exceptions import ClientError
 from lxml import etree
 
 from qbizfed.local.stack import LocalAws
+from tests.adversarial.hostile_xml import HOSTILE_PROLOGS, HostileProlog, with_prolog
 from tests.conftest import REGION
 from tests.support.saml_assertions import (
     DS,
@@ -337,7 +340,12 @@ ATTACKS = [
     ),
 ]
 
-HOSTILE_FILES = sorted(DATA.glob("saml_*.xml"))
+NOT_SAFE_XML = "Invalid SAML response: it is not a safe, well-formed XML document."
+HOSTILE_FILES: dict[str, str] = {  # fixture file -> the reason it is refused
+    "saml_encrypted_assertion.xml": "encrypted assertions are not supported",
+    "saml_not_a_response.xml": "the document is not a samlp:Response",
+    "saml_truncated.xml": NOT_SAFE_XML,
+}
 
 
 @pytest.fixture(scope="module")
@@ -402,14 +410,44 @@ def test_attack_is_refused(
     assert len(local_aws.registry) == before
 
 
-@pytest.mark.parametrize("path", HOSTILE_FILES, ids=[p.stem for p in HOSTILE_FILES])
-def test_hostile_xml_file_is_refused(
-    path: Path, iam: Any, raw_sts: Any, idp: SamlIdp, unique_name: str
+@pytest.mark.parametrize("prolog", HOSTILE_PROLOGS, ids=[p.name for p in HOSTILE_PROLOGS])
+def test_hostile_xml_in_a_trusted_signed_response_is_refused_by_the_xml_gate(
+    prolog: HostileProlog,
+    local_aws: LocalAws,
+    iam: Any,
+    raw_sts: Any,
+    idp: SamlIdp,
+    unique_name: str,
 ) -> None:
     role = register_saml_role(iam, idp, unique_name)
-    error = _refused(raw_sts, role, encode(path.read_bytes()))
-    assert error["Code"] == "InvalidIdentityToken"
+    before = len(local_aws.registry)
+    hostile = with_prolog(build_response(idp, role.spec()), prolog)
+    error = _refused(raw_sts, role, encode(hostile))
+    assert (error["Code"], error["Message"]) == ("InvalidIdentityToken", NOT_SAFE_XML)
     assert "root:" not in error["Message"]  # nothing from /etc/passwd leaks back
+    assert len(local_aws.registry) == before
+
+
+def test_control_the_signed_response_behind_the_hostile_prologs_is_accepted(
+    local_aws: LocalAws, iam: Any, raw_sts: Any, idp: SamlIdp, unique_name: str
+) -> None:
+    """Without its prolog, the document every case above starts from signs in."""
+    role = register_saml_role(iam, idp, unique_name)
+    answer = raw_sts.assume_role_with_saml(
+        RoleArn=role.role_arn, PrincipalArn=role.provider_arn,
+        SAMLAssertion=encode(build_response(idp, role.spec())),
+    )  # fmt: skip
+    assert local_aws.registry.lookup(answer["Credentials"]["AccessKeyId"]) is not None
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_FILES))
+def test_hostile_xml_file_is_refused(
+    name: str, iam: Any, raw_sts: Any, idp: SamlIdp, unique_name: str
+) -> None:
+    role = register_saml_role(iam, idp, unique_name)
+    error = _refused(raw_sts, role, encode((DATA / name).read_bytes()))
+    assert error["Code"] == "InvalidIdentityToken"
+    assert HOSTILE_FILES[name] in error["Message"]
 
 
 def test_unknown_saml_provider(raw_sts: Any, iam: Any, idp: SamlIdp, unique_name: str) -> None:
@@ -419,6 +457,7 @@ def test_unknown_saml_provider(raw_sts: Any, iam: Any, idp: SamlIdp, unique_name
     )
     error = _refused(raw_sts, ghost, encode(build_response(idp, ghost.spec())))
     assert error["Code"] == "InvalidIdentityToken"
+    assert ghost.provider_arn in error["Message"]
 
 
 def test_comment_injection_cannot_truncate_a_value(

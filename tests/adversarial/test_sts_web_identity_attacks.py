@@ -363,6 +363,9 @@ def test_role_that_does_not_exist(raw_sts: Any, issuer: OidcIssuer, iam: Any) ->
             WebIdentityToken=issuer.mint(),
         )
     assert info.value.response["Error"]["Code"] == "AccessDenied"
+    assert info.value.response["Error"]["Message"] == (
+        "Not authorized to perform sts:AssumeRoleWithWebIdentity"
+    )
 
 
 def test_idp_outage_is_an_idp_communication_error(raw_sts: Any, iam: Any, unique_name: str) -> None:
@@ -375,6 +378,10 @@ def test_idp_outage_is_an_idp_communication_error(raw_sts: Any, iam: Any, unique
                 RoleArn=role.role_arn, RoleSessionName="outage", WebIdentityToken=token
             )
     assert info.value.response["Error"]["Code"] == "IDPCommunicationError"
+    assert "Couldn't retrieve the OpenID configuration from" in (
+        info.value.response["Error"]["Message"]
+    )
+    assert "(HTTP 503)" in info.value.response["Error"]["Message"]
 
 
 def test_plain_http_issuer_off_loopback_is_never_fetched(
@@ -395,3 +402,8 @@ def test_plain_http_issuer_off_loopback_is_never_fetched(
             RoleArn=role_arn, RoleSessionName="plain-http", WebIdentityToken=issuer.mint(iss=remote)
         )
     assert info.value.response["Error"]["Code"] == "InvalidIdentityToken"
+    # A plain-http issuer off loopback never even matches a provider (the local STS would
+    # have to fetch its keys over plain http): refused before any request is made.
+    assert info.value.response["Error"]["Message"] == (
+        f"No OpenIDConnect provider found in your account for {remote}"
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
+import functools
 import re
 import zlib
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ from lxml import etree
 
 from qbizfed.web.app import create_app
 from qbizfed.web.settings import SamlSettings, WebSettings
+from tests.adversarial.hostile_xml import HOSTILE_PROLOGS, with_prolog
 from tests.integration.test_serve_harness import RecordingIssuer, UvicornServer
 from tests.support.rp_idp import NS, CertifiedKey, SamlIdp, SamlResponseSpec
 
@@ -152,7 +154,7 @@ def xsw_evil_assertion_first(xml: bytes) -> bytes:
     root = _tree(xml)
     signed = root.find("saml:Assertion", NS)
     signed.addprevious(_evil_copy(signed))
-    return etree.tostring(root)
+    return bytes(etree.tostring(root))
 
 
 def xsw_signed_assertion_hidden_in_extensions(xml: bytes) -> bytes:
@@ -164,7 +166,7 @@ def xsw_signed_assertion_hidden_in_extensions(xml: bytes) -> bytes:
     root.remove(signed)
     extensions.append(signed)
     root.append(evil)
-    return etree.tostring(root)
+    return bytes(etree.tostring(root))
 
 
 def xsw_evil_assertion_wraps_signed_one(xml: bytes) -> bytes:
@@ -173,7 +175,7 @@ def xsw_evil_assertion_wraps_signed_one(xml: bytes) -> bytes:
     evil = _evil_copy(signed)
     root.replace(signed, evil)
     evil.find("saml:Subject", NS).append(signed)
-    return etree.tostring(root)
+    return bytes(etree.tostring(root))
 
 
 def doctype_entity_expansion(xml: bytes) -> bytes:
@@ -183,13 +185,15 @@ def doctype_entity_expansion(xml: bytes) -> bytes:
 
 def signed(browser: Browser, request_id: str | None, *, sign_assertion: bool = True,
            sign_response: bool = False, key: CertifiedKey | None = None,
-           tamper: Callable[[bytes], bytes] | None = None, **changes: Any) -> bytes:  # fmt: skip
+           tamper: Callable[[bytes], bytes] | None = None,
+           edit: Callable[[Any], None] | None = None, **changes: Any) -> bytes:  # fmt: skip
     xml = IDP.signed_response(spec_for(browser, request_id, **changes),
                               sign_assertion=sign_assertion, sign_response=sign_response,
-                              key=key)  # fmt: skip
+                              key=key, edit=edit)  # fmt: skip
     return tamper(xml) if tamper else xml
 
 
+DECLARES_A_DTD = "the SAML response declares a DTD or entities"
 Case = tuple[str, dict[str, Any], str]
 ATTACKS: list[Case] = [
     ("unsigned_assertion", {"sign_assertion": False}, "is not signed"),
@@ -208,7 +212,9 @@ ATTACKS: list[Case] = [
      {"issued_at": NOW - dt.timedelta(hours=2),
       "not_on_or_after": NOW - dt.timedelta(hours=1)}, "expired"),
     ("not_yet_valid_assertion", {"not_before": NOW + dt.timedelta(hours=1)}, "not yet valid"),
-    ("doctype_with_entity_expansion", {"tamper": doctype_entity_expansion}, "DTD"),
+    ("doctype_with_entity_expansion", {"tamper": doctype_entity_expansion}, DECLARES_A_DTD),
+    *((prolog.name, {"tamper": functools.partial(with_prolog, prolog=prolog)}, DECLARES_A_DTD)
+      for prolog in HOSTILE_PROLOGS),
 ]  # fmt: skip
 
 
@@ -330,3 +336,93 @@ def test_open_redirect_via_next_parameter_is_refused_for_saml(browser: Browser) 
     done = browser.finish(browser.post_acs(signed(browser, request_id), relay))
     assert done.status_code == 303
     assert done.headers["location"] == "/"
+
+
+# --- validly signed, refused after the signature (never a 500) --------------------------------
+# Each edit is made before the trusted key signs, so the signature, issuer, audience,
+# recipient and time checks all pass and only the named check can refuse.
+
+def _name_id(root: Any) -> Any:
+    return root.find("saml:Assertion/saml:Subject/saml:NameID", NS)
+
+
+def no_name_id(root: Any) -> None:
+    name_id = _name_id(root)
+    name_id.getparent().remove(name_id)
+
+
+def empty_name_id(root: Any) -> None:
+    _name_id(root).text = ""
+
+
+def encrypted_name_id(root: Any) -> None:
+    """An EncryptedID where the NameID was: this SP has no decryption key."""
+    name_id = _name_id(root)
+    encrypted = etree.Element(f"{{{NS['saml']}}}EncryptedID")
+    data = etree.SubElement(encrypted, "{http://www.w3.org/2001/04/xmlenc#}EncryptedData")
+    etree.SubElement(data, "{http://www.w3.org/2001/04/xmlenc#}CipherData")
+    name_id.getparent().replace(name_id, encrypted)
+
+
+def foreign_sp_name_qualifier(root: Any) -> None:
+    _name_id(root).set("SPNameQualifier", "https://another-sp.example/saml")
+
+
+def duplicated_attribute_name(root: Any) -> None:
+    statement = root.find("saml:Assertion/saml:AttributeStatement", NS)
+    statement.append(copy.deepcopy(statement[0]))
+
+
+def no_attribute_statement(root: Any) -> None:
+    statement = root.find("saml:Assertion/saml:AttributeStatement", NS)
+    statement.getparent().remove(statement)
+
+
+SIGNED_BUT_INVALID: list[tuple[str, Callable[[Any], None], str]] = [
+    ("missing_name_id", no_name_id, "NameID not found"),
+    ("empty_name_id", empty_name_id, "empty NameID"),
+    ("encrypted_name_id_without_sp_key", encrypted_name_id, "refused"),
+    ("name_id_for_another_sp", foreign_sp_name_qualifier, "SPNameQualifier"),
+    ("duplicated_attribute_name", duplicated_attribute_name, "duplicated Name"),
+    ("no_attribute_statement", no_attribute_statement, "no AttributeStatement"),
+]
+
+
+@pytest.mark.parametrize(("attack", "edit", "says"), SIGNED_BUT_INVALID,
+                         ids=[a for a, _, _ in SIGNED_BUT_INVALID])  # fmt: skip
+def test_signed_response_failing_a_later_check_is_refused_not_an_error(
+    browser: Browser, attack: str, edit: Callable[[Any], None], says: str
+) -> None:
+    """Before the fix these ended in 500 "Something went wrong" (python3-saml raised
+    while the identity was read, after the request and assertion IDs were spent)."""
+    request_id, relay = browser.start_login()
+    response = browser.post_acs(signed(browser, request_id, edit=edit), relay)
+    assert response.status_code == 403, (response.status_code, response.text[:800])
+    refused(response, says=says)
+    assert "Sign-in refused" in response.text
+    assert browser.served.issuer.calls == []
+
+
+def test_a_refused_response_does_not_spend_the_login_request(browser: Browser) -> None:
+    """The refusal happens before the request ID is consumed: the IdP's next, genuine
+    answer to the same request still signs the user in."""
+    request_id, relay = browser.start_login()
+    refused(browser.post_acs(signed(browser, request_id, edit=no_name_id), relay),
+            says="NameID not found")  # fmt: skip
+    done = browser.finish(browser.post_acs(signed(browser, request_id), relay))
+    assert done.status_code == 303, done.text[:1500]
+
+
+def test_credential_process_json_before_sign_in_is_403_not_401(browser: Browser) -> None:
+    """A session that holds no credentials yet (here: waiting for the role choice, whose
+    page carries the session's CSRF token) gets 403: a 401 would need WWW-Authenticate."""
+    request_id, relay = browser.start_login()
+    xml = signed(browser, request_id, roles=(f"{ROLE},{PROVIDER}", f"{OTHER_ROLE},{PROVIDER}"))
+    page = browser.finish(browser.post_acs(xml, relay))
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf is not None
+    answer = browser.client.post("/credentials/credential-process",
+                                 headers={"X-CSRF-Token": csrf.group(1)})  # fmt: skip
+    assert answer.status_code == 403
+    assert answer.json() == {"error": "not signed in"}
+    assert "www-authenticate" not in answer.headers

@@ -34,9 +34,11 @@ from qbizfed.web.routes_chat import install_chat
 from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import FAKE_ADMIN_KEY, FAKE_ADMIN_SECRET, REGION
 from tests.integration.test_serve_harness import UvicornServer
+from tests.support.chat_permissions import grant_chat_permissions
 from tests.support.dev_idp_broker import dev_idp_web_settings
 from tests.support.oidc_issuer import oidc_trust_policy
 from tests.support.saml_assertions import saml_trust_policy
+from tests.support.stream_faults import stream_pacing
 
 CLIENT_ID = "qbizfed-chat"
 CLIENT_SECRET = "chat-secret-0123456789abcdef"
@@ -103,9 +105,16 @@ def _oidc_application(qb: Any, oidc_provider: str, saml_provider: str) -> tuple[
 
 
 @contextmanager
-def running_chat_stack(*, session_duration_seconds: int = 3600) -> Iterator[ChatStack]:
+def running_chat_stack(
+    *, session_duration_seconds: int = 3600, stream_delay_ms: int = 0
+) -> Iterator[ChatStack]:
     aws = LocalAws(
-        LocalAwsSettings(port=0, active_delay_seconds=0.05, corpus_dir=demo_corpus_path())
+        LocalAwsSettings(
+            port=0,
+            active_delay_seconds=0.05,
+            corpus_dir=demo_corpus_path(),
+            **stream_pacing(stream_delay_ms),
+        )
     ).start()
     server = UvicornServer()
     base = server.url
@@ -136,6 +145,7 @@ def running_chat_stack(*, session_duration_seconds: int = 3600) -> Iterator[Chat
                 oidc_trust_policy(oidc_provider, host_path, CLIENT_ID)
             ),
         )["Role"]["Arn"]
+        grant_chat_permissions(iam, oidc_role)
         saml_provider = iam.create_saml_provider(
             SAMLMetadataDocument=idp.saml_metadata_xml, Name=name + "-saml"
         )["SAMLProviderArn"]
@@ -143,6 +153,7 @@ def running_chat_stack(*, session_duration_seconds: int = 3600) -> Iterator[Chat
             RoleName=name + "-saml",
             AssumeRolePolicyDocument=json.dumps(saml_trust_policy(saml_provider, [base + "/saml"])),
         )["Role"]["Arn"]
+        grant_chat_permissions(iam, saml_role)
         idp.register_service_provider(
             ServiceProvider(
                 entity_id=base + "/saml",

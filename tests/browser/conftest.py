@@ -33,6 +33,7 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1024, "height": 700}
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 JPEG_QUALITY = 60
+MAX_SCREENSHOT_BYTES = 200_000
 
 
 def missing_browser(reason: str) -> None:
@@ -99,8 +100,9 @@ def page(browser_context: BrowserContext) -> Iterator[Page]:
 
 
 def screenshot(page: Page, name: str) -> Path:
-    """A small JPEG of the viewport in ``test-artifacts/``."""
+    """A small JPEG of the viewport in ``test-artifacts/`` (checked small as it is taken)."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.jpg"
     page.screenshot(path=str(path), type="jpeg", quality=JPEG_QUALITY, full_page=False)
+    assert path.stat().st_size < MAX_SCREENSHOT_BYTES, (path, path.stat().st_size)
     return path

@@ -16,7 +16,7 @@ from tests.fuzz.known_findings import OPEN_FINDINGS, known_finding
 from tests.fuzz.targets import TARGETS
 
 CRASHERS = Path(__file__).parent / "crashers"
-OPEN = {finding.crasher: finding for finding in OPEN_FINDINGS}
+OPEN = {crasher: finding for finding in OPEN_FINDINGS for crasher in finding.crashers}
 
 
 class KnownFindingReproducedError(Exception):
@@ -45,8 +45,10 @@ def _cases() -> list[object]:
 
 def test_every_open_finding_has_its_crasher_file() -> None:
     for finding in OPEN_FINDINGS:
-        assert (CRASHERS / finding.crasher).is_file(), finding.crasher
-        assert finding.target in TARGETS
+        assert finding.crashers, finding.summary
+        assert all((CRASHERS / crasher).is_file() for crasher in finding.crashers)
+        assert finding.signature is not None, "the fuzzers need its signature to look past it"
+        assert finding.signature.target in TARGETS
 
 
 @pytest.mark.parametrize(("target_name", "crasher"), _cases())

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from bench import run_all
-from bench.baselines.sample_samlapp import read_attributes_unchecked
+from bench.baselines.sample_samlapp import decode_for_the_page
 from bench.report import Row
-from bench.stats import Latency, percentile
+from bench.stats import Latency, median_difference, percentile, ratio_over_phases
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +34,15 @@ def test_every_benchmark_has_a_row(quick_results: tuple[Path, dict[str, object]]
     _, document = quick_results
     rows = [Row(**row) for row in document["rows"]]  # type: ignore[attr-defined]
     names = " | ".join(r.name for r in rows)
-    for expected in ("full login", "callback leg", "share of ideal", "broker CPU per login",
+    for expected in ("OIDC login throughput, full login", "OIDC login throughput, callback leg",
+                     "SAML login throughput, full login", "SAML login throughput, ACS leg",
+                     "share of ideal", "broker CPU per OIDC login", "broker CPU per SAML login",
                      "qbizfed creds", "SAML response validation", "chat library overhead",
                      "chat overhead of `serve`", "MCP `ask` tool call", "mutating calls",
-                     "wall time"):  # fmt: skip
+                     "wall time", "IAM authorization", "emulator ChatSync over boto3 + HTTP",
+                     "time to first text event", "whole answer",
+                     "time to first text, library", "first SSE event", "paced answers",
+                     "streaming through serve"):  # fmt: skip
         assert expected in names
     with_baseline = [r for r in rows if r.baseline is not None]
     assert all(r.ratio is not None and r.ratio >= 0 for r in with_baseline)
@@ -47,12 +52,16 @@ def test_logins_and_chats_make_no_errors(quick_results: tuple[Path, dict[str, ob
     _, document = quick_results
     details = document["details"]
     assert isinstance(details, dict)
+    assert {c["protocol"] for c in details["login"]} == {"OIDC", "SAML"}
     for comparison in details["login"]:
-        for run in (comparison["qbizfed"], comparison["baseline"]):
+        runs = (comparison["qbizfed"], comparison["baseline"])
+        for run in runs:
             assert run["errors"] == 0, run["first_error"]
             assert run["latency"]["count"] == run["logins"]
+        assert runs[0]["logins"] == runs[1]["logins"]  # equal work
+        assert len(runs[0]["phase_rates"]) == len(runs[1]["phase_rates"]) >= 2
     loads = {load["chat_via"]: load for load in details["load"]}
-    assert set(loads) == {"library", "serve"}
+    assert set(loads) == {"library", "serve", "serve-stream"}
     for load in loads.values():
         assert load["errors"] == 0, load["error_kinds"]
         assert load["completed"] == load["users"]
@@ -60,6 +69,9 @@ def test_logins_and_chats_make_no_errors(quick_results: tuple[Path, dict[str, ob
     assert loads["library"]["answered_with_sources"] > 0
     chat = details["chat"]
     assert chat["library"]["count"] == chat["raw"]["count"] == chat["serve"]["count"] > 0
+    first = details["stream_first_text"]
+    assert first["emulator"]["count"] == first["library"]["count"] == first["serve"]["count"] > 0
+    assert details["stream_paced"]["events_per_answer"] > 1
 
 
 def test_reapply_of_an_up_to_date_stack_mutates_nothing(
@@ -88,14 +100,33 @@ def test_nearest_rank_percentiles() -> None:
     assert Latency.of_seconds([0.001, 0.002]).p50 == pytest.approx(1.0)
 
 
-def test_sample_saml_baseline_reads_attributes_without_checking() -> None:
+def test_sample_saml_baseline_decodes_and_escapes_without_checking() -> None:
     import base64
 
-    xml = (
-        b'<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" '
-        b'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"><saml:Assertion>'
-        b'<saml:AttributeStatement><saml:Attribute Name="Email">'
-        b"<saml:AttributeValue>a@example.com</saml:AttributeValue></saml:Attribute>"
-        b"</saml:AttributeStatement></saml:Assertion></samlp:Response>"
-    )
-    assert read_attributes_unchecked(base64.b64encode(xml).decode()) == {"Email": ["a@example.com"]}
+    xml = b'<samlp:Response xmlns:samlp="urn:x"><a>unsigned & unchecked</a></samlp:Response>'
+    page_text = decode_for_the_page(base64.b64encode(xml).decode())
+    assert page_text.startswith("&lt;samlp:Response")
+    assert "unsigned &amp; unchecked" in page_text
+
+
+def test_an_overhead_inside_the_runs_noise_is_reported_as_such() -> None:
+    raw = [10.0, 10.4, 9.8, 10.1, 10.3, 9.9, 10.2, 10.0, 10.1, 9.7]
+    ours = [10.1, 10.0, 10.2, 9.9, 10.4, 10.0, 9.8, 10.3, 10.0, 10.1]
+    close = median_difference(ours, raw, blocks=5)
+    assert close.within_noise
+    assert close.brief().startswith("within noise")
+    far = median_difference([t + 5 for t in ours], raw, blocks=5)
+    assert not far.within_noise
+    assert far.value == pytest.approx(5.1, abs=0.3)
+    row = Row(name="x", ours=10.0, baseline=10.0, unit="ms", ratio=1.01, goal="-", met=True,
+              noise="±0.30 ms", within_noise=True)  # fmt: skip
+    assert row.ratio_text() == "within noise (±0.30 ms)"
+
+
+def test_a_ratio_over_alternating_phases_carries_their_spread() -> None:
+    steady = ratio_over_phases([(100, 1.0), (100, 1.0)], [(10, 1.0), (10, 1.0)])
+    assert steady.ratio == pytest.approx(10.0)
+    assert steady.noise == 0
+    assert not steady.within_noise
+    drifting = ratio_over_phases([(10, 1.0), (13, 1.0)], [(12, 1.0), (10, 1.0)])
+    assert drifting.within_noise  # per-phase ratios 0.83 and 1.3 straddle 1

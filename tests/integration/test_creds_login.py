@@ -33,6 +33,7 @@ from qbizfed.local.idp.users import OidcClient, Secret, ServiceProvider
 from qbizfed.local.stack import LocalAws
 from tests.conftest import REGION
 from tests.peers.flows import browse, login_for_saml
+from tests.support.chat_permissions import grant_chat_permissions
 from tests.support.oidc_issuer import oidc_trust_policy
 from tests.support.qbusiness_app import subscribed_application
 from tests.support.saml_assertions import saml_trust_policy
@@ -85,6 +86,7 @@ def federation(local_aws: LocalAws) -> Iterator[Federation]:
             oidc_trust_policy(provider, idp.issuer.split("://", 1)[1], CLIENT_ID)
         ),
     )["Role"]["Arn"]
+    grant_chat_permissions(iam, role)
     try:
         yield Federation(idp, role, port, local_aws.url)
     finally:
@@ -357,6 +359,7 @@ def test_saml_login_through_the_loopback_acs(
     role = iam.create_role(
         RoleName=name, AssumeRolePolicyDocument=json.dumps(saml_trust_policy(provider, [acs]))
     )["Role"]["Arn"]
+    grant_chat_permissions(iam, role)
     federation.idp.register_service_provider(
         ServiceProvider(entity_id=acs, acs_urls=(acs,), role_arn=role, provider_arn=provider)
     )

@@ -186,13 +186,11 @@ def test_slow_down_adds_five_seconds_to_the_interval(fast_idp: DeviceIdp, home: 
     def announce(text: str) -> None:
         messages.append(text)
         if "enter the code" in text:
-            user = threading.Thread(
-                target=lambda: (
-                    sign_in_device(read_announcement(text), username="alice"),
-                    approved.set(),
-                ),
-                daemon=True,
-            )
+            def approve() -> None:
+                sign_in_device(read_announcement(text), username="alice")
+                approved.set()
+
+            user = threading.Thread(target=approve, daemon=True)
             user.start()
 
     from qbizfed.creds import device_login
@@ -216,7 +214,7 @@ def test_unknown_profile_is_a_clear_error(home: Path) -> None:
         timeout=60, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert done.returncode == 1
-    assert "no qbizfed profile named 'nobody'" in done.stderr
+    assert "qbizfed profile 'nobody' does not exist" in done.stderr
     assert "qbizfed configure --profile nobody" in done.stderr
 
 

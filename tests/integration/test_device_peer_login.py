@@ -49,7 +49,7 @@ def peer(local_aws: LocalAws) -> Iterator[Peer]:
 
 
 def _peer(local_aws: LocalAws, *, ttl: int) -> Iterator[Peer]:
-    client = {
+    client: dict[str, object] = {
         "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
         "redirect_uris": ["http://127.0.0.1:1/unused"],

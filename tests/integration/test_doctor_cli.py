@@ -68,6 +68,9 @@ def test_exit_codes_and_output_of_a_healthy_then_broken_stack(
     assert data["summary"]["FAIL"] == 0
     assert data["summary"]["WARN"] == 0
     assert data["exit_code"] == 0
+    streaming = {r["name"]: r for r in data["results"]}["network.streaming-endpoint"]
+    assert streaming["status"] == "OK"  # AWS_ENDPOINT_URL's host and port: the local stack
+    assert local_aws.url.split("://", 1)[1] in streaming["looked_at"]
 
     clients.qbusiness.update_application(
         applicationId=observed.application.id,

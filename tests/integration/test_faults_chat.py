@@ -28,6 +28,7 @@ from qbizfed.aws.chat import ChatClient, ChatError
 from qbizfed.local.sessions import IssuedSession
 from qbizfed.local.stack import LocalAws
 from tests.conftest import FAKE_ADMIN_KEY, FAKE_ADMIN_SECRET
+from tests.support.chat_permissions import chat_role
 
 ACCOUNT = "123456789012"
 OIDC_ARN = f"arn:aws:iam::{ACCOUNT}:oidc-provider/idp.example.com"
@@ -79,7 +80,7 @@ def user_session(stack: LocalAws, *, issued_at: datetime | None = None) -> Issue
     """Identity-aware credentials as the local STS issues them (Email session tag)."""
     return stack.registry.issue(
         account_id=ACCOUNT,
-        role_arn=f"arn:aws:iam::{ACCOUNT}:role/qbiz-web",
+        role_arn=chat_role(stack, "qbiz-web"),
         role_id="AROAWEB",
         session_name=EMAIL,
         duration_seconds=MIN_SESSION_SECONDS,

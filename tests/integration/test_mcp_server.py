@@ -245,7 +245,7 @@ def test_unknown_profile_fails_before_serving(stack: SignedInStack) -> None:
         text=True, timeout=60, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert done.returncode == 1
-    assert "no qbizfed profile named 'nobody'" in done.stderr
+    assert "qbizfed profile 'nobody' does not exist" in done.stderr
     assert "qbizfed configure --profile nobody" in done.stderr
     assert done.stdout == ""
 

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from qbizfed.local.stack import LocalAws
 from tests.conftest import FAKE_ADMIN_KEY, FAKE_ADMIN_SECRET
+from tests.support.chat_permissions import chat_role
 
 ACCOUNT = "123456789012"
 OIDC_ARN = f"arn:aws:iam::{ACCOUNT}:oidc-provider/idp.example.com"
@@ -320,7 +321,7 @@ def test_unimplemented_operation_says_so(qb: Any, unique_name: str) -> None:
 def test_federated_user_cannot_administer(local_aws: LocalAws, qb: Any, unique_name: str) -> None:
     app = new_app(qb, unique_name)
     s = local_aws.registry.issue(
-        account_id=ACCOUNT, role_arn=f"arn:aws:iam::{ACCOUNT}:role/web", role_id="AROAW",
+        account_id=ACCOUNT, role_arn=chat_role(local_aws), role_id="AROAW",
         session_name="alice", duration_seconds=900, tags={"Email": "alice@example.com"},
         federated_by=OIDC_ARN,
     )  # fmt: skip

@@ -19,6 +19,7 @@ from qbizfed.local.qbusiness.corpus import demo_corpus_path, load_corpus
 from qbizfed.local.qbusiness.subscriptions import user_id_for_email
 from qbizfed.local.stack import LocalAws, LocalAwsSettings
 from tests.conftest import FAKE_ADMIN_KEY, FAKE_ADMIN_SECRET
+from tests.support.chat_permissions import chat_role
 
 ACCOUNT = "123456789012"
 OIDC_ARN = f"arn:aws:iam::{ACCOUNT}:oidc-provider/idp.example.com"
@@ -41,7 +42,7 @@ def admin(stack: LocalAws, **kw: Any) -> Any:
 def user_client(stack: LocalAws, email: str | None, **kw: Any) -> Any:
     s = stack.registry.issue(
         account_id=ACCOUNT,
-        role_arn=f"arn:aws:iam::{ACCOUNT}:role/qbiz-web",
+        role_arn=chat_role(stack, "qbiz-web"),
         role_id="AROAWEB",
         session_name=(email or "anonymous").replace("@", "-"),
         duration_seconds=900,
@@ -431,7 +432,7 @@ def test_user_of_another_account_cannot_see_the_application(
     stack: LocalAws, corpus_app: tuple[str, str]
 ) -> None:
     s = stack.registry.issue(
-        account_id="999999999999", role_arn="arn:aws:iam::999999999999:role/web",
+        account_id="999999999999", role_arn=chat_role(stack, account_id="999999999999"),
         role_id="AROAOTHER", session_name="eve", duration_seconds=900,
         tags={"Email": "alice@example.com"}, federated_by="arn:aws:iam::999999999999:oidc-provider/x",  # noqa: E501
     )  # fmt: skip

@@ -17,6 +17,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from qbizfed.local.stack import LocalAws
+from tests.support.chat_permissions import chat_role
 
 APP = "a" * 36
 INDEX = "b" * 36
@@ -67,7 +68,7 @@ def send_signed(local_aws: LocalAws, method: str, path: str, body: bytes) -> htt
     key, secret, token = "AKIAHOSTILETEST", "s", None
     if USER_PATH_MARK in path:
         session = local_aws.registry.issue(
-            account_id="123456789012", role_arn="arn:aws:iam::123456789012:role/web",
+            account_id="123456789012", role_arn=chat_role(local_aws),
             role_id="AROAH", session_name="hostile", duration_seconds=900,
             tags={"Email": "hostile@example.com"}, federated_by="oidc",
         )  # fmt: skip

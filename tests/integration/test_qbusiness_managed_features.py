@@ -3,6 +3,8 @@ chat controls, each as alice, bob and carol with federated (Email-tagged) creden
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import httpx
 import pytest
 from botocore.exceptions import ClientError
@@ -165,7 +167,7 @@ def test_blocked_phrases_are_refused_with_the_configured_message(
     assert "eight" in allowed["systemMessage"]
 
 
-def _topic(name: str, rule: dict[str, object], examples: list[str]) -> dict[str, object]:
+def _topic(name: str, rule: Mapping[str, object], examples: list[str]) -> dict[str, object]:
     return {"name": name, "exampleChatMessages": examples, "rules": [rule]}
 
 

@@ -46,6 +46,7 @@ from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import REGION
 from tests.integration.test_serve_harness import UvicornServer
 from tests.peers.flows import SamlPost, browse, login_for_saml
+from tests.support.chat_permissions import grant_chat_permissions
 from tests.support.dev_idp_broker import dev_idp_web_settings
 from tests.support.oidc_issuer import oidc_trust_policy
 from tests.support.qbusiness_app import subscribed_application
@@ -154,6 +155,7 @@ def cluster(local_aws: LocalAws) -> Iterator[Cluster]:
                 oidc_trust_policy(oidc_provider, host_path, CLIENT_ID)
             ),
         )["Role"]["Arn"]
+        grant_chat_permissions(iam, oidc_role)
         saml_provider = iam.create_saml_provider(
             SAMLMetadataDocument=idp.saml_metadata_xml, Name=name + "-saml"
         )["SAMLProviderArn"]
@@ -163,6 +165,7 @@ def cluster(local_aws: LocalAws) -> Iterator[Cluster]:
                 saml_trust_policy(saml_provider, [public + "/saml"])
             ),
         )["Role"]["Arn"]
+        grant_chat_permissions(iam, saml_role)
         idp.register_service_provider(
             ServiceProvider(
                 entity_id=public + "/saml",
@@ -323,7 +326,7 @@ def test_an_oidc_callback_is_usable_once_across_instances(cluster: Cluster) -> N
         first = browser.get(cluster.a.url + "/auth/oidc/callback", params=params)
         again = browser.get(cluster.b.url + "/auth/oidc/callback", params=params)
     assert first.status_code == 303, first.text[:1000]
-    assert again.status_code == 401
+    assert again.status_code == 403
     assert "unknown, expired or was already used" in again.text
 
 
@@ -352,7 +355,7 @@ def test_a_saml_assertion_replayed_to_the_other_instance_is_refused(cluster: Clu
         replayed = post_to_acs(attacker, cluster.a, post)
         again_same_instance = post_to_acs(attacker, cluster.b, post)
     for refused in (replayed, again_same_instance):
-        assert refused.status_code == 401, refused.text[:1000]
+        assert refused.status_code == 403, refused.text[:1000]
         assert "this SAML assertion was already used" in refused.text
         assert "saml/finish" not in refused.headers.get("location", "")
 
@@ -372,7 +375,7 @@ def test_one_saml_response_posted_to_both_instances_at_once_is_accepted_once(
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         statuses = list(pool.map(race, [cluster.a, cluster.b, cluster.a, cluster.b]))
-    assert sorted(statuses) == [303, 401, 401, 401], statuses
+    assert sorted(statuses) == [303, 403, 403, 403], statuses
 
 
 def test_restarting_an_instance_keeps_its_users_signed_in(cluster: Cluster) -> None:

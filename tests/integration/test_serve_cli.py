@@ -72,3 +72,25 @@ def test_serve_without_configuration_says_what_to_set() -> None:
     assert result.returncode == 1
     assert "neither OIDC nor SAML" in result.stderr
     assert "fix:" in result.stderr
+
+
+def test_serve_refuses_a_misspelt_key_in_its_config_file_naming_key_and_file(
+    tmp_path: os.PathLike[str],
+) -> None:
+    """Through the installed console script: a typo used to load silently."""
+    config = os.path.join(tmp_path, "broker.toml")
+    with open(config, "w", encoding="utf-8") as handle:
+        handle.write(
+            '[serve.oidc]\ndiscovery_url = "https://idp.example.com"\nclient_id = "c"\n'
+            'redirect_uri = "https://b.example/auth/oidc/callback"\n'
+            'role_arn = "arn:aws:iam::123456789012:role/QBizWeb"\nscopse = ["openid"]\n'
+        )
+    qbizfed = os.path.join(os.path.dirname(sys.executable), "qbizfed")
+    result = subprocess.run(
+        [qbizfed, "serve", "--port", "0", "--config", config],
+        env=_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "'scopse' (did you mean 'scopes'?)" in result.stderr
+    assert config in result.stderr
+    assert "fix:" in result.stderr

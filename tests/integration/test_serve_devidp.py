@@ -32,6 +32,8 @@ class Broker:
     server: UvicornServer
     idp: DevIdp
     issuer: RecordingIssuer
+    idp_calls: list[tuple[str, str, int]]
+    """(path, Authorization scheme, status) of every call the broker made to the IdP."""
 
     @property
     def url(self) -> str:
@@ -61,9 +63,16 @@ def broker() -> Iterator[Broker]:
         oidc_role_arn=ROLE,
     )
     issuer = RecordingIssuer()
-    server.start(create_app(settings, sts=issuer))
+    calls: list[tuple[str, str, int]] = []
+
+    async def record(response: httpx.Response) -> None:
+        scheme = response.request.headers.get("authorization", "").split(" ")[0]
+        calls.append((response.request.url.path, scheme, response.status_code))
+
+    http = httpx.AsyncClient(timeout=10, event_hooks={"response": [record]})
+    server.start(create_app(settings, sts=issuer, http_client=http))
     try:
-        yield Broker(server, idp, issuer)
+        yield Broker(server, idp, issuer, calls)
     finally:
         server.stop()
         idp.stop()
@@ -89,6 +98,15 @@ def test_oidc_sign_in_lands_on_a_page_saying_who_and_until_when(broker: Broker) 
     kind, identity, role, _ = broker.issuer.calls[-1]
     assert (kind, identity.email, role) == ("oidc", "alice@example.com", ROLE)
     assert identity.issuer == broker.idp.issuer
+
+
+def test_oidc_sign_in_asks_the_dev_idps_userinfo_with_the_access_token(broker: Broker) -> None:
+    broker.idp_calls.clear()
+    with httpx.Client(timeout=10) as browser:
+        assert oidc_login(broker, browser).status_code == 303
+        home = browser.get(broker.url + "/")
+    assert ("/oidc/userinfo", "Bearer", 200) in broker.idp_calls
+    assert 'id="name">' in home.text
 
 
 def test_saml_sign_in_lands_on_a_page_saying_who(broker: Broker) -> None:
@@ -126,7 +144,7 @@ def test_code_reuse_is_refused_by_the_idp(broker: Broker) -> None:
                         stop_at=callback)  # fmt: skip
         assert isinstance(second, dict)
         replay = browser.get(callback, params={**second, "code": first["code"]})
-    assert replay.status_code == 401
+    assert replay.status_code == 403
     assert "invalid_grant" in replay.text
     assert len(broker.issuer.calls) == calls + 1
 

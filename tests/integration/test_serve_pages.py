@@ -279,7 +279,8 @@ def test_unreachable_idp_gets_a_page_saying_so(idp: LoopbackOidcIdp) -> None:
     running = make_broker(idp, oidc_issuer="http://127.0.0.1:9")  # discard port: refused
     try:
         page = httpx.get(running.url + "/login/oidc")
-        assert page.status_code == 502
+        assert page.status_code == 503
+        assert page.headers["retry-after"] == "30"
         assert "could not be reached" in page.text
         assert 'id="error-remedy"' in page.text
     finally:
@@ -359,7 +360,7 @@ class SlowTokenEndpointIdp(LoopbackOidcIdp):
 
     delay = 0.6  # read twice per token request
 
-    @property  # type: ignore[override]
+    @property
     def token_response(self) -> dict[str, Any] | None:
         answer = self.__dict__.get("_answer")
         if answer is not None and threading.current_thread() is not threading.main_thread():

@@ -33,6 +33,7 @@ from tests.conftest import REGION
 from tests.integration.test_serve_harness import UvicornServer
 from tests.peers.conftest import PEER_DIR, PEER_USERS, _await_listening, missing_peer
 from tests.peers.flows import browse, login_for_saml
+from tests.support.chat_permissions import grant_chat_permissions
 from tests.support.oidc_issuer import oidc_trust_policy
 from tests.support.saml_assertions import saml_trust_policy
 
@@ -63,6 +64,7 @@ def node_peer(server: UvicornServer) -> Iterator[str]:
             "post_logout_redirect_uris": [server.url + "/signed-out"],
         }],
         "users": PEER_USERS,
+        "profile_in_userinfo_only": True,  # the name reaches the broker only by UserInfo
     }  # fmt: skip
     env = {**os.environ, "QBIZFED_PEER_CONFIG": json.dumps(config), "NODE_NO_WARNINGS": "1"}
     with tempfile.TemporaryFile() as stderr:
@@ -107,6 +109,7 @@ def broker(
         RoleName=name + "-oidc",
         AssumeRolePolicyDocument=json.dumps(oidc_trust_policy(oidc_provider, host_path, CLIENT_ID)),
     )["Role"]["Arn"]
+    grant_chat_permissions(iam, oidc_role)
     acs = server.url + "/saml"
     saml_provider = iam.create_saml_provider(
         SAMLMetadataDocument=saml_peer.metadata_xml, Name=name + "-saml"
@@ -115,6 +118,7 @@ def broker(
         RoleName=name + "-saml",
         AssumeRolePolicyDocument=json.dumps(saml_trust_policy(saml_provider, [acs])),
     )["Role"]["Arn"]
+    grant_chat_permissions(iam, saml_role)
     saml_peer.register_sp(PeerSp(entity_id=acs, acs_url=acs,
                                  role_attribute=f"{saml_role},{saml_provider}"))  # fmt: skip
     settings = WebSettings(
@@ -154,6 +158,7 @@ def test_oidc_sign_in_through_npm_oidc_provider(
         assert done.status_code == 303, done.text[:1500]
         home = browser.get(broker["url"] + "/")
     assert 'id="email">alice@example.com<' in home.text
+    assert 'id="name">Alice Anders<' in home.text  # from UserInfo: not in the ID token
     assert broker["oidc_role"] in home.text
 
 

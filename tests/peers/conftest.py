@@ -101,7 +101,7 @@ def running_oidc_provider(
 
 @pytest.fixture(scope="session")
 def oidc_provider_peer() -> Iterator[OidcPeer]:
-    client = {
+    client: dict[str, object] = {
         "client_id": PEER_CLIENT_ID,
         "client_secret": PEER_CLIENT_SECRET,
         "redirect_uris": [PEER_REDIRECT_URI],

@@ -29,6 +29,7 @@ from qbizfed.local.idp.users import OidcClient, Secret
 from qbizfed.local.stack import LocalAws, LocalAwsSettings
 from tests.conftest import FAKE_ADMIN_KEY, FAKE_ADMIN_SECRET, REGION
 from tests.peers.flows import browse
+from tests.support.chat_permissions import grant_chat_permissions, grant_search_permission
 from tests.support.oidc_issuer import oidc_trust_policy
 from tests.support.qbusiness_app import _wait_active
 
@@ -162,6 +163,8 @@ def signed_in_stack(
                 oidc_trust_policy(provider, idp.issuer.split("://", 1)[1], CLIENT_ID)
             ),
         )["Role"]["Arn"]
+        grant_chat_permissions(iam, role)
+        grant_search_permission(iam, role)
         stack = SignedInStack(aws, idp, _application(aws, provider), home)
         os.environ.update(
             QBIZFED_CONFIG=str(home / "config.toml"), QBIZFED_CACHE_DIR=str(home / "cache")

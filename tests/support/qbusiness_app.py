@@ -11,6 +11,7 @@ import boto3
 
 from qbizfed.local.stack import LocalAws
 from tests.conftest import ACCOUNT_ID, FAKE_ADMIN_KEY, FAKE_ADMIN_SECRET, REGION
+from tests.support.chat_permissions import chat_role
 
 
 def admin_qbusiness(stack: LocalAws) -> Any:
@@ -82,7 +83,7 @@ def ready_application(stack: LocalAws, documents: Iterable[Mapping[str, str]]) -
 def user_qbusiness(stack: LocalAws, email: str, **client_kwargs: Any) -> Any:
     """A qbusiness client with federated credentials carrying ``email`` as the Email tag."""
     session = stack.registry.issue(
-        account_id=ACCOUNT_ID, role_arn=f"arn:aws:iam::{ACCOUNT_ID}:role/web",
+        account_id=ACCOUNT_ID, role_arn=chat_role(stack),
         role_id="AROATESTROLE", session_name=email, duration_seconds=3600,
         tags={"Email": email},
     )  # fmt: skip

@@ -17,6 +17,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -29,8 +30,8 @@ from cryptography.x509.oid import NameOID
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from lxml import etree
-from signxml import XMLSigner
 from signxml.algorithms import CanonicalizationMethod
+from signxml.signer import XMLSigner
 
 # --------------------------------------------------------------------------- OIDC
 
@@ -124,6 +125,10 @@ class LoopbackOidcIdp:
         self.token_requests: list[TokenEndpointRecord] = []
         self.token_response: dict[str, Any] | None = None
         self.token_status = 200
+        self.userinfo_response: dict[str, Any] | None = None
+        """None: the claims of the ID token last handed out (a well-behaved IdP)."""
+        self.userinfo_status = 200
+        self.userinfo_authorizations: list[str | None] = []
         self._issuer_path = issuer_path
         idp = self
 
@@ -146,6 +151,9 @@ class LoopbackOidcIdp:
                 elif path == "/jwks":
                     idp.jwks_hits += 1
                     self._json(200, {"keys": idp.jwks_keys})
+                elif path == "/userinfo":
+                    idp.userinfo_authorizations.append(self.headers.get("Authorization"))
+                    self._json(idp.userinfo_status, idp.current_userinfo())
                 else:
                     self._json(404, {"error": "not_found"})
 
@@ -187,6 +195,19 @@ class LoopbackOidcIdp:
             "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
         }
+
+    def current_userinfo(self) -> dict[str, Any]:
+        """What /userinfo answers: ``userinfo_response``, or the last ID token's claims."""
+        if self.userinfo_response is not None:
+            return self.userinfo_response
+        token = (self.token_response or {}).get("id_token")
+        if not isinstance(token, str) or token.count(".") != 2:
+            return {"error": "invalid_token"}
+        payload = token.split(".")[1]
+        padded = payload + "=" * (-len(payload) % 4)
+        claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(padded))
+        keep = ("sub", "name", "preferred_username", "email", "groups")
+        return {k: v for k, v in claims.items() if k in keep}
 
     def start(self) -> LoopbackOidcIdp:
         self._thread.start()
@@ -394,17 +415,24 @@ class SamlIdp:
         sign_assertion: bool = True,
         sign_response: bool = False,
         key: CertifiedKey | None = None,
+        edit: Callable[[etree._Element], None] | None = None,
     ) -> bytes:
-        """Response XML with the assertion and/or the response signed by ``key`` (ours)."""
+        """Response XML with the assertion and/or the response signed by ``key`` (ours).
+
+        ``edit`` changes the document *before* signing: the result is validly signed by
+        the trusted key, so only the checks after the signature can refuse it.
+        """
         key = key or self.key
         root = etree.fromstring(self.response_xml(spec).encode())
+        if edit is not None:
+            edit(root)
         if sign_assertion:
             assertion = root.find("saml:Assertion", NS)
             assert assertion is not None
             self._sign_element(root, assertion, key)
         if sign_response:
             root = self.sign_whole_response(root, key)
-        return etree.tostring(root)
+        return bytes(etree.tostring(root))
 
     def sign_whole_response(
         self, root: etree._Element, key: CertifiedKey | None = None

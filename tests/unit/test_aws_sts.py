@@ -28,6 +28,7 @@ from qbizfed.aws.sts import (
     StsError,
     StsFederation,
     StsThrottledError,
+    StsUnavailableError,
     TagSessionNotAllowedError,
     TokenAudienceError,
     federation_client,
@@ -270,6 +271,8 @@ ERRORS: list[tuple[str, str, str, int, type[Exception], str]] = [
     ("idp_unreachable", "IDPCommunicationError", "Couldn't retrieve verification key", 400,
      IdpCommunicationError, "jwks_uri"),
     ("throttled", "Throttling", "Rate exceeded", 400, StsThrottledError, "wait"),
+    ("sts_failing", "InternalFailure", "internal error", 500, StsUnavailableError,
+     "try again in a minute"),
     ("other_token_problem", "InvalidIdentityToken", f"Bad token {TOKEN}", 400, StsError,
      "trust policy"),
 ]  # fmt: skip

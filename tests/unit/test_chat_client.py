@@ -6,6 +6,7 @@ End-to-end behaviour against the Q Business emulator is in tests/integration.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -130,6 +131,31 @@ def test_failed_turn_keeps_the_message_and_the_conversation(stubbed: tuple[Any, 
     assert conversation.parent_message_id == S1
     assert len(conversation.turns) == 1
     conversation.ask(info.value.unsent_message)
+    assert conversation.parent_message_id == S3
+
+
+def test_a_stale_parent_continues_after_the_answer_the_service_stored(
+    stubbed: tuple[Any, Stubber],
+) -> None:
+    """A streamed answer cut off mid-way may be stored by the service; sending the
+    question again then conflicts on the old parent and continues after the stored one."""
+    client, stubber = stubbed
+    stubber.add_response("chat_sync", _answer(C1, S1))
+    stubber.add_client_error(
+        "chat_sync", service_error_code="ConflictException", http_status_code=409
+    )
+    stubber.add_response("list_messages", {"messages": [
+        {"messageId": S2, "type": "SYSTEM", "body": "stored", "time": datetime.now(UTC)},
+    ]})  # fmt: skip
+    stubber.add_response("chat_sync", _answer(C1, S3))
+    conversation = ChatClient(qbusiness=client, application_id=APP).conversation()
+    conversation.ask("one")
+    sent: list[dict[str, Any]] = []
+    client.meta.events.register(
+        "provide-client-params.qbusiness.ChatSync", lambda params, **_: sent.append(dict(params))
+    )
+    conversation.ask("two")
+    assert [p["parentMessageId"] for p in sent] == [S1, S2]
     assert conversation.parent_message_id == S3
 
 

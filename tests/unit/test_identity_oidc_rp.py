@@ -337,7 +337,7 @@ def test_validated_id_token_is_immutable_and_does_not_print_the_token(
 
     token = run(use)
     with pytest.raises(AttributeError):
-        token._claims = {"iss": "x"}  # type: ignore[misc]
+        token._claims = {"iss": "x"}
     with pytest.raises(TypeError):
         token.claims["sub"] = "mallory"  # type: ignore[index]
     assert token.raw not in repr(token)

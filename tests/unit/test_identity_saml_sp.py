@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, quote_plus, urlsplit
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 from onelogin.saml2.xmlparser import DTDForbidden, EntitiesForbidden
@@ -48,7 +48,7 @@ def login(idp: SamlIdp, sp: SamlServiceProvider, **spec: object) -> str:
     request = sp.authn_request()
     response_spec = idp.spec(
         sp_entity_id=SP_ENTITY, acs_url=ACS, in_response_to=request.request_id, **spec
-    )  # type: ignore[arg-type]
+    )
     return b64(idp.signed_response(response_spec))
 
 
@@ -82,9 +82,9 @@ def test_authn_request_is_signed_when_the_sp_has_a_key(idp: SamlIdp) -> None:
     assert parse_qs(raw_query)["SigAlg"] == ["http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"]
     signed = "&".join(f"{name}={params[name]}" for name in ("SAMLRequest", "RelayState", "SigAlg"))
     signature = base64.b64decode(parse_qs(raw_query)["Signature"][0])
-    sp_key.cert.public_key().verify(  # type: ignore[call-arg, union-attr]
-        signature, signed.encode(), padding.PKCS1v15(), hashes.SHA256()
-    )
+    public_key = sp_key.cert.public_key()
+    assert isinstance(public_key, rsa.RSAPublicKey)
+    public_key.verify(signature, signed.encode(), padding.PKCS1v15(), hashes.SHA256())
     assert quote_plus("r") == params["RelayState"]
 
 

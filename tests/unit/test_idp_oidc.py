@@ -77,7 +77,8 @@ def test_id_token_claims() -> None:
         {"grant_type": "authorization_code", "code": code(p, nonce="n1"), "redirect_uri": REDIRECT},
         "Basic " + base64.b64encode(b"app:app-secret").decode(),
     )
-    decoded = jwt.decode(tokens["id_token"], KeySet.import_key_set(KEYS.public_jwks()))
+    keys = KeySet.import_key_set({"keys": KEYS.public_jwks()["keys"]})
+    decoded = jwt.decode(tokens["id_token"], keys)
     claims = decoded.claims
     assert decoded.header["kid"] == KEYS.kid
     assert claims["iss"] == "http://127.0.0.1:9000"

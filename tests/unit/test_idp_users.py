@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,7 +108,7 @@ def test_file_without_users_keeps_demo_users_with_its_password() -> None:
     assert directory.authenticate("bob", DEMO_PASSWORD) is None
 
 
-BROKEN_FILES = {
+BROKEN_FILES: dict[str, dict[str, Any]] = {
     "user_without_email": {"users": [{"username": "x"}]},
     "groups_not_a_list": {"users": [{"username": "x", "email": "x@y", "groups": [1]}]},
     "client_without_redirect": {"clients": [{"client_id": "c", "client_secret": "s"}]},

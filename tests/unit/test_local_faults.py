@@ -77,3 +77,21 @@ def test_latencies_add_up() -> None:
 def test_bad_control_rules_are_refused(data: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         FaultRule.from_mapping(data)
+
+
+def test_stream_rules_apply_to_streams_only() -> None:
+    rule = FaultRule.from_mapping(
+        {"kind": "stream-exception", "after_events": 2, "exception_type": "ThrottlingException",
+         "count": 1}
+    )  # fmt: skip
+    assert (rule.kind, rule.after_events, rule.exception_type) == (
+        FaultKind.STREAM_EXCEPTION, 2, "ThrottlingException")
+    faults = FaultInjector([rule])
+    assert faults.decide("qbusiness", "Chat").outcome is None, "requests are not hit"
+    assert faults.decide_stream("qbusiness", "Chat") == [rule]
+    assert faults.decide_stream("qbusiness", "Chat") == [], "count 1: one stream"
+
+
+def test_negative_stream_numbers_are_refused() -> None:
+    with pytest.raises(ConfigError, match="cannot be negative"):
+        FaultRule.from_mapping({"kind": "stream-stall", "stall_seconds": -1})

@@ -64,7 +64,7 @@ def user_with(keys: list[str], built: list[str]) -> ProfileUser:
 
 
 def test_the_client_is_rebuilt_only_when_the_credentials_change() -> None:
-    keys, built = ["ASIA1"], []
+    keys, built = ["ASIA1"], list[str]()
     user = user_with(keys, built)
     first = user.chat()
     assert user.chat() is first

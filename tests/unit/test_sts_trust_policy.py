@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from qbizfed.local.sts.conditions import PolicyError, RequestContext
+from qbizfed.iam.conditions import PolicyError, RequestContext
 from qbizfed.local.sts.trust_policy import Decision, FederatedRequest, TrustPolicy
 
 PROVIDER = "arn:aws:iam::123456789012:oidc-provider/idp.example.test"

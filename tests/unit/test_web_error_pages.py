@@ -17,8 +17,8 @@ from qbizfed.web.security_headers import content_security_policy
 @pytest.mark.parametrize(
     ("error", "status", "title"),
     [
-        (NetworkError("idp down", remedy="retry"), 502, "could not be reached"),
-        (IdentityError("bad token", remedy="sign in again"), 401, "Sign-in refused"),
+        (NetworkError("idp down", remedy="retry"), 503, "could not be reached"),
+        (IdentityError("bad token", remedy="sign in again"), 403, "Sign-in refused"),
         (ConfigError("no role", remedy="set it"), 500, "misconfigured"),
         (AwsError("denied", code="AccessDenied", remedy="fix trust"), 403, "AWS refused"),
     ],

@@ -160,3 +160,51 @@ def test_loopback_http_idp_needs_the_loudly_named_switch() -> None:
     env = {**SAMPLE_OIDC_ENV, "OIDC_DISCOVERY_URL": "http://127.0.0.1:9000",
            "QBIZFED_ALLOW_INSECURE_LOOPBACK_HTTP": "1"}  # fmt: skip
     assert load_settings(env=env).oidc is not None
+
+
+# --- strict [serve] tables ---------------------------------------------------------------
+
+STRICT_CASES = [
+    ("typo_in_serve_oidc", '[serve.oidc]\nscopse = ["openid"]\n',
+     "'scopse' (did you mean 'scopes'?)"),
+    ("typo_in_serve", '[serve]\npublic_ulr = "https://b.example"\n', "'public_ulr'"),
+    ("typo_in_serve_saml", '[serve.saml]\nacs = "https://b.example/saml"\n', "[serve.saml]"),
+    ("unknown_table", "[serve.ldap]\nurl = 'x'\n", "'ldap'"),
+    ("client_id_is_a_number", "[serve.oidc]\nclient_id = 123\n", "serve.oidc.client_id"),
+    ("duration_is_a_string", '[serve]\nsession_duration_seconds = "1h"\n',
+     "serve.session_duration_seconds"),
+    ("flag_is_a_string", '[serve.saml]\nallow_unsolicited = "yes"\n',
+     "serve.saml.allow_unsolicited"),
+    ("hosts_not_a_list", '[serve]\ntrusted_hosts = "a.example"\n', "serve.trusted_hosts"),
+    ("secure_cookies_is_a_string", '[serve]\nsecure_cookies = "true"\n',
+     "serve.secure_cookies"),
+    ("oidc_is_not_a_table", '[serve]\noidc = "x"\n', "serve.oidc"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "toml", "says"), STRICT_CASES, ids=[c for c, _, _ in STRICT_CASES]
+)
+def test_unknown_keys_and_wrong_types_in_serve_tables_are_refused_naming_key_and_file(
+    tmp_path: Path, case: str, toml: str, says: str
+) -> None:
+    config = tmp_path / "broker.toml"
+    config.write_text(toml)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(config, env=SAMPLE_OIDC_ENV)
+    assert says in refused.value.message
+    assert str(config) in refused.value.message
+
+
+def test_request_body_limits_are_serve_settings(tmp_path: Path) -> None:
+    config = tmp_path / "broker.toml"
+    config.write_text(
+        "[serve]\nmax_body_bytes = 4096\nmax_chat_body_bytes = 2000000\n"
+        "max_saml_body_bytes = 300000\n"
+    )
+    settings = load_settings(config, env=SAMPLE_OIDC_ENV)
+    assert (settings.max_body_bytes, settings.max_chat_body_bytes,
+            settings.max_saml_body_bytes) == (4096, 2_000_000, 300_000)  # fmt: skip
+    config.write_text("[serve]\nmax_body_bytes = 10\n")
+    with pytest.raises(ConfigError, match="max_body_bytes"):
+        load_settings(config, env=SAMPLE_OIDC_ENV)

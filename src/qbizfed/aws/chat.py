@@ -8,7 +8,10 @@ with backoff, and the caller is told. Throttling is retried by botocore's own re
 modes. A turn that fails is never lost: the error carries the unsent message and
 the conversation stays where it was, so the same message can be sent again.
 
-Streaming ``Chat`` needs HTTP/2 duplex and is removed from boto3: ChatSync only.
+``ask`` uses ChatSync (boto3). ``stream``/``astream`` use Q Business's WebSocket chat
+endpoint through :mod:`qbizfed.aws.chat_stream` (boto3 removes the streaming ``Chat``
+operation); both turn AWS's answer into the same :class:`ChatTurn` here, in
+:func:`turn_from_response`.
 """
 
 from __future__ import annotations
@@ -20,14 +23,17 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from qbizfed.aws.chat_controls import ChatControls
 from qbizfed.aws.document_content import DocumentContent, fetch_presigned
-from qbizfed.errors import AwsError, ConfigError, NetworkError
+from qbizfed.errors import AwsError, ConfigError, NetworkError, QbizfedError
+
+if TYPE_CHECKING:
+    from qbizfed.aws.chat_stream import AsyncChatStream, ChatStream, StreamSettings
 
 MAX_ATTACHMENTS = 5
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
@@ -207,12 +213,45 @@ class Attachment:
         return cls(name=path.name, data=path.read_bytes())
 
 
-class ChatError(AwsError):
-    """A turn failed; ``unsent_message`` is the user's message, to send again."""
+@dataclass(frozen=True)
+class TurnRequest:
+    """One message to send, with what goes with it (the input of a streamed turn)."""
 
-    def __init__(self, message: str, *, code: str, remedy: str, unsent_message: str) -> None:
+    application_id: str
+    message: str
+    conversation_id: str | None = None
+    parent_message_id: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    attribute_filter: Mapping[str, Any] | None = None
+    chat_mode: str | None = None
+    chat_mode_configuration: Mapping[str, Any] | None = None
+
+
+def subscription_notice(delay: float, retry: int, limit: int) -> str:
+    return (
+        "You had no Q Business subscription yet; this call subscribes you. "
+        f"Retrying in {delay:g} s ({retry}/{limit})."
+    )
+
+
+class ChatError(AwsError):
+    """A turn failed; ``unsent_message`` is the user's message, to send again.
+
+    ``partial_text`` is what a streamed answer had shown before it failed ("" otherwise).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        remedy: str,
+        unsent_message: str,
+        partial_text: str = "",
+    ) -> None:
         super().__init__(message, code=code, remedy=remedy)
         self.unsent_message = unsent_message
+        self.partial_text = partial_text
 
 
 _MISSING_ACTION = re.compile(r"not authorized to perform: ([a-z0-9-]+:[A-Za-z0-9]+)")
@@ -230,7 +269,7 @@ def missing_action(code: str, message: str, action: str | None) -> str | None:
     return None
 
 
-def _error_remedy(code: str, message: str, action: str | None = None) -> str:
+def error_remedy(code: str, message: str, action: str | None = None) -> str:
     lowered = message.lower()
     needed = missing_action(code, message, action)
     if needed is not None:
@@ -287,7 +326,9 @@ def _citation(raw: Mapping[str, Any]) -> Citation:
     )
 
 
-def _turn(message: str, raw: Mapping[str, Any], retries: int) -> ChatTurn:
+def turn_from_response(message: str, raw: Mapping[str, Any], retries: int) -> ChatTurn:
+    """The one place a turn is assembled, from a ChatSync response or from the fields of
+    a streamed answer gathered into the same shape (see ``chat_stream``)."""
     review = raw.get("actionReview")
     return ChatTurn(
         conversation_id=str(raw.get("conversationId", "")),
@@ -324,7 +365,9 @@ class ChatClient:
     """Identity-aware Q Business chat for one application.
 
     ``qbusiness`` is a boto3 ``qbusiness`` client made from identity-aware credentials;
-    ``ChatClient.from_session`` builds one with adaptive retries.
+    ``ChatClient.from_session`` builds one with adaptive retries. Streamed turns use the
+    same client's region, endpoint (``AWS_ENDPOINT_URL``) and credentials unless
+    ``stream_settings`` say otherwise.
     """
 
     def __init__(
@@ -336,6 +379,7 @@ class ChatClient:
         subscription_backoff: float = 1.0,
         on_notice: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        stream_settings: StreamSettings | None = None,
     ) -> None:
         if not application_id:
             raise ConfigError(
@@ -348,6 +392,27 @@ class ChatClient:
         self._backoff = subscription_backoff
         self._notice = on_notice or (lambda _message: None)
         self._sleep = sleep
+        self._stream_settings = stream_settings
+
+    @property
+    def subscription_retries(self) -> int:
+        return self._subscription_retries
+
+    def notice(self, text: str) -> None:
+        """Tell the caller something it should know (e.g. the subscription retry)."""
+        self._notice(text)
+
+    def subscription_delay(self, retry: int) -> float:
+        """Backoff before subscription retry number ``retry`` (1-based)."""
+        return float(self._backoff * 2 ** (retry - 1))
+
+    def stream_settings(self) -> StreamSettings:
+        """Where and how streamed turns connect: from ``stream_settings`` or this client."""
+        if self._stream_settings is None:
+            from qbizfed.aws.chat_stream import StreamSettings
+
+            self._stream_settings = StreamSettings.from_boto3_client(self._client)
+        return self._stream_settings
 
     @classmethod
     def from_session(
@@ -359,7 +424,7 @@ class ChatClient:
         except BotoCoreError as exc:
             raise ConfigError(
                 f"cannot make a Q Business client: {exc}",
-                remedy="set a region (--region or AWS_REGION) and credentials",
+                remedy="set a region (--region or AWS_DEFAULT_REGION) and credentials",
             ) from exc
         return cls(qbusiness=client, application_id=application_id, **kwargs)
 
@@ -369,9 +434,31 @@ class ChatClient:
         """A new conversation, or an existing one resumed after its last answer."""
         if conversation_id is None:
             return Conversation(self)
-        history = self.history(conversation_id)
-        parent = next((m.message_id for m in reversed(history) if m.kind == "SYSTEM"), None)
+        parent = self.latest_answer_id(conversation_id)
         return Conversation(self, conversation_id=conversation_id, parent_message_id=parent)
+
+    def latest_answer_id(self, conversation_id: str) -> str | None:
+        """The id of the conversation's last answer: what a new turn continues from."""
+        history = self.history(conversation_id)
+        return next((m.message_id for m in reversed(history) if m.kind == "SYSTEM"), None)
+
+    def newer_parent(
+        self, conversation_id: str | None, parent_message_id: str | None
+    ) -> str | None:
+        """After a ``ConflictException`` on a continuation: the conversation's latest answer
+        if it is not ``parent_message_id`` (else None: the conflict is something else).
+
+        A streamed answer cut off mid-way may still have been stored by the service, so
+        the conversation moved on while this client kept its previous parent (the turn
+        failed, as far as the user is concerned). Sending the question again then
+        continues after the stored answer instead of failing on a stale parent."""
+        if not conversation_id:
+            return None
+        try:
+            latest = self.latest_answer_id(conversation_id)
+        except QbizfedError:
+            return None
+        return latest if latest and latest != parent_message_id else None
 
     def list_conversations(self) -> Iterator[ConversationSummary]:
         token: str | None = None
@@ -585,17 +672,7 @@ class ChatClient:
         chat_mode_configuration: Mapping[str, Any] | None = None,
     ) -> ChatTurn:
         """One ChatSync call, retrying the first-call subscription error."""
-        if not message.strip() and not attachments:
-            raise ConfigError("the message is empty", remedy="type a question")
-        if len(attachments) > MAX_ATTACHMENTS:
-            raise ConfigError(
-                f"{len(attachments)} attachments; Q Business accepts at most {MAX_ATTACHMENTS}",
-                remedy="attach fewer files",
-            )
-        if chat_mode is not None and chat_mode not in CHAT_MODES:
-            raise ConfigError(
-                f"unknown chat mode {chat_mode!r}", remedy="use one of " + ", ".join(CHAT_MODES)
-            )
+        check_turn_request(message, attachments, chat_mode)
         params: dict[str, Any] = {
             "applicationId": self.application_id,
             "userMessage": message,
@@ -615,13 +692,24 @@ class ChatClient:
             params["chatModeConfiguration"] = dict(chat_mode_configuration)
 
         try:
-            raw, retries = self._subscribed(lambda: self._client.chat_sync(**params))
+            try:
+                raw, retries = self._subscribed(lambda: self._client.chat_sync(**params))
+            except ClientError as exc:
+                newer = (
+                    self.newer_parent(conversation_id, parent_message_id)
+                    if _client_error(exc)[0] == "ConflictException"
+                    else None
+                )
+                if newer is None:
+                    raise
+                params["parentMessageId"] = newer
+                raw, retries = self._subscribed(lambda: self._client.chat_sync(**params))
         except ClientError as exc:
             code, text = _client_error(exc)
             raise ChatError(
                 f"ChatSync failed: {code}: {text}",
                 code=code,
-                remedy=_error_remedy(code, text, "qbusiness:ChatSync"),
+                remedy=error_remedy(code, text, "qbusiness:ChatSync"),
                 unsent_message=message,
             ) from exc
         except ParamValidationError as exc:
@@ -638,7 +726,7 @@ class ChatClient:
                 remedy="check the network and AWS_ENDPOINT_URL, then send the message again",
                 unsent_message=message,
             ) from exc
-        return _turn(message, raw, retries)
+        return turn_from_response(message, raw, retries)
 
     def _subscribed(self, call: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], int]:
         """Run an identity-aware call; a user's first call anywhere fails with "does not
@@ -656,12 +744,82 @@ class ChatClient:
                 ):
                     raise
                 retries += 1
-                delay = self._backoff * (2 ** (retries - 1))
-                self._notice(
-                    "You had no Q Business subscription yet; this call subscribes you. "
-                    f"Retrying in {delay:g} s ({retries}/{self._subscription_retries})."
-                )
+                delay = self.subscription_delay(retries)
+                self._notice(subscription_notice(delay, retries, self._subscription_retries))
                 self._sleep(delay)
+
+    def stream(
+        self,
+        message: str,
+        *,
+        conversation_id: str | None = None,
+        parent_message_id: str | None = None,
+        attachments: Sequence[Attachment] = (),
+        attribute_filter: Mapping[str, Any] | None = None,
+        chat_mode: str | None = None,
+        chat_mode_configuration: Mapping[str, Any] | None = None,
+        on_turn: Callable[[ChatTurn], None] | None = None,
+    ) -> ChatStream:
+        """One streamed turn: ``TextDelta`` events as the answer is written, then the
+        ``ChatTurn``. Nothing is sent until the stream is iterated."""
+        from qbizfed.aws.chat_stream import ChatStream
+
+        return ChatStream(
+            self,
+            self._turn_request(
+                message, conversation_id, parent_message_id, attachments,
+                attribute_filter, chat_mode, chat_mode_configuration,
+            ),
+            on_turn=on_turn,
+        )  # fmt: skip
+
+    def astream(
+        self,
+        message: str,
+        *,
+        conversation_id: str | None = None,
+        parent_message_id: str | None = None,
+        attachments: Sequence[Attachment] = (),
+        attribute_filter: Mapping[str, Any] | None = None,
+        chat_mode: str | None = None,
+        chat_mode_configuration: Mapping[str, Any] | None = None,
+        on_turn: Callable[[ChatTurn], None] | None = None,
+    ) -> AsyncChatStream:
+        """``stream`` for asyncio servers (``async for event in client.astream(...)``)."""
+        from qbizfed.aws.chat_stream import AsyncChatStream
+
+        return AsyncChatStream(
+            self,
+            self._turn_request(
+                message, conversation_id, parent_message_id, attachments,
+                attribute_filter, chat_mode, chat_mode_configuration,
+            ),
+            on_turn=on_turn,
+        )  # fmt: skip
+
+    def _turn_request(
+        self,
+        message: str,
+        conversation_id: str | None,
+        parent_message_id: str | None,
+        attachments: Sequence[Attachment],
+        attribute_filter: Mapping[str, Any] | None,
+        chat_mode: str | None,
+        chat_mode_configuration: Mapping[str, Any] | None,
+    ) -> TurnRequest:
+        check_turn_request(message, attachments, chat_mode)
+        return TurnRequest(
+            application_id=self.application_id,
+            message=message,
+            conversation_id=conversation_id or None,
+            parent_message_id=(parent_message_id or None) if conversation_id else None,
+            attachments=tuple(attachments),
+            attribute_filter=dict(attribute_filter) if attribute_filter else None,
+            chat_mode=chat_mode,
+            chat_mode_configuration=dict(chat_mode_configuration)
+            if chat_mode_configuration
+            else None,
+        )
 
     def _call(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
         try:
@@ -672,7 +830,7 @@ class ChatClient:
             raise AwsError(
                 f"{method} failed: {code}: {text}",
                 code=code,
-                remedy=_error_remedy(code, text, action),
+                remedy=error_remedy(code, text, action),
             ) from exc
         except ParamValidationError as exc:
             raise ConfigError(
@@ -691,6 +849,23 @@ class ChatClient:
         mapping = getattr(getattr(self._client, "meta", None), "method_to_api_mapping", None)
         name = mapping.get(method) if isinstance(mapping, dict) else None
         return f"qbusiness:{name}" if name else None
+
+
+def check_turn_request(
+    message: str, attachments: Sequence[Attachment], chat_mode: str | None
+) -> None:
+    """What both ChatSync and the stream refuse before sending anything."""
+    if not message.strip() and not attachments:
+        raise ConfigError("the message is empty", remedy="type a question")
+    if len(attachments) > MAX_ATTACHMENTS:
+        raise ConfigError(
+            f"{len(attachments)} attachments; Q Business accepts at most {MAX_ATTACHMENTS}",
+            remedy="attach fewer files",
+        )
+    if chat_mode is not None and chat_mode not in CHAT_MODES:
+        raise ConfigError(
+            f"unknown chat mode {chat_mode!r}", remedy="use one of " + ", ".join(CHAT_MODES)
+        )
 
 
 def _client_error(exc: ClientError) -> tuple[str, str]:
@@ -732,10 +907,58 @@ class Conversation:
             chat_mode=chat_mode,
             chat_mode_configuration=chat_mode_configuration,
         )
+        self._continue_after(turn)
+        return turn
+
+    def stream(
+        self,
+        message: str,
+        *,
+        attachments: Sequence[Attachment] = (),
+        attribute_filter: Mapping[str, Any] | None = None,
+        chat_mode: str | None = None,
+        chat_mode_configuration: Mapping[str, Any] | None = None,
+    ) -> ChatStream:
+        """Send a message and read the answer as it is written: ``TextDelta`` events, then
+        the ``ChatTurn`` (``"".join(d.text for d in deltas) == turn.text``). The
+        conversation advances when the turn arrives; on failure (``ChatError``, with
+        ``partial_text``), ``close()`` or Ctrl-C it stays where it was."""
+        return self._client.stream(
+            message,
+            conversation_id=self.conversation_id,
+            parent_message_id=self.parent_message_id,
+            attachments=attachments,
+            attribute_filter=attribute_filter,
+            chat_mode=chat_mode,
+            chat_mode_configuration=chat_mode_configuration,
+            on_turn=self._continue_after,
+        )
+
+    def astream(
+        self,
+        message: str,
+        *,
+        attachments: Sequence[Attachment] = (),
+        attribute_filter: Mapping[str, Any] | None = None,
+        chat_mode: str | None = None,
+        chat_mode_configuration: Mapping[str, Any] | None = None,
+    ) -> AsyncChatStream:
+        """``stream`` for asyncio: ``async for event in conversation.astream(...)``."""
+        return self._client.astream(
+            message,
+            conversation_id=self.conversation_id,
+            parent_message_id=self.parent_message_id,
+            attachments=attachments,
+            attribute_filter=attribute_filter,
+            chat_mode=chat_mode,
+            chat_mode_configuration=chat_mode_configuration,
+            on_turn=self._continue_after,
+        )
+
+    def _continue_after(self, turn: ChatTurn) -> None:
         self.conversation_id = turn.conversation_id
         self.parent_message_id = turn.system_message_id
         self.turns.append(turn)
-        return turn
 
     def feedback(
         self,

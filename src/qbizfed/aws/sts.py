@@ -19,6 +19,7 @@ STS errors become qbizfed errors with the probable cause and fix:
           +-- IdpCommunicationError      STS could not reach the IdP's JWKS
           +-- SamlRoleNotOfferedError    the assertion does not offer the role asked for
           +-- StsThrottledError          still throttled after retries
+          +-- StsUnavailableError        STS failed on its side (5xx) after retries
     NetworkError (qbizfed.errors)
      +-- StsUnreachableError            no answer from the STS endpoint
 
@@ -153,6 +154,10 @@ class StsThrottledError(StsError):
     """STS kept throttling after botocore's retries."""
 
 
+class StsUnavailableError(StsError):
+    """STS failed on its side (HTTP 5xx) even after botocore's retries."""
+
+
 class StsUnreachableError(NetworkError):
     """The STS endpoint did not answer."""
 
@@ -259,7 +264,7 @@ def translate_sts_error(
         )
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
     if status >= 500 or code in ("InternalFailure", "ServiceUnavailable", "InternalError"):
-        return StsError(
+        return StsUnavailableError(
             f"STS failed on its side ({code}), even after retries",
             code=code,
             remedy="nothing to change in your setup: try again in a minute; if it persists, "

@@ -3,6 +3,11 @@
 Credentials come from wherever boto3 finds them (environment, ``--profile``, a
 ``credential_process`` profile written by ``qbizfed configure``). Output respects
 ``NO_COLOR`` and is plain when stdout is not a terminal.
+
+In a terminal the answer streams (Q Business's WebSocket chat, through
+``Conversation.stream``): a spinner until the first event, the text as it is written,
+then the citations as numbered footnotes. Elsewhere, and with ``--no-stream``, a turn
+is one ChatSync call, as in scripts. ``--json-stream`` prints one JSON object per event.
 """
 
 from __future__ import annotations
@@ -13,8 +18,11 @@ import mimetypes
 import os
 import re
 import shlex
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -33,6 +41,9 @@ from qbizfed.aws.chat import (
 from qbizfed.aws.chat_controls import ChatControls
 from qbizfed.aws.document_content import DocumentContent
 from qbizfed.errors import ConfigError, QbizfedError
+
+if TYPE_CHECKING:  # the streaming client is imported when a turn streams
+    from qbizfed.aws.chat_stream import StreamEvent
 
 APP_ID_ENV = "QBUSINESS_APPLICATION_ID"
 
@@ -82,6 +93,11 @@ def _client(
 def render_turn(console: Console, turn: ChatTurn) -> None:
     """The answer as Markdown, then its citations as numbered footnotes with links."""
     console.print(Markdown(turn.text) if console.is_terminal else turn.text)
+    render_footnotes(console, turn)
+
+
+def render_footnotes(console: Console, turn: ChatTurn) -> None:
+    """What follows an answer: numbered sources, failed attachments, plugin sign-in."""
     if turn.citations:
         console.print()
         for citation in turn.citations:
@@ -131,6 +147,72 @@ def save_document(content: DocumentContent, directory: Path | None = None) -> Pa
     return path
 
 
+def _first_then_rest(events: Iterator[StreamEvent], console: Console) -> Iterator[StreamEvent]:
+    """The stream's events, with a spinner shown until the first one arrives."""
+    with console.status("Asking Q Business..."):
+        first = next(events, None)
+    if first is None:
+        return
+    yield first
+    yield from events
+
+
+def stream_answer(
+    console: Console,
+    conversation: Conversation,
+    message: str,
+    attachments: list[Attachment],
+    chat_mode: str | None = None,
+) -> ChatTurn:
+    """Stream one turn to the terminal: text as it arrives, then the footnotes.
+
+    On Ctrl-C the stream is closed (the connection too) and the interrupt goes on; on
+    a failure the text shown so far stays on screen and the ``ChatError`` goes on.
+    """
+    from qbizfed.aws.chat_stream import TextDelta
+
+    with conversation.stream(message, attachments=attachments, chat_mode=chat_mode) as stream:
+        shown = False
+        for event in _first_then_rest(stream, console):
+            if isinstance(event, TextDelta):
+                console.file.write(event.text)
+                console.file.flush()
+                shown = True
+                continue
+            if shown and not event.text.endswith("\n"):
+                console.file.write("\n")
+            if not shown:  # the whole answer came in the metadata event
+                console.print(event.text, highlight=False, markup=False)
+            render_footnotes(console, event)
+            return event
+    raise ChatError(  # a stream always ends with the turn or an error; never silently
+        "the streamed answer ended without its final event",
+        code="StreamInterrupted", remedy="send the message again", unsent_message=message,
+    )  # fmt: skip
+
+
+def stream_json(conversation: Conversation, message: str, attachments: list[Attachment]) -> None:
+    """``--json-stream``: one JSON object per event and line (``"type"``: text, turn, error)."""
+
+    def emit(record: dict[str, object]) -> None:
+        sys.stdout.write(json.dumps(record) + "\n")
+        sys.stdout.flush()
+
+    from qbizfed.aws.chat_stream import TextDelta
+
+    try:
+        with conversation.stream(message, attachments=attachments) as stream:
+            for event in stream:
+                if isinstance(event, TextDelta):
+                    emit({"type": "text", "text": event.text})
+                else:
+                    emit({"type": "turn", **event.as_json()})
+    except ChatError as err:
+        emit({"type": "error", "code": err.code, "message": err.message,
+              "remedy": err.remedy, "partialText": err.partial_text})  # fmt: skip
+        raise
+
+
 def ask(
     question: str = typer.Argument(..., help="The question."),
     app_id: str | None = typer.Option(None, "--app-id", help=f"Application id (or {APP_ID_ENV})."),
@@ -145,12 +227,29 @@ def ask(
     ),
     attach: list[Path] = typer.Option([], "--attach", help="Attach a file (repeatable, up to 5)."),
     as_json: bool = typer.Option(False, "--json", help="Print the full turn as JSON."),
+    json_stream: bool = typer.Option(
+        False, "--json-stream", help="Stream: print one JSON object per event (NDJSON)."
+    ),
+    stream: bool | None = typer.Option(
+        None,
+        "--stream/--no-stream",
+        help="Stream the answer as it is written (default: when stdout is a terminal).",
+    ),
 ) -> None:
     """Ask one question and print the answer with its sources."""
-    console = Console(stderr=as_json)
+    if as_json and json_stream:
+        raise ConfigError("--json and --json-stream exclude each other", remedy="choose one")
+    console = Console(stderr=as_json or json_stream)
     client = _client(app_id, profile, region, Console(stderr=True))
     conversation = client.conversation(conversation_id)
     attachments = [Attachment.from_path(path) for path in attach]
+    if json_stream:
+        stream_json(conversation, question, attachments)
+        return
+    streaming = console.is_terminal if stream is None else stream
+    if streaming and not as_json:
+        stream_answer(console, conversation, question, attachments)
+        return
     turn = _ask_once(console, conversation, question, attachments)
     if as_json:
         typer.echo(json.dumps(turn.as_json(), indent=2))
@@ -161,9 +260,10 @@ def ask(
 class ChatRepl:
     """The interactive loop of ``qbizfed chat``; one instance per terminal session."""
 
-    def __init__(self, client: ChatClient, console: Console) -> None:
+    def __init__(self, client: ChatClient, console: Console, *, stream: bool | None = None) -> None:
         self.client = client
         self.console = console
+        self.stream = console.is_terminal if stream is None else stream
         self.conversation = client.conversation()
         self.pending_attachments: list[Attachment] = []
         self.unsent: str | None = None
@@ -198,11 +298,21 @@ class ChatRepl:
 
     def _send(self, message: str) -> None:
         try:
+            mode = "CREATOR_MODE" if self.creator_mode else None
+            if self.stream:
+                streamed = stream_answer(
+                    self.console, self.conversation, message, self.pending_attachments, mode
+                )
+                self.unsent = None
+                self.pending_attachments = []
+                self.citations = streamed.citations
+                return
             turn = _ask_once(
-                self.console, self.conversation, message, self.pending_attachments,
-                "CREATOR_MODE" if self.creator_mode else None,
-            )  # fmt: skip
+                self.console, self.conversation, message, self.pending_attachments, mode
+            )
         except ChatError as err:
+            if err.partial_text:
+                self.console.print()
             self.unsent = err.unsent_message
             self.console.print(f"[red]{err.message}[/]\n  fix: {err.remedy}", highlight=False)
             self.console.print("Your message was not lost: /retry sends it again.")
@@ -349,12 +459,17 @@ def chat(
         None, "--region", help="AWS region (default: from the profile/env)."
     ),
     conversation_id: str | None = typer.Option(None, "--resume", help="Resume this conversation."),
+    stream: bool | None = typer.Option(
+        None,
+        "--stream/--no-stream",
+        help="Stream answers as they are written (default: when stdout is a terminal).",
+    ),
 ) -> None:
     """Chat with Q Business: a REPL with history, citations and feedback (/help)."""
     with contextlib.suppress(ImportError):  # line editing and in-session history
         import readline  # noqa: F401
     console = Console()
-    repl = ChatRepl(_client(app_id, profile, region, console), console)
+    repl = ChatRepl(_client(app_id, profile, region, console), console, stream=stream)
     repl.load_controls()
     if conversation_id:
         repl.handle(f"/resume {conversation_id}")
@@ -377,4 +492,12 @@ def register(app: typer.Typer) -> None:
     app.command("chat")(chat)
 
 
-__all__ = ["ChatRepl", "ask", "chat", "register", "render_turn"]
+__all__ = [
+    "ChatRepl",
+    "ask",
+    "chat",
+    "register",
+    "render_footnotes",
+    "render_turn",
+    "stream_answer",
+]

@@ -42,16 +42,33 @@ def aws(
     allow_non_loopback: bool = typer.Option(
         False, "--allow-non-loopback", help="Allow binding to a non-loopback address (unsafe)."
     ),
+    stream_delay_ms: int = typer.Option(
+        0, "--stream-delay-ms", min=0, help="Pause between the text events of a streamed chat."
+    ),
+    stream_close_after: int | None = typer.Option(
+        None, "--stream-close-after", min=0, help="Close every chat stream after N events."
+    ),
+    stream_exception_after: int | None = typer.Option(
+        None, "--stream-exception-after", min=0, help="Exception frame after N stream events."
+    ),
+    stream_stall_seconds: float | None = typer.Option(
+        None, "--stream-stall-seconds", min=0, help="Stall every chat stream N s after 1 event."
+    ),
 ) -> None:
     """Serve IAM, STS, Secrets Manager, KMS, S3 and Q Business on one loopback port."""
     started = time.perf_counter()
-    from qbizfed.local.faults import FaultKind, parse_flag
+    from qbizfed.local.faults import FaultKind, parse_flag, stream_rules
     from qbizfed.local.stack import LocalAws, LocalAwsSettings
 
     rules = (
         parse_flag(FaultKind.LATENCY, latency_ms)
         + parse_flag(FaultKind.THROTTLE, throttle_rate)
         + parse_flag(FaultKind.ERROR, error_rate)
+        + stream_rules(
+            close_after=stream_close_after,
+            exception_after=stream_exception_after,
+            stall_seconds=stream_stall_seconds,
+        )
     )
     settings = LocalAwsSettings(
         host=host,
@@ -61,6 +78,7 @@ def aws(
         fault_seed=fault_seed,
         corpus_dir=corpus,
         allow_non_loopback=allow_non_loopback,
+        stream_delay_ms=stream_delay_ms,
     )
     stop = install_stop_signal()
     stack = LocalAws(settings).start()
@@ -71,10 +89,17 @@ def aws(
         highlight=False,
     )
     console.print("  services: " + ", ".join(stack.edge.services), highlight=False)
+    console.print(
+        f"  streaming chat: ws{stack.url.removeprefix('http')}/chat (HTTP/1.1, h2c, WebSocket)",
+        highlight=False,
+    )
     for rule in rules:
         console.print(
             f"  fault: {rule.kind.value} {rule.service} "
-            f"{rule.latency_ms if rule.latency_ms else rule.rate}",
+            f"{rule.latency_ms if rule.latency_ms else rule.rate}"
+            + (
+                f" after {rule.after_events} events" if rule.kind.value.startswith("stream") else ""
+            ),
             highlight=False,
         )
     console.print(

@@ -42,6 +42,7 @@ from typing import Literal
 
 from qbizfed.creds import locations, record
 from qbizfed.errors import ConfigError
+from qbizfed.setting_keys import refuse_unknown_keys
 
 Protocol = Literal["oidc", "saml"]
 DEFAULT_SCOPES = ("openid", "email", "offline_access")
@@ -145,12 +146,10 @@ def _bad_setting(name: str, problem: str) -> ConfigError:
 
 def profile_from_table(name: str, table: dict[str, object]) -> Profile:
     """Build a profile from its TOML table; unknown keys and wrong types are errors."""
-    unknown = sorted(set(table) - set(_FIELD_TYPES) - {"name"})
-    if unknown:
-        raise ConfigError(
-            f"profile {name!r} has unknown settings: {', '.join(unknown)}",
-            remedy="check the spelling; see `qbizfed configure --help` for the settings",
-        )
+    refuse_unknown_keys(
+        table, {*_FIELD_TYPES, "name"}, where=f"profile {name!r}",
+        remedy="check the spelling; see `qbizfed configure --help` for the settings",
+    )  # fmt: skip
     values: dict[str, object] = {}
     for key, value in table.items():
         if key == "name":

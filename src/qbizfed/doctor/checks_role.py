@@ -5,7 +5,11 @@ the audience condition (``<issuer>:aud`` / ``SAML:aud``), ``sts:TagSession`` (th
 most common failure in the wild), the ``Email`` request tag (required on the assume
 statement by default, at least allowed), and a MaxSessionDuration covering the
 requested duration. Permissions: the chat actions on *this* application's ARN and
-``user-subscriptions:CreateClaim`` for auto-subscription.
+``user-subscriptions:CreateClaim`` for auto-subscription, decided by the same evaluator
+and the same action/resource table the local stack's Q Business authorizes with
+(``qbizfed.iam``), so doctor FAILs exactly where a call would be refused. Without a
+user in hand, conditions see the role's own keys (region, principal, account) only:
+a permission that depends on a user's session tags counts as not granted.
 """
 
 from __future__ import annotations
@@ -28,6 +32,14 @@ from qbizfed.doctor.fixes import (
 )
 from qbizfed.doctor.result import CheckResult, Fix, fail, ok, skip, warn
 from qbizfed.doctor.statements import Statement
+from qbizfed.iam.policy import (
+    AccessRequest,
+    PermissionPolicy,
+    PolicyError,
+    RequestContext,
+    evaluate,
+)
+from qbizfed.iam.qbusiness import required_permissions
 from qbizfed.policies import CONVERSATION_ACTIONS, EMAIL_REQUEST_TAG
 
 PERMISSION_POLICY_NAME = "qbizfed-web-experience"
@@ -195,33 +207,46 @@ def _duration(role: RoleFacts, duration_seconds: int) -> CheckResult:
               f"{role.max_session_duration} s ≥ requested {duration_seconds} s")
 
 
-def _documents(role: RoleFacts) -> list[dict[str, object]]:
-    return [doc for _, doc in role.permission_policies]
-
-
 def _permission_fix(config: StackConfig, facts: StackFacts, role: RoleFacts, what: str) -> Fix:
     return Fix(f"{what}: put this permission policy on {role.name} (what `qbizfed admin apply` "
                "writes)", command=permission_command(role.name, PERMISSION_POLICY_NAME),
                document=st.dumps(recommended_permission_policy(config, facts)))
 
 
-def _allowed(role: RoleFacts, action: str, resource: str) -> bool:
-    docs = _documents(role)
-    if any(st.denying(d, action, resource) for d in docs):
-        return False
-    return any(st.allowing(d, action, resource) for d in docs)
+def _role_context(config: StackConfig, role: RoleFacts, **extra: str) -> RequestContext:
+    """What IAM knows about any session of the role, before knowing who signed in."""
+    return RequestContext({
+        "aws:RequestedRegion": config.region,
+        "aws:PrincipalArn": role.arn,
+        "aws:PrincipalAccount": role.arn.split(":")[4] if role.arn.count(":") >= 5 else "",
+        "aws:PrincipalType": "AssumedRole",
+        **extra,
+    })  # fmt: skip
+
+
+def _allowed(role: RoleFacts, needed: tuple[tuple[str, str], ...], context: RequestContext
+             ) -> bool:
+    """Would IAM allow every (action, resource) pair to a session of this role?"""
+    try:
+        policies = [PermissionPolicy.parse(doc) for _, doc in role.permission_policies]
+        return all(evaluate(AccessRequest(action, resource, context), policies).allowed
+                   for action, resource in needed)
+    except PolicyError:
+        return False  # IAM (and the local stack) refuse what they cannot evaluate
 
 
 def _chat_permissions(config: StackConfig, facts: StackFacts, role: RoleFacts) -> CheckResult:
     app_arn = application_arn(config, facts)
     looked = f"permission policies of {role.name} on {app_arn}"
     web = web_experience(facts)
+    labels = {"applicationId": app_arn.rsplit("/", 1)[-1], "webExperienceId": web.id if web
+              else "<web-experience-id>"}  # fmt: skip
+    context = _role_context(config, role)
     missing = []
     for action in CONVERSATION_ACTIONS:
-        resource = app_arn
-        if action == "qbusiness:GetWebExperience" and web is not None and web.arn:
-            resource = web.arn
-        if not _allowed(role, action, resource):
+        needed = required_permissions(action.split(":", 1)[1], labels, region=config.region,
+                                      account_id=app_arn.split(":")[4])  # fmt: skip
+        if not _allowed(role, needed, context):
             missing.append(action)
     if missing:
         return fail("role.chat-permissions", looked,
@@ -233,7 +258,10 @@ def _chat_permissions(config: StackConfig, facts: StackFacts, role: RoleFacts) -
 
 def _create_claim(config: StackConfig, facts: StackFacts, role: RoleFacts) -> CheckResult:
     looked = f"user-subscriptions:CreateClaim in the permission policies of {role.name}"
-    if _allowed(role, "user-subscriptions:CreateClaim", "*"):
+    # The claim Q Business makes for a user's first chat, with its context keys.
+    context = _role_context(config, role, **{"user-subscriptions:CreateForSelf": "true",
+                                             "aws:CalledViaLast": "qbusiness.amazonaws.com"})
+    if _allowed(role, (("user-subscriptions:CreateClaim", "*"),), context):
         return ok("role.create-claim", looked, "allowed (users can subscribe themselves)")
     statement = create_claim_statement(config, facts)
     fix = Fix("add this statement to the permission policy:\n" + st.dumps(statement)

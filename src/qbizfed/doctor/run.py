@@ -1,4 +1,5 @@
-"""Run every check in order: IdP, role, application, token/assertion, end to end.
+"""Run every check in order: IdP, role, application, token/assertion, the streaming
+endpoint's reachability, end to end.
 
 :func:`run_doctor` takes the config, injected clients and the user's options and
 returns a :class:`~.result.DoctorReport`; it prints nothing (``report`` renders) and
@@ -24,6 +25,7 @@ from qbizfed.doctor.checks_e2e import (
 )
 from qbizfed.doctor.checks_idp import check_device_flow, check_oidc_idp, check_saml_idp
 from qbizfed.doctor.checks_role import check_role
+from qbizfed.doctor.checks_stream import check_streaming_endpoint
 from qbizfed.doctor.checks_token import check_id_token, check_no_credential, check_saml_response
 from qbizfed.doctor.collect import Targets, collect
 from qbizfed.doctor.facts import ApplicationFacts, RoleFacts, StackFacts
@@ -103,6 +105,8 @@ def run_doctor(
                     targets=Targets(role_arn=options.role_arn,
                                     application_id=options.application_id))
     results = run_checks(config, facts, options, now=now)
+    # The streaming host differs from the API's: reachable from here? (TCP only.)
+    results.append(check_streaming_endpoint(clients.region, clients.qbusiness.meta.endpoint_url))
     notes = []
     if options.assume or options.signed_in is not None:
         results += _end_to_end(config, facts, options, e2e)

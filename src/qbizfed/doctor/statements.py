@@ -1,9 +1,9 @@
 """Reading IAM policy documents: which statements allow an action, for whom, on what.
 
-A deliberately small subset of IAM's evaluation, enough to say *why* federation
-fails: ``Action``/``NotAction`` and ``Resource`` wildcards (case-insensitive for
-actions), ``Principal.Federated``, and the presence of condition keys. It never
-decides access on its own; STS and Q Business do. Conditions are read, not evaluated.
+A deliberately small reading of trust policies, enough to say *why* federation fails:
+``Action``/``NotAction`` wildcards (case-insensitive), ``Principal.Federated``, and the
+presence of condition keys. Whether a permission policy grants access is decided by
+``qbizfed.iam.policy`` (the evaluator the local stack uses), not here.
 """
 
 from __future__ import annotations
@@ -70,13 +70,6 @@ def allowing(document: Mapping[str, Any] | None, action: str, resource: str | No
     """``Allow`` statements whose Action (and Resource, if given) match."""
     return [s for s in statements(document)
             if effect(s) == "Allow" and matches_action(s, action)
-            and (resource is None or matches_resource(s, resource))]
-
-
-def denying(document: Mapping[str, Any] | None, action: str, resource: str | None = None
-            ) -> list[Statement]:
-    return [s for s in statements(document)
-            if effect(s) == "Deny" and matches_action(s, action)
             and (resource is None or matches_resource(s, resource))]
 
 

@@ -9,6 +9,7 @@ issuer URLs and the like.
      +-- AuthorizationError      the IdP answered the redirect with an error, or state mismatch
      +-- TokenEndpointError       the IdP's token endpoint refused a grant
      +-- DiscoveryDocumentError   the discovery document is malformed or for another issuer
+     +-- UserInfoError            the UserInfo answer is unusable or names another subject
      +-- SamlResponseError     a SAML response failed validation (``reason`` names the check)
      +-- SamlAttributeError       a required SAML attribute is missing or malformed
     ConfigError (qbizfed.errors)
@@ -51,6 +52,20 @@ class TokenEndpointError(IdentityError):
 
 class DiscoveryDocumentError(IdentityError):
     """The OpenID discovery document is malformed or names another issuer."""
+
+
+class UserInfoError(IdentityError):
+    """The UserInfo endpoint refused the access token, answered nonsense, or named
+    another user than the ID token; ``reason`` is a short machine-readable name."""
+
+    def __init__(self, message: str, *, reason: str, remedy: str = "") -> None:
+        super().__init__(
+            message,
+            remedy=remedy
+            or "sign in again; if it persists, tell your administrator: the IdP's userinfo "
+            "endpoint and its ID tokens disagree",
+        )
+        self.reason = reason
 
 
 class SamlResponseError(IdentityError):

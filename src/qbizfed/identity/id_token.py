@@ -224,10 +224,15 @@ async def validate_id_token(
     header = _header(token)
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in expected.allowed_algorithms:
+        allowed = ", ".join(expected.allowed_algorithms) or "none"
         raise _reject(
-            f"the ID token uses algorithm {str(alg)[:20]!r}, not one of "
-            f"{list(expected.allowed_algorithms)} advertised by the IdP",
+            f"the ID token is signed with algorithm {str(alg)[:20]!r}; the algorithms "
+            f"allowed here are {allowed} (the IdP's advertised "
+            f"{', '.join(a[:20] for a in expected.advertised_algorithms[:8]) or 'none'}, "
+            "asymmetric only)",
             "alg",
+            "configure the IdP to sign ID tokens with an asymmetric algorithm it "
+            "advertises in id_token_signing_alg_values_supported (RS256 is the usual one)",
         )
     typ = header.get("typ")
     if typ is not None and (not isinstance(typ, str) or typ.lower() not in _ID_TOKEN_TYPES):

@@ -140,6 +140,16 @@ class JwksCache:
                 if found is None and now - self._refetched_at >= self._min_refetch_interval:
                     self._refetched_at = now
                     found = self._find(await self._fetch(http), kid, alg)
+        if found is None and kid is None:
+            candidates = [k for k in self._keys or [] if k.get("kty") == ALG_KEY_TYPES.get(alg)]
+            if len(candidates) > 1:
+                raise IdTokenError(
+                    f"the ID token has no 'kid' header and the IdP's JWKS has "
+                    f"{len(candidates)} {alg} keys, so the signing key cannot be chosen",
+                    reason="missing_kid",
+                    remedy="configure the IdP to put 'kid' in the ID token's header (every "
+                    "IdP that publishes several keys should), or to publish one signing key",
+                )
         if found is None:
             raise IdTokenError(
                 "the token was signed with a key the IdP does not publish"

@@ -10,6 +10,12 @@ Framework-free; the web app and the CLI login are thin adapters around
     tokens = await rp.complete(pending, callback_params)
     identity = tokens.identity                    # FederatedIdentity, ready for STS
 
+At sign-in, when the IdP advertises a ``userinfo_endpoint``, the access token is sent there
+(``Authorization: Bearer``, OIDC Core §5.3) and its answer must name the ID token's
+``sub`` (§5.3.2); display claims (``name``, ...) come from it, because many IdPs keep
+profile claims out of the ID token. The Email session tag is never taken from it: only
+the signed ID token's ``https://aws.amazon.com/tags`` claim reaches STS.
+
 Nothing here logs or puts in messages a code, token, verifier or secret.
 """
 
@@ -19,7 +25,7 @@ import asyncio
 import hmac
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote_plus, urlencode, urlsplit
 
@@ -35,6 +41,7 @@ from qbizfed.identity.errors import (
     IdTokenError,
     MissingEmailClaimError,
     TokenEndpointError,
+    UserInfoError,
 )
 from qbizfed.identity.federated import FederatedIdentity
 from qbizfed.identity.id_token import (
@@ -62,6 +69,7 @@ __all__ = [
 ]
 
 MAX_TOKEN_RESPONSE_BYTES = 256 * 1024
+MAX_USERINFO_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,22 @@ def _first_str(claims: Mapping[str, Any], *names: str) -> str | None:
         if isinstance(value, str) and value:
             return value
     return None
+
+
+def with_userinfo(identity: FederatedIdentity, userinfo: Mapping[str, Any]) -> FederatedIdentity:
+    """Display claims from a UserInfo answer already checked to name the same ``sub``.
+
+    Only what is shown to the user changes; email, session tags and subject stay the
+    ID token's (UserInfo is not signed, and STS sees the ID token only).
+    """
+    name = _first_str(userinfo, "name", "preferred_username")
+    groups = userinfo.get("groups")
+    return replace(
+        identity,
+        display_name=name or identity.display_name,
+        groups=identity.groups
+        or (tuple(g for g in groups if isinstance(g, str)) if isinstance(groups, list) else ()),
+    )
 
 
 def identity_from_id_token(token: ValidatedIdToken) -> FederatedIdentity:
@@ -268,7 +292,7 @@ class OidcRelyingParty:
             "code_verifier": pending.code_verifier,
         }
         payload = await self._token_request(body)
-        return await self._token_set(payload, nonce=pending.nonce)
+        return await self._token_set(payload, nonce=pending.nonce, ask_userinfo=True)
 
     async def refresh(self, refresh_token: str, *, expected_subject: str | None = None) -> TokenSet:
         """Use a refresh token; the new ID token is validated like the first one.
@@ -296,6 +320,62 @@ class OidcRelyingParty:
         return await validate_id_token(
             id_token, expected=self.expectations, nonce=nonce, jwks=self.jwks, http=self._http
         )
+
+    async def userinfo(self, access_token: str, *, subject: str) -> dict[str, Any]:
+        """The UserInfo claims for ``access_token``, refused unless ``sub`` is ``subject``."""
+        assert self.metadata.userinfo_endpoint is not None
+        url = require_secure_url(
+            self.metadata.userinfo_endpoint,
+            what="userinfo_endpoint",
+            allow_insecure_loopback_http=self.settings.allow_insecure_loopback_http,
+        )
+        try:
+            response = await self._http.get(
+                url,
+                headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+            )
+        except httpx.HTTPError as exc:
+            raise IdpUnreachableError(
+                f"could not reach the IdP's userinfo endpoint: {type(exc).__name__}",
+                remedy="check that the IdP is reachable from this host, then sign in again",
+            ) from exc
+        if response.status_code >= 500:
+            raise IdpUnreachableError(
+                f"the IdP's userinfo endpoint failed (HTTP {response.status_code})",
+                remedy="try again in a minute; if it persists, tell your administrator",
+            )
+        if response.status_code != 200:
+            raise UserInfoError(
+                f"the IdP's userinfo endpoint refused the access token "
+                f"(HTTP {response.status_code})",
+                reason="userinfo_refused",
+                remedy="sign in again; if it persists, allow this client to call the "
+                "userinfo endpoint (the 'openid' scope) at the IdP",
+            )
+        content = response.content[: MAX_USERINFO_BYTES + 1]
+        try:
+            claims = json.loads(content) if len(content) <= MAX_USERINFO_BYTES else None
+        except ValueError:
+            claims = None
+        if not isinstance(claims, dict):
+            raise UserInfoError(
+                "the IdP's userinfo endpoint did not answer a JSON object of at most "
+                f"{MAX_USERINFO_BYTES} bytes (signed or encrypted userinfo is not supported)",
+                reason="userinfo_malformed",
+                remedy="configure the IdP to answer userinfo as plain JSON for this client",
+            )
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not hmac.compare_digest(
+            sub.encode("utf-8"), subject.encode("utf-8")
+        ):
+            # OIDC Core §5.3.2: a mismatch means the answer must not be used at all
+            # (token substitution, or an IdP answering for someone else).
+            raise UserInfoError(
+                "the IdP's userinfo endpoint names another user than the ID token "
+                "(its 'sub' differs)",
+                reason="userinfo_sub",
+            )
+        return claims
 
     # -- logout -------------------------------------------------------------------
 
@@ -393,7 +473,14 @@ class OidcRelyingParty:
             )  # fmt: skip
         return payload
 
-    async def _token_set(self, payload: Mapping[str, Any], *, nonce: str | None) -> TokenSet:
+    async def _token_set(
+        self, payload: Mapping[str, Any], *, nonce: str | None, ask_userinfo: bool = False
+    ) -> TokenSet:
+        """Validate the ID token; at sign-in (``ask_userinfo``) add UserInfo's display claims.
+
+        A refresh does not ask UserInfo again: nothing is shown to a user then, and a
+        silent ``credential_process`` renewal should not depend on one more endpoint.
+        """
         raw = payload.get("id_token")
         if not isinstance(raw, str):
             raise TokenEndpointError(
@@ -404,9 +491,12 @@ class OidcRelyingParty:
         access = payload.get("access_token")
         refresh = payload.get("refresh_token")
         expires_in = payload.get("expires_in")
+        identity = identity_from_id_token(token)
+        if ask_userinfo and self.metadata.userinfo_endpoint and isinstance(access, str) and access:
+            identity = with_userinfo(identity, await self.userinfo(access, subject=token.subject))
         return TokenSet(
             id_token=token,
-            identity=identity_from_id_token(token),
+            identity=identity,
             access_token=access if isinstance(access, str) else None,
             refresh_token=refresh if isinstance(refresh, str) else None,
             expires_in=expires_in if isinstance(expires_in, int) else None,

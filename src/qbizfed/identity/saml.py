@@ -12,6 +12,11 @@ the checks python3-saml leaves lenient made strict here (see ``_check_aws_rules`
   unsolicited responses are explicitly allowed;
 * the assertion ID is used once (replay cache).
 
+Whatever python3-saml, lxml or xmlsec raise (including the checks python3-saml runs only
+when the NameID and attributes are read) becomes :class:`SamlResponseError` with a
+``reason``, and the request ID and assertion ID are spent only by a response that
+passed every check: a refused response never costs the user their pending login.
+
 XML is parsed by python3-saml's hardened lxml parser: DTDs and entity declarations are
 refused (``DTDForbidden`` / ``EntitiesForbidden``), no network, no entity resolution.
 A quick ``<!DOCTYPE`` check runs first so hostile documents never reach the parser.
@@ -38,7 +43,7 @@ from onelogin.saml2.xmlparser import DTDForbidden, EntitiesForbidden, NotSupport
 
 from qbizfed.errors import ConfigError
 from qbizfed.identity import saml_schemas
-from qbizfed.identity.errors import SamlResponseError
+from qbizfed.identity.errors import SamlAttributeError, SamlResponseError
 from qbizfed.identity.federated import FederatedIdentity
 from qbizfed.identity.saml_attributes import (
     parse_email,
@@ -93,6 +98,20 @@ _REASONS: Mapping[int, str] = {
     _E.NO_NAMEID: "name_id",
     _E.EMPTY_NAMEID: "name_id",
     _E.DUPLICATED_ATTRIBUTE_NAME_FOUND: "attributes",
+    _E.SP_NAME_QUALIFIER_NAME_MISMATCH: "name_id",
+    _E.NO_ENCRYPTED_NAMEID: "name_id",
+    _E.NO_ATTRIBUTESTATEMENT: "attributes",
+    _E.ENCRYPTED_ATTRIBUTES: "attributes",
+    _E.WRONG_NUMBER_OF_AUTHSTATEMENTS: "authn_statement",
+    _E.NO_ENCRYPTED_ASSERTION: "encrypted",
+    _E.KEYINFO_NOT_FOUND_IN_ENCRYPTED_DATA: "encrypted",
+    _E.CHILDREN_NODE_NOT_FOUND_IN_KEYINFO: "encrypted",
+    _E.UNSUPPORTED_RETRIEVAL_METHOD: "encrypted",
+    _E.UNSUPPORTED_SAML_VERSION: "schema",
+    _E.MISSING_ID: "schema",
+    _E.MISSING_STATUS: "status",
+    _E.MISSING_STATUS_CODE: "status",
+    _E.AUTHN_CONTEXT_MISMATCH: "authn_context",
 }
 
 
@@ -169,6 +188,25 @@ def _request_data(acs_url: str) -> dict[str, Any]:
 
 def _reject(message: str, reason: str, remedy: str = "") -> SamlResponseError:
     return SamlResponseError(message, reason=reason, remedy=remedy)
+
+
+def _library_refusal(exc: Exception) -> SamlResponseError:
+    """Whatever python3-saml, lxml or xmlsec raised, as a refusal naming the check.
+
+    Every failure after parsing is the IdP's (or an attacker's) input being wrong, never
+    a fault of this service, so nothing here may escape as an unexpected error.
+    """
+    if isinstance(exc, SamlResponseError):
+        return exc
+    if isinstance(exc, OneLogin_Saml2_ValidationError):
+        reason = _REASONS.get(exc.code, "invalid")
+        return _reject(f"the SAML response was refused: {exc}"[:400], reason)
+    if isinstance(exc, OneLogin_Saml2_Error):
+        return _reject(f"the SAML response was refused: {exc}"[:400], "invalid")
+    # xmlsec and parser errors surface as generic exceptions; their text may quote input.
+    return _reject(
+        f"the SAML response could not be verified ({type(exc).__name__})", "signature"
+    )
 
 
 class SamlServiceProvider:
@@ -277,12 +315,15 @@ class SamlServiceProvider:
                 request_id=in_response_to,
                 raise_exceptions=True,
             )
-        except OneLogin_Saml2_ValidationError as exc:
-            reason = _REASONS.get(exc.code, "invalid")
-            raise _reject(f"the SAML response was refused: {exc}"[:400], reason) from exc
-        except Exception as exc:  # xmlsec and parser errors surface as generic exceptions
-            raise _reject("the SAML response could not be verified", "signature") from exc
-        assertion_id = str(response.get_assertion_id())
+            # Reading the identity runs python3-saml's remaining checks (NameID present,
+            # not empty, SPNameQualifier, attribute names unique...): all of them happen
+            # before the assertion ID and the request ID are spent.
+            identity = self._identity(response, saml_response, not_on_or_after)
+            assertion_id = str(response.get_assertion_id())
+        except SamlAttributeError:
+            raise
+        except Exception as exc:
+            raise _library_refusal(exc) from exc
         if self._replay.seen(assertion_id, not_on_or_after):
             raise _reject("this SAML assertion was already used", "replay", "start the login again")
         if in_response_to is not None and not self._requests.consume_request(in_response_to):
@@ -292,7 +333,7 @@ class SamlServiceProvider:
                 "in_response_to",
                 "start the login again from this application",
             )
-        return self._identity(response, saml_response, not_on_or_after)
+        return identity
 
     # -- checks ---------------------------------------------------------------------
 

@@ -56,6 +56,34 @@ def _credential_scope_service(request: Request) -> str | None:
     return scope[3].lower() if len(scope) == 5 else None
 
 
+def _keep_raw_uri(environ: dict[str, Any]) -> None:
+    """Signatures and ``{resourceARN}`` labels need the path as sent (``%2F`` intact);
+    under ASGI it is the scope's ``raw_path``."""
+    scope = environ.get("asgi.scope")
+    if scope is None or "RAW_URI" in environ:
+        return
+    raw_path = scope.get("raw_path") or scope["path"].encode()
+    query = scope.get("query_string") or b""
+    environ["RAW_URI"] = raw_path.decode("latin-1") + (
+        "?" + query.decode("latin-1") if query else ""
+    )
+
+
+MAX_UNSIZED_BODY_BYTES = 64 * 1024 * 1024
+"""Most read from a body without Content-Length (HTTP/2 may omit it)."""
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """The request body: Content-Length bytes, or under ASGI (where an HTTP/2 request
+    may carry no Content-Length) everything the client sent, up to a limit."""
+    length = environ.get("CONTENT_LENGTH")
+    if length:
+        return bytes(environ["wsgi.input"].read(int(length)))
+    if "asgi.scope" in environ:
+        return bytes(environ["wsgi.input"].read(MAX_UNSIZED_BODY_BYTES))
+    return b""
+
+
 def service_of(request: Request) -> str | None:
     """Which AWS service a request is for, as AWS's front door decides it."""
     signed = _credential_scope_service(request)
@@ -101,9 +129,10 @@ class Edge:
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        _keep_raw_uri(environ)
+        body = _read_body(environ)
         environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
         request = Request(environ)
         request.get_data(cache=True)  # body stays readable for handlers that parse forms
         response = self._respond(request)
@@ -221,6 +250,9 @@ def _rule_json(rule: FaultRule) -> dict[str, Any]:
         "rate": rule.rate,
         "latency_ms": rule.latency_ms,
         "count": rule.remaining,
+        "after_events": rule.after_events,
+        "stall_seconds": rule.stall_seconds,
+        "exception_type": rule.exception_type,
     }
 
 

@@ -119,6 +119,59 @@ class IamView:
         )
 
 
+def _default_document(policy: Any) -> str:
+    for version in policy.versions:
+        if version.is_default_version:
+            return str(version.document)
+    return ""
+
+
+class IamPolicies:
+    """Read-only access to the permission policies moto's IAM holds (what IAM evaluates).
+
+    Read on every request, so a policy change applies to the next call as in IAM; the
+    role object itself is remembered by ARN (moto finds roles by a linear scan) and
+    checked to still be the one IAM holds.
+    """
+
+    def __init__(self) -> None:
+        self._roles: dict[str, Any] = {}
+
+    def _role(self, arn: str) -> Any | None:
+        parts = arn.split(":")
+        if len(parts) < 6 or parts[2] != "iam" or not parts[5].startswith("role/"):
+            return None
+        backend = _iam(parts[4])
+        known = self._roles.get(arn)
+        if known is not None and backend.roles.get(known.id) is known:
+            return known
+        try:
+            role = backend.get_role_by_arn(arn)
+        except Exception:  # moto raises its own NotFound types
+            self._roles.pop(arn, None)
+            return None
+        self._roles[arn] = role
+        return role
+
+    def role_policies(self, arn: str) -> tuple[str, ...] | None:
+        """The role's identity-based policies as stored: inline ones (``PutRolePolicy``),
+        then the default version of each attached managed policy; None if no such role."""
+        role = self._role(arn)
+        if role is None:
+            return None
+        inline = tuple(str(doc) for doc in role.policies.values())
+        managed = tuple(_default_document(p) for p in role.managed_policies.values())
+        return inline + managed
+
+    def managed_policy(self, arn: str, *, account_id: str) -> str | None:
+        """The default version of a managed policy (the account's own or AWS managed, as
+        seen from ``account_id``), or None."""
+        try:
+            return _default_document(_iam(account_id).get_policy(arn))
+        except Exception:  # moto raises its own NotFound types
+            return None
+
+
 def _oidc_provider(arn: str) -> Any | None:
     parts = arn.split(":")
     if len(parts) < 6 or parts[2] != "iam" or not parts[5].startswith("oidc-provider/"):

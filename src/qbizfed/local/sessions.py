@@ -40,6 +40,15 @@ class IssuedSession:
     federated_by: str = ""
     """The IAM identity provider that vouched for the user ("" for plain AssumeRole)."""
     subject: str = ""
+    session_policy: str | None = None
+    """The inline session policy (``Policy`` of the AssumeRole* call) as sent, or None."""
+    session_policy_arns: tuple[str, ...] = ()
+    """The managed session policies (``PolicyArns`` of the call)."""
+
+    @property
+    def has_session_policies(self) -> bool:
+        """True when IAM intersects the role's permissions with session policies."""
+        return self.session_policy is not None or bool(self.session_policy_arns)
 
     @property
     def assumed_role_arn(self) -> str:
@@ -81,6 +90,8 @@ class SessionRegistry:
         transitive_tag_keys: tuple[str, ...] = (),
         federated_by: str = "",
         subject: str = "",
+        session_policy: str | None = None,
+        session_policy_arns: tuple[str, ...] = (),
         now: datetime | None = None,
     ) -> IssuedSession:
         issued_at = (now or datetime.now(UTC)).replace(microsecond=0)
@@ -97,6 +108,8 @@ class SessionRegistry:
             transitive_tag_keys=transitive_tag_keys,
             federated_by=federated_by,
             subject=subject,
+            session_policy=session_policy,
+            session_policy_arns=session_policy_arns,
         )
         with self._lock:
             self._sessions[session.access_key_id] = session

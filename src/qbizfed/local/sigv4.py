@@ -296,6 +296,19 @@ def _check_skew(amz_date: str, signed_at: datetime, now: datetime) -> None:
         )
 
 
+AUTHORITY = ":authority"
+
+
+class _AuthoritySigV4Auth(SigV4Auth):  # type: ignore[misc]  # botocore is untyped
+    """botocore's signer for a request signed over ``:authority`` instead of ``host``
+    (the AWS SDK for JavaScript over HTTP/2): botocore would add ``host`` itself."""
+
+    def headers_to_sign(self, request: AWSRequest) -> Any:
+        headers = super().headers_to_sign(request)
+        del headers["host"]
+        return headers
+
+
 def expected_signature(request: Request, signed: SignedParts, secret_access_key: str) -> str:
     """The signature the client should have computed, with botocore's signer pieces."""
     auth = signed.auth
@@ -314,6 +327,9 @@ def expected_signature(request: Request, signed: SignedParts, secret_access_key:
     for name, value in request.headers.items():  # one pass over the environ
         if name.lower() in wanted:
             aws_request.headers.add_header(name.lower(), value)
+    by_authority = AUTHORITY in wanted and "host" not in wanted
+    if by_authority:  # HTTP/2 clients sign the pseudo-header; the server sees it as Host
+        aws_request.headers.add_header(AUTHORITY, host)
     aws_request.context["timestamp"] = signed.amz_date
     # botocore would take a client-sent X-Amz-Content-SHA256 on trust; we already
     # checked it against the body, so the computed payload hash is used.
@@ -325,6 +341,8 @@ def expected_signature(request: Request, signed: SignedParts, secret_access_key:
     signer: SigV4Auth
     if signed.presigned:
         signer = SigV4QueryAuth(credentials, auth.service, auth.region)
+    elif by_authority:
+        signer = _AuthoritySigV4Auth(credentials, auth.service, auth.region)
     else:
         signer = SigV4Auth(credentials, auth.service, auth.region)
     canonical = signer.canonical_request(aws_request)
@@ -384,7 +402,7 @@ class SigV4Verifier:
             )
         auth, amz_date, token = signed.auth, signed.amz_date, signed.token
         signed_at = _parse_amz_date(amz_date)
-        if "host" not in auth.signed_headers:
+        if "host" not in auth.signed_headers and AUTHORITY not in auth.signed_headers:
             raise SignatureError(
                 "InvalidSignatureException",
                 "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",

@@ -1,15 +1,12 @@
 """``qbizfed local aws``: the edge, moto, the federation STS and the Q Business
-emulator, served on one loopback port from a background thread."""
+emulator (with its streaming chat), served on one loopback port from a background
+thread; HTTP/1.1, HTTP/2 and WebSocket on that port (``qbizfed.local.transports``)."""
 
 from __future__ import annotations
 
 import ipaddress
-import socket
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from qbizfed.errors import LocalStackError
 from qbizfed.local.edge import Edge
@@ -17,8 +14,10 @@ from qbizfed.local.faults import FaultInjector, FaultRule
 from qbizfed.local.iam_gaps import IamGaps
 from qbizfed.local.moto_backend import IamView, moto_wsgi_app, reset_moto
 from qbizfed.local.qbusiness.service import QBusinessEmulator
+from qbizfed.local.qbusiness.streaming import CHAT_PATH, ChatStreamEndpoint, StreamSettings
 from qbizfed.local.sessions import SessionRegistry
 from qbizfed.local.sts.service import FederationSts
+from qbizfed.local.transports import EndpointApp, LoopbackServer
 
 
 @dataclass(frozen=True)
@@ -31,17 +30,9 @@ class LocalAwsSettings:
     fault_seed: int | None = None
     corpus_dir: Path | None = None
     allow_non_loopback: bool = False
+    stream_delay_ms: int = 0
+    """Pause between the text events of a streamed chat turn."""
     extra: dict[str, str] = field(default_factory=dict)
-
-
-def _check_port_free(host: str, port: int) -> None:
-    """Fail with OSError before werkzeug would print and ``sys.exit`` on a busy port."""
-    if port == 0:
-        return
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((host, port))
 
 
 def is_loopback(host: str) -> bool:
@@ -79,8 +70,7 @@ class LocalAws:
             on_reset=self.reset,
             presigned=self.qbusiness.serve_presigned,
         )
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LoopbackServer | None = None
 
     @property
     def url(self) -> str:
@@ -92,46 +82,31 @@ class LocalAws:
     def port(self) -> int:
         if self._server is None:
             raise LocalStackError("the local AWS endpoint is not started", remedy="call start()")
-        return int(self._server.server_address[1])
+        return self._server.port
 
     def start(self) -> LocalAws:
-        from moto.moto_server.werkzeug_app import MotoRequestHandler
-
-        class QuietRequestHandler(MotoRequestHandler):
-            """No access log line per request: the stack serves thousands in a test run."""
-
-            def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-                return None
-
+        chat_stream = ChatStreamEndpoint(
+            emulator=self.qbusiness,
+            faults=self.faults,
+            settings=StreamSettings(delay_seconds=self.settings.stream_delay_ms / 1000.0),
+        )
+        app = EndpointApp(self.edge, {CHAT_PATH: chat_stream})
         try:
-            _check_port_free(self.settings.host, self.settings.port)
-            self._server = make_server(
-                self.settings.host,
-                self.settings.port,
-                self.edge,
-                threaded=True,
-                request_handler=QuietRequestHandler,
-            )
+            server = LoopbackServer(app, self.settings.host, self.settings.port)
         except OSError as exc:
             raise LocalStackError(
                 f"cannot listen on {self.settings.host}:{self.settings.port}: {exc.strerror}",
                 remedy="stop whatever uses that port, or pass --port with another one "
                 "(0 picks a free port)",
             ) from exc
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="qbizfed-local-aws", daemon=True
-        )
-        self._thread.start()
+        server.start()
+        self._server = server
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._server.stop()
         self._server = None
-        self._thread = None
 
     def reset(self) -> None:
         """Forget every resource and session (moto's state is process-wide)."""

@@ -5,7 +5,7 @@ the STS credential issuer), with production defaults. Routers are split by conce
 (OIDC, SAML, account); the chat pages of a later issue add their own router here.
 
 Middleware, outermost first: path-only access log, trusted hosts, security headers,
-unexpected-error pages.
+unexpected-error pages, request body limits.
 """
 
 from __future__ import annotations
@@ -30,9 +30,11 @@ from qbizfed.web.credential_issuer import CredentialIssuer
 from qbizfed.web.error_pages import ErrorPage, UnexpectedErrorPages, page_for
 from qbizfed.web.oidc_relying_party import LazyRelyingParty
 from qbizfed.web.redis_outage import install_outage_page
+from qbizfed.web.request_limits import BodyLimits, RequestBodyLimits
 from qbizfed.web.request_log import PathOnlyAccessLog
 from qbizfed.web.routes_account import router as account_router
 from qbizfed.web.routes_chat import install_chat
+from qbizfed.web.routes_chat_stream import install_chat_stream
 from qbizfed.web.routes_oidc import router as oidc_router
 from qbizfed.web.routes_saml import router as saml_router
 from qbizfed.web.saml_service_provider import SamlLogin
@@ -101,6 +103,7 @@ def create_app(
     app.include_router(oidc_router)
     app.include_router(saml_router)
     install_chat(app)
+    install_chat_stream(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     @app.exception_handler(QbizfedError)
@@ -128,6 +131,14 @@ def create_app(
                          "go back to the start page and try again")  # fmt: skip
         return web_context(request).error(request, page)
 
+    app.add_middleware(
+        RequestBodyLimits,
+        limits=BodyLimits(
+            default_bytes=settings.max_body_bytes,
+            chat_bytes=settings.max_chat_body_bytes,
+            saml_acs_bytes=settings.max_saml_body_bytes,
+        ),
+    )
     app.add_middleware(UnexpectedErrorPages)
     app.add_middleware(
         SecurityHeaders,

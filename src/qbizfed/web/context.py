@@ -103,9 +103,12 @@ class WebContext:
     def error(
         self, request: Request, page: ErrorPage, *, session: WebSession | None = None
     ) -> HTMLResponse:
-        return self.render(
+        response = self.render(
             request, "error.html", session=session, status_code=page.status, page=page
         )
+        if page.retry_after_seconds is not None:
+            response.headers["Retry-After"] = str(page.retry_after_seconds)
+        return response
 
 
 def web_context(request: Request) -> WebContext:

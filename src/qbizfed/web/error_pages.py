@@ -13,6 +13,12 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qbizfed.aws.sts import (
+    IdpCommunicationError,
+    StsThrottledError,
+    StsUnavailableError,
+    StsUnreachableError,
+)
 from qbizfed.errors import AwsError, ConfigError, IdentityError, NetworkError, QbizfedError
 
 log = logging.getLogger("qbizfed.web")
@@ -26,6 +32,8 @@ class ErrorPage:
     title: str
     message: str
     remedy: str
+    retry_after_seconds: int | None = None
+    """Sent as ``Retry-After`` (with 503: the failure is on a service's side, not the user's)."""
 
 
 _ACCESS_DENIED_CAUSES: tuple[tuple[str, str], ...] = (
@@ -61,24 +69,55 @@ def probable_cause(error: AwsError) -> str:
     return "check the role and identity provider configured for this application"
 
 
+RETRY_AFTER_SECONDS = 30
+# Refusals of input that is not even well-formed (400); every other sign-in refusal is 403.
+# 401 is never used: it requires a WWW-Authenticate challenge (RFC 9110 section 15.5.2).
+_MALFORMED_REASONS = frozenset({"missing", "malformed", "size"})
+
+
+class RequestTooLargeError(QbizfedError):
+    """A request body is larger than this service accepts for its path (HTTP 413)."""
+
+
+def _sts_unavailable(error: AwsError) -> bool:
+    """STS (or the IdP behind it) failing or throttling: a service's fault, worth a retry."""
+    return isinstance(error, (StsThrottledError, StsUnavailableError, IdpCommunicationError))
+
+
 def page_for(error: Exception) -> ErrorPage:
     """Translate an exception into the page shown to the user."""
+    if isinstance(error, RequestTooLargeError):
+        return ErrorPage(413, "The request is too large", error.message, error.remedy)
     if isinstance(error, AwsError):
+        if _sts_unavailable(error):
+            return ErrorPage(
+                503,
+                "AWS could not issue credentials right now",
+                error.message,
+                error.remedy or "try again in a minute",
+                retry_after_seconds=RETRY_AFTER_SECONDS,
+            )
+        # The token, the assertion or the trust configuration was refused: retrying the
+        # same sign-in cannot help, the page names what to change.
         return ErrorPage(
-            403 if error.code.startswith("AccessDenied") else 502,
-            "AWS refused to issue credentials",
-            error.message,
-            probable_cause(error),
+            403, "AWS refused to issue credentials", error.message, probable_cause(error)
         )
     if isinstance(error, NetworkError):
+        title = (
+            "AWS STS could not be reached"
+            if isinstance(error, StsUnreachableError)
+            else "The identity provider could not be reached"
+        )
         return ErrorPage(
-            502,
-            "The identity provider could not be reached",
+            503,
+            title,
             error.message,
             error.remedy or "try again in a minute; if it persists, tell your administrator",
+            retry_after_seconds=RETRY_AFTER_SECONDS,
         )
     if isinstance(error, IdentityError):
-        return ErrorPage(401, "Sign-in refused", error.message, error.remedy)
+        status = 400 if getattr(error, "reason", None) in _MALFORMED_REASONS else 403
+        return ErrorPage(status, "Sign-in refused", error.message, error.remedy)
     if isinstance(error, ConfigError):
         return ErrorPage(500, "This service is misconfigured", error.message, error.remedy)
     if isinstance(error, QbizfedError):

@@ -107,7 +107,8 @@ async def credentials_json(request: Request) -> Response:
     session = await ctx.current_session(request)
     await verify_csrf(request, session, public_url=ctx.settings.public_url)
     if session is None or session.credentials is None:
-        return JSONResponse({"error": "not signed in"}, status_code=401)
+        # 403, not 401: there is no WWW-Authenticate challenge to offer (RFC 9110).
+        return JSONResponse({"error": "not signed in"}, status_code=403)
     creds = session.credentials
     return JSONResponse(
         {

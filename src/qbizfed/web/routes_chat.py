@@ -47,6 +47,7 @@ from qbizfed.aws.chat import (
     ChatClient,
     ChatError,
     ChatTurn,
+    Citation,
     ConversationAttachment,
     ConversationSummary,
     HistoryMessage,
@@ -57,7 +58,8 @@ from qbizfed.web.browser_session import SessionCredentials, SignedInUser, WebSes
 from qbizfed.web.chat_rendering import SourceView, render_answer, source_views
 from qbizfed.web.chat_settings import ChatSettings
 from qbizfed.web.context import WebContext, expires_iso, web_context
-from qbizfed.web.csrf import verify_csrf
+from qbizfed.web.csrf import verify_csrf, verify_csrf_before_parsing
+from qbizfed.web.error_pages import ErrorPage
 
 log = logging.getLogger("qbizfed.web")
 router = APIRouter()
@@ -212,15 +214,18 @@ def _in_reading_order(history: Sequence[HistoryMessage]) -> list[HistoryMessage]
     return ordered
 
 
-def _openable(
-    sources: tuple[SourceView, ...], message: HistoryMessage, conversation_id: str | None
+def openable(
+    sources: tuple[SourceView, ...],
+    citations: Sequence[Citation],
+    message_id: str | None,
+    conversation_id: str | None,
 ) -> tuple[SourceView, ...]:
     """Sources without a URL get serve's link to their content (GetDocumentContent)."""
-    if not conversation_id or not _ID.match(message.message_id or ""):
+    if not conversation_id or not _ID.match(message_id or ""):
         return sources
-    can_open = {c.number for c in message.citations if c.can_open}
+    can_open = {c.number for c in citations if c.can_open}
     return tuple(
-        replace(s, open_url=f"/chat/source/{conversation_id}/{message.message_id}/{s.number}")
+        replace(s, open_url=f"/chat/source/{conversation_id}/{message_id}/{s.number}")
         if s.url is None and s.number in can_open
         else s
         for s in sources
@@ -248,9 +253,10 @@ def _messages(
                 message.message_id or None,
                 message.body,
                 html=render_answer(message.body, numbers, anchor_prefix=prefix),
-                sources=_openable(
+                sources=openable(
                     source_views(message.citations, anchor_prefix=prefix),
-                    message,
+                    message.citations,
+                    message.message_id,
                     conversation_id,
                 ),
             )
@@ -291,6 +297,15 @@ def _status_for(error: QbizfedError) -> int:
     if isinstance(error, ConfigError) or code in ("ValidationException", "ParamValidation"):
         return 400
     return 502
+
+
+CONVERSATION_NOT_FOUND = ErrorPage(
+    404,
+    "Conversation not found",
+    "There is no conversation at this address for you: it was deleted, or it belongs "
+    "to another user.",
+    "open the chat page and pick one of your conversations",
+)
 
 
 def iter_first(items: Iterator[ConversationSummary]) -> Iterator[ConversationSummary]:
@@ -372,6 +387,10 @@ async def _render_chat(
     try:
         data = await _blocking(_load_page, client, conversation_id, runtime.settings)
     except QbizfedError as exc:
+        if conversation_id and _status_for(exc) == 404:
+            # Another user's conversation, or a deleted one: Q Business cannot tell them
+            # apart for us, and neither may the page.
+            return who.ctx.error(request, CONVERSATION_NOT_FOUND, session=who.session)
         if error is None:
             error = exc
     if error is not None:
@@ -462,14 +481,19 @@ def _form_id(value: object) -> str | None:
 
 @router.post("/chat")
 async def ask(request: Request) -> Response:
-    form = await request.form()
-    conversation_id = _form_id(form.get("conversation_id"))
+    # Sign-in and CSRF are checked before the upload is parsed (or read beyond the
+    # token): an anonymous or forged multipart POST never reaches the form parser.
     who = await _signed_in(request)
     if who is None:
         # Signed out or credentials expired: sign in again, then back to this conversation
         # (chat.js keeps the unsent draft in the tab's sessionStorage).
-        return _to_signin(_chat_path(conversation_id))
-    await verify_csrf(request, who.session, public_url=who.ctx.settings.public_url)
+        # The form's action names its conversation, so this needs no byte of the body.
+        return _to_signin(_chat_path(_form_id(request.query_params.get("conversation_id"))))
+    checked = await verify_csrf_before_parsing(
+        request, who.session, public_url=who.ctx.settings.public_url
+    )
+    form = await checked.form()
+    conversation_id = _form_id(form.get("conversation_id"))
     raw_message = form.get("message")
     message = raw_message.strip() if isinstance(raw_message, str) else ""
     parent = _form_id(form.get("parent_message_id"))

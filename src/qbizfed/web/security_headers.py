@@ -1,8 +1,10 @@
 """Security headers on every response, as a small ASGI middleware.
 
 CSP allows no inline script or style, frames nobody (``frame-ancestors 'none'``) and
-lets forms lead only to this site and the configured IdPs. Dynamic pages are
-``no-store`` (they may show who is signed in, or credentials); static assets may be cached.
+lets forms lead only to this site and the configured IdPs. Scripts may connect to this
+site only (``connect-src 'self'``: the chat page reads streamed answers with ``fetch``).
+Dynamic pages are ``no-store`` (they may show who is signed in, or credentials); static
+assets may be cached.
 HSTS is sent when the deployment is served over https. Documents served under
 ``/chat/source/`` (:mod:`qbizfed.web.served_documents`) also get ``sandbox``: no
 origin, no scripts, no forms, whatever the browser makes of them.
@@ -23,6 +25,7 @@ def content_security_policy(form_targets: Iterable[str]) -> str:
     form_action = " ".join(["'self'", *form_targets])
     return (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; "
         f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
     )
 

@@ -11,6 +11,9 @@ certificate, ``QBIZFED_*`` switches). A ``[serve]`` table of the file given to
     [serve]
     public_url = "https://broker.example.com"
     trusted_hosts = ["broker.example.com"]
+    max_body_bytes = 65536              # request body limits (413 above them)
+    max_chat_body_bytes = 53477376      # a chat question with its attachments
+    max_saml_body_bytes = 524288        # the SAML ACS POST
 
     [serve.oidc]
     discovery_url = "https://idp.example.com/oauth2/default"
@@ -27,7 +30,9 @@ certificate, ``QBIZFED_*`` switches). A ``[serve]`` table of the file given to
     role_arn = "arn:aws:iam::123456789012:role/qbiz-web"            # optional
     provider_arn = "arn:aws:iam::123456789012:saml-provider/okta"   # optional
 
-Secrets are held in :class:`starlette.datastructures.Secret`, whose ``repr`` is masked.
+Unknown keys and values of the wrong type in these tables are refused, naming the key
+and the file. Secrets are held in :class:`starlette.datastructures.Secret`, whose
+``repr`` is masked.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from starlette.datastructures import Secret
 
 from qbizfed.errors import ConfigError
 from qbizfed.identity.endpoint_policy import require_secure_url
+from qbizfed.setting_keys import refuse_unknown_keys
 
 WELL_KNOWN_SUFFIX = "/.well-known/openid-configuration"
 EndSessionMethod = Literal["redirect", "post"]
@@ -119,6 +125,12 @@ class WebSettings:
     anonymous_session_seconds: int = 1800
     secure_cookies: bool | None = None
     """``None``: Secure when ``public_url`` is https."""
+    max_body_bytes: int = 64 * 1024
+    """Largest request body of any form (sign-out, role choice, feedback ...)."""
+    max_chat_body_bytes: int = 5 * 10 * 1024 * 1024 + 1024 * 1024
+    """A chat question with its attachments: Q Business takes 5 files of 10 MiB, plus 1 MiB."""
+    max_saml_body_bytes: int = 512 * 1024
+    """The SAML ACS POST: a base64 response of at most 256 KiB, form-encoded, and RelayState."""
 
     @property
     def cookie_secure(self) -> bool:
@@ -167,6 +179,12 @@ class WebSettings:
                 what="SAML IdP SSO",
                 allow_insecure_loopback_http=self.saml.allow_insecure_loopback_http,
             )
+        for name in ("max_body_bytes", "max_chat_body_bytes", "max_saml_body_bytes"):
+            if getattr(self, name) < 1024:
+                raise ConfigError(
+                    f"serve.{name} is {getattr(self, name)}; it must be at least 1024 bytes",
+                    remedy=f"give {name} in bytes (the default suits most deployments)",
+                )
         if "*" in self.trusted_hosts and self.cookie_secure:
             raise ConfigError(
                 "trusted_hosts is '*' on a public https deployment",
@@ -191,15 +209,6 @@ def _read_text(path: str, *, what: str, base: Path | None) -> str:
             f"cannot read the {what} file {file}: {exc.strerror}",
             remedy=f"check the path of the {what}",
         ) from exc
-
-
-def _str(table: Mapping[str, Any], key: str, *, where: str) -> str | None:
-    value = table.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ConfigError(f"{where}.{key} must be a string", remedy=f"quote the value of {key}")
-    return value
 
 
 def _oidc_from(values: Mapping[str, str | None], base: Path | None) -> OidcSettings | None:
@@ -301,18 +310,76 @@ def _env_table(env: Mapping[str, str], names: Mapping[str, str]) -> dict[str, st
     return {key: env.get(var) or None for key, var in names.items()}
 
 
+# What each [serve] table may hold, and of which type ("str", "int", "bool", "strings":
+# a list of strings, "words": a list of strings or one space-separated string).
+_SERVE_KEYS: Mapping[str, str] = {
+    "public_url": "str", "aws_region": "str", "aws_endpoint_url": "str",
+    "session_duration_seconds": "int", "login_timeout_seconds": "int",
+    "anonymous_session_seconds": "int", "max_body_bytes": "int",
+    "max_chat_body_bytes": "int", "max_saml_body_bytes": "int",
+    "trusted_hosts": "strings", "secure_cookies": "bool", "oidc": "table", "saml": "table",
+}  # fmt: skip
+_OIDC_KEYS: Mapping[str, str] = {
+    **{key: "str" for key in _OIDC_ENV},
+    "scopes": "words", "allow_insecure_loopback_http": "bool", "client_secret_env": "str",
+}  # fmt: skip
+_SAML_KEYS: Mapping[str, str] = {
+    **{key: "str" for key in _SAML_ENV},
+    "allow_unsolicited": "bool", "allow_insecure_loopback_http": "bool",
+    "idp_certificate": "str", "sp_private_key": "str", "sp_certificate": "str",
+    "sp_private_key_env": "str",
+}  # fmt: skip
+_KIND_TEXT = {
+    "str": "a string (quote it)", "int": "an integer", "bool": "true or false",
+    "strings": "a list of strings", "words": "a list of strings", "table": "a table",
+}  # fmt: skip
+
+
+def _fits(value: object, kind: str) -> bool:
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "table":
+        return isinstance(value, dict)
+    if kind == "words" and isinstance(value, str):
+        return True
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def check_table(
+    table: Mapping[str, Any], schema: Mapping[str, str], *, where: str, source: Path
+) -> None:
+    """Refuse unknown keys and values of the wrong type, naming the key and the file."""
+    refuse_unknown_keys(
+        table, schema, where=f"[{where}] in {source}",
+        remedy=f"check the spelling in {source}; [{where}] takes {', '.join(sorted(schema))}",
+    )  # fmt: skip
+    for key, value in table.items():
+        if not _fits(value, schema[key]):
+            raise ConfigError(
+                f"{where}.{key} in {source} must be {_KIND_TEXT[schema[key]]}",
+                remedy=f"fix {key} in the [{where}] table of {source}",
+            )
+
+
 def _toml_table(table: Mapping[str, Any], *, where: str, env: Mapping[str, str]) -> dict[str, str]:
+    """A checked [serve.oidc] / [serve.saml] table as the environment's string values."""
     out: dict[str, str] = {}
     for key, value in table.items():
+        if key.endswith("_env"):
+            continue
         if isinstance(value, bool):
             out[key] = "true" if value else "false"
-        elif isinstance(value, list) and key == "scopes":
-            out[key] = " ".join(str(v) for v in value)
-        elif isinstance(value, str):
-            out[key] = value
+        elif isinstance(value, list):
+            out[key] = " ".join(value)
+        else:
+            out[key] = str(value)
     for key in ("client_secret", "sp_private_key"):
-        var = _str(table, f"{key}_env", where=where)
-        if var:
+        var = table.get(f"{key}_env")
+        if isinstance(var, str) and var:
             if not env.get(var):
                 raise ConfigError(
                     f"{where}.{key}_env names {var}, which is not set",
@@ -347,10 +414,13 @@ def load_settings(
         if not isinstance(raw, dict):
             raise ConfigError(f"[serve] in {config_file} is not a table", remedy="use [serve]")
         serve = raw
-        for name, values in (("oidc", oidc_values), ("saml", saml_values)):
+        check_table(serve, _SERVE_KEYS, where="serve", source=config_file)
+        for name, values, schema in (
+            ("oidc", oidc_values, _OIDC_KEYS),
+            ("saml", saml_values, _SAML_KEYS),
+        ):
             table = serve.get(name, {})
-            if not isinstance(table, dict):
-                raise ConfigError(f"[serve.{name}] is not a table", remedy=f"use [serve.{name}]")
+            check_table(table, schema, where=f"serve.{name}", source=config_file)
             values.update(_toml_table(table, where=f"serve.{name}", env=env))
 
     settings = WebSettings(
@@ -382,23 +452,10 @@ def default_trusted_hosts(settings: WebSettings) -> tuple[str, ...]:
 
 
 def _apply_serve_table(settings: WebSettings, serve: Mapping[str, Any]) -> WebSettings:
+    """The checked top-level [serve] keys over the environment's settings."""
     changes: dict[str, Any] = {}
-    for key in ("public_url", "aws_region", "aws_endpoint_url"):
-        value = _str(serve, key, where="serve")
-        if value:
-            changes[key] = value
-    for key in ("session_duration_seconds", "login_timeout_seconds", "anonymous_session_seconds"):
-        value = serve.get(key)
-        if value is not None:
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ConfigError(f"serve.{key} must be an integer", remedy="give seconds")
-            changes[key] = value
-    hosts = serve.get("trusted_hosts")
-    if hosts is not None:
-        if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
-            raise ConfigError("serve.trusted_hosts must be a list of host names", remedy="fix it")
-        changes["trusted_hosts"] = tuple(hosts)
-    secure = serve.get("secure_cookies")
-    if isinstance(secure, bool):
-        changes["secure_cookies"] = secure
+    for key, value in serve.items():
+        if key in ("oidc", "saml") or value == "":
+            continue
+        changes[key] = tuple(value) if key == "trusted_hosts" else value
     return replace(settings, **changes)

@@ -3,8 +3,11 @@
 // Started by tests/peers/conftest.py. Reads its clients and users as JSON from the
 // QBIZFED_PEER_CONFIG environment variable:
 //   {"clients": [{"client_id", "client_secret", "redirect_uris", "post_logout_redirect_uris"}],
-//    "users": [{"username", "email", "name"}]}
+//    "users": [{"username", "email", "name"}],
+//    "profile_in_userinfo_only": false}
 //   optional "device": {"interval": seconds, "ttl": seconds} for the device flow (RFC 8628)
+// With profile_in_userinfo_only, `name` is left out of ID tokens and released only by
+// the userinfo endpoint (as IdPs that keep ID tokens small do).
 // Prints one line `LISTENING <issuer>` on stdout when ready; stops on SIGTERM.
 // The device flow is enabled; oidc-provider sends no `interval` and never `slow_down`, so
 // a small middleware advertises `device.interval` and answers `slow_down` to a client
@@ -57,12 +60,14 @@ server.listen(0, '127.0.0.1', () => {
       if (!user) return undefined;
       return {
         accountId: id,
-        async claims() {
+        async claims(use) {
+          const profile = use === 'id_token' && config.profile_in_userinfo_only
+            ? {} : { name: user.name };
           return {
             sub: id,
             email: user.email,
             email_verified: true,
-            name: user.name,
+            ...profile,
             [AWS_TAGS]: { principal_tags: { Email: [user.email] } },
           };
         },

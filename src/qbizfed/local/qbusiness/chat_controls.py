@@ -6,7 +6,7 @@ phrases, no topics). GetChatControlsConfiguration is readable by the administrat
 and by federated users (the web experience role allows it).
 
 Enforced on every chat turn (ChatSync now, streaming chat through the same
-:mod:`qbizfed.local.qbusiness.chat_turn` hook):
+:mod:`qbizfed.local.qbusiness.turn_rules` hook):
 
 * blocked phrases: case-insensitive substring of the user's message or of the composed
   answer -> the answer is ``blockedPhrases.systemMessageOverride`` (or

@@ -31,8 +31,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qbizfed.local.qbusiness import subscriptions
-from qbizfed.local.qbusiness.api_errors import ConflictError, NotFoundError, ValidationError
+from qbizfed.local.qbusiness import attachments, subscriptions
+from qbizfed.local.qbusiness.api_errors import (
+    ConflictError,
+    NotFoundError,
+    NotImplementedByLocalError,
+    ValidationError,
+)
 from qbizfed.local.qbusiness.control_plane import get_application, get_child, idempotent, state_of
 from qbizfed.local.qbusiness.dataplane_attributes import AttributeFilter, DocumentAttribute
 from qbizfed.local.qbusiness.dataplane_errors import DataPlaneError
@@ -68,6 +73,7 @@ if TYPE_CHECKING:
 registry = OperationRegistry()
 
 MAX_LIST_ATTACHMENTS = 50
+MAX_ATTACHMENTS = attachments.MAX_ATTACHMENTS
 
 
 @dataclass
@@ -364,18 +370,34 @@ def _user(ctx: OperationContext) -> str:
 
 @registry.operation("ChatSync", access=Access.USER)
 def chat_sync(ctx: OperationContext, params: Params) -> Result:
+    return chat_turn(ctx, params)
+
+
+@registry.operation("Chat", access=Access.USER)
+def chat(ctx: OperationContext, params: Params) -> Result:
+    """The HTTP/2 event-stream form of Chat; the WebSocket form is ``streaming``."""
+    raise NotImplementedByLocalError("Chat over HTTP (use the WebSocket endpoint GET /chat)")
+
+
+def chat_turn(ctx: OperationContext, params: Params) -> Result:
+    """One chat turn, with ChatSync's input and output members.
+
+    Both ChatSync and the streamed Chat (``streaming``) run their turns here, so the
+    identity, subscription, ACL and conversation rules are the same and a streamed turn
+    can continue a ChatSync conversation (and the other way round).
+    """
     app = _user_app(ctx, params)
     if params.get("actionExecution") or params.get("authChallengeResponse"):
         raise ValidationError(
             "Plugins (actionExecution, authChallengeResponse) are not available in qbizfed local."
         )
-    attachments = params.get("attachments") or []
+    sent_attachments = params.get("attachments") or []
     message = params.get("userMessage")
     if not message:
         raise ValidationError(
             "userMessage is required.", fields=[("userMessage", "Member must not be null")]
         )
-    from qbizfed.local.qbusiness import chat_turn
+    from qbizfed.local.qbusiness import turn_rules
     from qbizfed.local.qbusiness.dataplane_application import ChatMode, ChatRequest
 
     filter_raw = params.get("attributeFilter")
@@ -391,15 +413,15 @@ def chat_sync(ctx: OperationContext, params: Params) -> Result:
 
     def run() -> Result:
         # ApplicationDataPlane.chat, with chat controls and attachments applied (the
-        # chat_turn hook, shared with streaming chat) around answering and recording.
+        # turn_rules hook, shared with streaming chat) around answering and recording.
         plane.conversations.check_continuation(
             request.user_id, request.conversation_id, request.parent_message_id
         )
-        turn_context = chat_turn.prepare_turn(
+        turn_context = turn_rules.prepare_turn(
             app_attrs=app.attrs, plane=plane, store=plane.attachments, request=request,
-            attachments=attachments, now=ctx.now,
+            attachments=sent_attachments, now=ctx.now,
         )  # fmt: skip
-        answer = chat_turn.answer_turn(
+        answer = turn_rules.answer_turn(
             turn_context, app_attrs=app.attrs, plane=plane, request=request
         )
         turn = plane.conversations.record_turn(
@@ -409,7 +431,7 @@ def chat_sync(ctx: OperationContext, params: Params) -> Result:
             conversation_id=request.conversation_id,
             parent_message_id=request.parent_message_id,
         )
-        failed = chat_turn.finish_turn(
+        failed = turn_rules.finish_turn(
             turn_context, store=plane.attachments, user_id=request.user_id,
             conversation_id=turn.conversation_id,
         )  # fmt: skip

@@ -26,12 +26,16 @@ Result = dict[str, Any]
 
 
 class Access(Enum):
-    """Which callers an operation admits (IAM is not evaluated by the local stack)."""
+    """Which callers an operation admits besides what IAM decides.
+
+    Local STS sessions are authorized by their IAM policies (``authorization``), so
+    ADMIN and READ differ only while that evaluation is switched off.
+    """
 
     ADMIN = "admin"
     """Account principals only (long-term keys, non-federated roles)."""
     READ = "read"
-    """Also federated users: what the web experience role's policy allows to read."""
+    """Also federated users (the reads the web experience role's policy allows)."""
     USER = "user"
     """Identity-aware: federated sessions carrying an Email tag, acting as that user."""
 

@@ -160,6 +160,8 @@ def parse_input(
             if wire_name in request.headers:
                 params[name] = _scalar_from_text(request.headers[wire_name], member, name)
         elif location is None:
+            if member.serialization.get("eventstream"):
+                continue  # an event-stream payload is not JSON (streaming Chat)
             if body is None:
                 body = _json_body(request)
             key = _json_name(name, member)

@@ -4,8 +4,9 @@ Order of work for each request, as AWS's front door does it:
 
 1. route by the botocore model's HTTP bindings (unknown path: ``UnknownOperationException``);
 2. verify the SigV4 signature and the session (``qbizfed.local.sigv4``);
-3. check who may call the operation (admin, read, or identity-aware user; IAM
-   policies themselves are not evaluated);
+3. authorize: a local STS session's IAM policies must allow the operation's actions on
+   its resources (``authorization``); then identity-aware operations need the
+   session's ``Email`` tag;
 4. parse and validate the input against the model's shapes (``protocol``);
 5. run the registered handler; an operation nobody registered answers HTTP 501
    "<Operation> is not implemented by qbizfed local" — never a silent success;
@@ -15,7 +16,7 @@ Order of work for each request, as AWS's front door does it:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from qbizfed.local.qbusiness import (
     subscriptions,
 )
 from qbizfed.local.qbusiness.api_errors import AccessDeniedError, NotImplementedByLocalError
+from qbizfed.local.qbusiness.authorization import IamAuthorizer
 from qbizfed.local.qbusiness.dataplane_errors import DataPlaneError
 from qbizfed.local.qbusiness.operations import (
     Access,
@@ -84,6 +86,8 @@ class QBusinessEmulator:
         self._clock = clock
         self._router = Router()
         self._verifier = SigV4Verifier(registry=registry, moto_lookup=moto_sts_lookup, clock=clock)
+        self.iam = IamAuthorizer(clock=clock)
+        """IAM policy evaluation; the streaming chat endpoint calls ``iam.authorize``."""
         self._operations = default_operations()
         self.state = EmulatorState(active_delay_seconds=active_delay_seconds)
         self.corpus_dir = corpus_dir
@@ -127,8 +131,7 @@ class QBusinessEmulator:
         model, labels = found
         caller = self._verifier.verify(request)
         operation = self._operations.get(model.name)
-        if operation is not None:
-            self._authorize(operation, caller)
+        self._authorize(model.name, operation, caller, labels, request.remote_addr)
         params = parse_input(model, request, labels)
         validate_input(model, params)
         if operation is None:
@@ -143,14 +146,45 @@ class QBusinessEmulator:
         result = operation.handler(ctx, params)
         return output_response(model, result)
 
-    @staticmethod
-    def _authorize(operation: Operation, caller: Caller) -> None:
+    def open_stream(
+        self,
+        request: Request,
+        operation_name: str,
+        labels: Callable[[], Mapping[str, str]],
+    ) -> OperationContext:
+        """Verify and authorize a streaming call's upgrade request exactly as a request
+        of that operation (``labels`` gives the URI labels its input names, read once the
+        signature holds); its turns then run in the returned context. Raises
+        ``SignatureError`` or ``DataPlaneError``."""
+        caller = self._verifier.verify(request)
+        operation = self._operations.get(operation_name)
+        if operation is None:
+            raise NotImplementedByLocalError(operation_name)
+        self._authorize(operation_name, operation, caller, dict(labels()), request.remote_addr)
+        return OperationContext(
+            operation=operation_name, caller=caller, now=self._clock(), state=self.state
+        )
+
+    def _authorize(
+        self,
+        name: str,
+        operation: Operation | None,
+        caller: Caller,
+        labels: dict[str, str],
+        source_ip: str | None,
+    ) -> None:
+        evaluated = caller.session is not None and self.iam.enabled
+        if evaluated:
+            self.iam.authorize_operation(caller, name, labels, source_ip=source_ip)
+        if operation is None:
+            return
         if operation.access is Access.USER:
             if caller.session is None or caller.email is None:
                 raise AccessDeniedError(NOT_AUTHORIZED)
             return
-        if operation.access is Access.READ or caller.is_admin:
+        if evaluated or operation.access is Access.READ or caller.is_admin:
             return
+        # Authorization off (the benchmark's baseline): the coarse rule of old.
         session = caller.session
         who = session.assumed_role_arn if session else caller.access_key_id
         raise AccessDeniedError(

@@ -7,8 +7,8 @@ saml_response.py   SAML Response -> SamlIdentity (signature, wrapping, subject, 
 saml_metadata.py   the IAM SAML provider's entity ID and signing certificates
 saml_xml.py        XML parsing with DTDs, entities and network access forbidden
 authorization.py   trust policy decision for the assume action, TagSession, SetSourceIdentity
-trust_policy.py    policy statements: Principal, Action, Effect (Deny beats Allow)
-conditions.py      IAM condition operators and set qualifiers
+trust_policy.py    policy statements: Principal, Action, Effect (Deny beats Allow); the
+                   condition evaluator is the shared ``qbizfed.iam.conditions``
 session_tags.py    session tag limits and their condition keys
 parameters.py      RoleArn, RoleSessionName, DurationSeconds, Policy validation
 responses.py       success responses in the query protocol

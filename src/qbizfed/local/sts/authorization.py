@@ -8,8 +8,8 @@ against the same trust policy and context; each must be allowed on its own.
 
 from __future__ import annotations
 
+from qbizfed.iam.conditions import PolicyError, RequestContext
 from qbizfed.local.moto_backend import RoleView
-from qbizfed.local.sts.conditions import PolicyError, RequestContext
 from qbizfed.local.sts.refusal import access_denied
 from qbizfed.local.sts.trust_policy import Decision, FederatedRequest, TrustPolicy
 

@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Mapping
 
+from qbizfed.iam.policy import PermissionPolicy, PolicyError
 from qbizfed.local.sts.refusal import StsError, validation_error
 
 ROLE_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
@@ -20,6 +21,8 @@ MIN_DURATION = 900
 MAX_DURATION = 43200
 DEFAULT_DURATION = 3600
 MAX_SESSION_POLICY_CHARS = 2048
+MAX_SESSION_POLICY_ARNS = 10
+POLICY_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[\w+=,.@/-]{1,512}", re.ASCII)
 
 
 def _constraint(value: str, member: str, constraint: str) -> StsError:
@@ -94,10 +97,14 @@ def check_against_role(seconds: int | None, max_session_duration: int) -> int:
     return seconds
 
 
-def session_policy(raw: str | None) -> None:
-    """An inline session policy is checked for shape; it does not widen the role."""
+def session_policy(raw: str | None) -> str | None:
+    """The inline session policy (``Policy``), validated as a permission policy, or None.
+
+    It never widens the role: Q Business calls of the session are allowed only where
+    both the role's policies and this one allow them (``qbizfed.iam.policy``).
+    """
     if raw is None or raw == "":
-        return
+        return None
     if len(raw) > MAX_SESSION_POLICY_CHARS:
         raise StsError(
             "PackedPolicyTooLarge",
@@ -109,3 +116,25 @@ def session_policy(raw: str | None) -> None:
         raise StsError("MalformedPolicyDocument", "Syntax errors in policy.") from exc
     if not isinstance(parsed, dict) or "Statement" not in parsed:
         raise StsError("MalformedPolicyDocument", "Syntax errors in policy.")
+    try:
+        PermissionPolicy.parse(raw)
+    except PolicyError as exc:
+        raise StsError("MalformedPolicyDocument", f"Syntax errors in policy: {exc}.") from exc
+    return raw
+
+
+def session_policy_arns(form: Mapping[str, str]) -> tuple[str, ...]:
+    """The managed session policies (``PolicyArns.member.N.arn``), at most 10."""
+    arns: list[str] = []
+    index = 1
+    while (value := form.get(f"PolicyArns.member.{index}.arn")) is not None:
+        if not POLICY_ARN.fullmatch(value):
+            raise _constraint(value, f"policyArns.{index}.member.arn", "Member must be a valid ARN")
+        arns.append(value)
+        index += 1
+    if len(arns) > MAX_SESSION_POLICY_ARNS:
+        raise validation_error(
+            f"1 validation error detected: Value at 'policyArns' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {MAX_SESSION_POLICY_ARNS}"
+        )
+    return tuple(arns)

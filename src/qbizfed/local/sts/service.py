@@ -19,12 +19,12 @@ from datetime import UTC, datetime
 
 from werkzeug.wrappers import Request, Response
 
+from qbizfed.iam.conditions import RequestContext
 from qbizfed.local.moto_backend import IamView, RoleView
 from qbizfed.local.sessions import IssuedSession, SessionRegistry
 from qbizfed.local.sigv4 import SignatureError, SigV4Verifier
 from qbizfed.local.sts import parameters
 from qbizfed.local.sts.authorization import authorize_federation
-from qbizfed.local.sts.conditions import RequestContext
 from qbizfed.local.sts.jwks import JwksCache
 from qbizfed.local.sts.refusal import StsError, access_denied, invalid_token
 from qbizfed.local.sts.responses import (
@@ -136,7 +136,8 @@ class FederationSts:
         session_name = parameters.role_session_name(parameters.required(form, "RoleSessionName"))
         token = parameters.required(form, "WebIdentityToken")
         requested = parameters.requested_duration(form.get("DurationSeconds"))
-        parameters.session_policy(form.get("Policy"))
+        policy = parameters.session_policy(form.get("Policy"))
+        policy_arns = parameters.session_policy_arns(form)
         if form.get("ProviderId"):
             # OAuth 2.0 access tokens of Amazon/Facebook: not an OIDC ID token.
             raise invalid_token("ProviderId is not supported: pass an OpenID Connect ID token.")
@@ -163,6 +164,7 @@ class FederationSts:
             identity.tags,
             subject=identity.subject,
             federated_by=identity.provider.arn,
+            session_policies=(policy, policy_arns),
             now=now,
         )
         return web_identity_response(
@@ -198,7 +200,8 @@ class FederationSts:
         provider_arn = parameters.saml_provider_arn(parameters.required(form, "PrincipalArn"))
         assertion = parameters.required(form, "SAMLAssertion")
         requested = parameters.requested_duration(form.get("DurationSeconds"))
-        parameters.session_policy(form.get("Policy"))
+        policy = parameters.session_policy(form.get("Policy"))
+        policy_arns = parameters.session_policy_arns(form)
         if provider_arn.split(":")[4] != role_arn.split(":")[4]:
             raise invalid_token("The SAML provider must be in the same account as the role.")
         provider = self._iam.saml_provider(provider_arn)
@@ -227,6 +230,7 @@ class FederationSts:
             identity.tags,
             subject=identity.subject,
             federated_by=provider_arn,
+            session_policies=(policy, policy_arns),
             now=now,
         )
         return saml_response(
@@ -275,6 +279,7 @@ class FederationSts:
         *,
         subject: str,
         federated_by: str,
+        session_policies: tuple[str | None, tuple[str, ...]],
         now: datetime,
     ) -> IssuedSession:
         return self._registry.issue(
@@ -287,6 +292,8 @@ class FederationSts:
             transitive_tag_keys=tags.transitive_keys,
             federated_by=federated_by,
             subject=subject,
+            session_policy=session_policies[0],
+            session_policy_arns=session_policies[1],
             now=now,
         )
 

@@ -12,20 +12,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
 
-from qbizfed.local.sts.conditions import (
-    PolicyError,
-    RequestContext,
-    evaluate_condition_block,
-    wildcard_match,
-)
+from qbizfed.iam.conditions import PolicyError, RequestContext, evaluate_condition_block
+from qbizfed.iam.policy import Decision, action_matches, listed, string_list
 
-
-class Decision(Enum):
-    ALLOW = "allow"
-    IMPLICIT_DENY = "implicit-deny"
-    EXPLICIT_DENY = "explicit-deny"
+__all__ = ["Decision", "FederatedRequest", "TrustPolicy"]
 
 
 @dataclass(frozen=True)
@@ -37,37 +28,18 @@ class FederatedRequest:
     context: RequestContext
 
 
-def _as_list(raw: object, what: str) -> list[object]:
-    if isinstance(raw, list):
-        return raw
-    if raw is None:
-        raise PolicyError(f"{what} is missing")
-    return [raw]
-
-
-def _strings(raw: object, what: str) -> list[str]:
-    values = _as_list(raw, what)
-    if not all(isinstance(value, str) for value in values):
-        raise PolicyError(f"{what} must be a string or a list of strings")
-    return [str(value) for value in values]
-
-
 def _principal_matches(principal: object, provider_arn: str) -> bool:
     if principal == "*":
         return True
     if not isinstance(principal, Mapping):
         raise PolicyError('Principal must be "*" or an object')
     for kind, raw in principal.items():
-        values = _strings(raw, f"Principal.{kind}")
+        values = string_list(raw, f"Principal.{kind}")
         if kind == "Federated" and provider_arn in values:
             return True
         if kind == "AWS" and "*" in values:
             return True
     return False
-
-
-def _action_matches(patterns: list[str], action: str) -> bool:
-    return any(wildcard_match(pattern, action, ignore_case=True) for pattern in patterns)
 
 
 def _statement_applies(statement: Mapping[str, object], request: FederatedRequest) -> bool:
@@ -80,10 +52,10 @@ def _statement_applies(statement: Mapping[str, object], request: FederatedReques
     if not principal_ok:
         return False
     if "Action" in statement:
-        action_ok = _action_matches(_strings(statement["Action"], "Action"), request.action)
+        action_ok = action_matches(string_list(statement["Action"], "Action"), request.action)
     elif "NotAction" in statement:
-        action_ok = not _action_matches(
-            _strings(statement["NotAction"], "NotAction"), request.action
+        action_ok = not action_matches(
+            string_list(statement["NotAction"], "NotAction"), request.action
         )
     else:
         raise PolicyError("a statement needs an Action")
@@ -106,7 +78,7 @@ class TrustPolicy:
             raise PolicyError("the trust policy is not JSON") from exc
         if not isinstance(parsed, Mapping):
             raise PolicyError("the trust policy must be a JSON object")
-        statements = _as_list(parsed.get("Statement"), "Statement")
+        statements = listed(parsed.get("Statement"), "Statement")
         checked: list[Mapping[str, object]] = []
         for statement in statements:
             if not isinstance(statement, Mapping):

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from qbizfed.local.sts.conditions import (
+from qbizfed.iam.conditions import (
     PolicyError,
     RequestContext,
     evaluate_condition_block,
