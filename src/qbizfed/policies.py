@@ -101,6 +101,18 @@ CONVERSATION_ACTIONS = (
     "qbusiness:ListPlugins",
     "qbusiness:GetChatControlsConfiguration",
     "qbusiness:ListRetrievers",
+    # Added to AWS's documented web-experience policy later (docs/aws-facts.md, "Web
+    # experience role"): recent files, deleting attachments, media.
+    "qbusiness:ListAttachments",
+    "qbusiness:DeleteAttachment",
+    "qbusiness:GetMedia",
+    # The plugin actions added at the same time (ListPluginActions on a plugin,
+    # ListPluginTypeMetadata and ListPluginTypeActions on "*") are left out: qbizfed
+    # uses no plugins and keeps the policy scoped to the application.
+    # What qbizfed's own interfaces call besides: search passages (mcp); opening a
+    # cited source (GetDocumentContent) has its own statement: it is authorized on the
+    # document's index as well.
+    "qbusiness:SearchRelevantContent",
 )
 
 Q_APPS_APPLICATION_ACTIONS = (
@@ -255,6 +267,16 @@ def web_experience_permission_policy(
                 "Condition": {"StringEqualsIgnoreCase": {"qapps:SessionIsShared": "true"}},
             },
         ]
+    statements.append(
+        {
+            # Opening a cited source (chat, serve) is authorized on the document's
+            # index as well as on the application.
+            "Sid": "QBusinessDocumentContentPermission",
+            "Effect": "Allow",
+            "Action": ["qbusiness:GetDocumentContent"],
+            "Resource": [application_arn, f"{application_arn}/index/*"],
+        }
+    )
     return {"Version": VERSION, "Statement": statements}
 
 

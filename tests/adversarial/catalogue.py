@@ -106,6 +106,9 @@ SURFACES: dict[str, Surface] = {
     ),
     "test_device_flow_attacks.py": Surface("OIDC", "device sign-in: dev IdP and CLI parsing"),
     "test_fuzz_crashers.py": Surface("Local stack", "fuzz crasher replayed against its target"),
+    "test_managed_features_attacks.py": Surface(
+        "Local stack", "Q Business emulator: documents' content, presigned links, attachments"
+    ),
 }
 LOCAL_STACK_FUNCTIONS = re.compile(r"local_sts|_by_both$")
 """Cases of the mixed files (relying party and local STS) that attack the local STS."""
@@ -129,6 +132,16 @@ GROUP_OVERRIDES: dict[str, str] = {
     "test_login_csrf_posting_an_attackers_response_in_the_victims_browser_is_refused": "Web",
     "test_web_saml_refusals.py::test_forged_role_choice_is_refused": "Web",
     "test_gap_saml_xsw.py::test_signature_wrapping_is_refused_by_the_local_sts": "SAML",
+    "test_managed_features_attacks.py::test_path_tricks_in_the_source_route_are_not_found": "Web",
+    "test_managed_features_attacks.py::"
+    "test_a_citation_number_the_answer_does_not_have_is_refused": "Web",
+    "test_managed_features_attacks.py::test_a_source_with_a_url_is_not_fetched_through_serve": (
+        "Web"
+    ),
+    "test_managed_features_attacks.py::"
+    "test_an_html_document_with_script_is_served_as_an_inert_download": "Web",
+    "test_managed_features_attacks.py::"
+    "test_oversized_attachment_is_refused_by_the_library_before_sending": "CLI",
 }
 
 

@@ -209,10 +209,10 @@ def test_attachment_the_service_cannot_use_is_reported_with_the_answer(stack: Ch
             stack,
             browser,
             FINANCE_QUESTION,
-            files=[("attachments", ("notes.txt", b"quarterly notes", "text/plain"))],
+            files=[("attachments", ("tool.exe", b"MZ\x90\x00", "application/x-msdos"))],
         )
         assert reply.status_code == 502, reply.text[:1500]
-        assert "notes.txt" in reply.text
+        assert "tool.exe" in reply.text
         assert FINANCE_FACT in latest_answer(reply.text)
 
 

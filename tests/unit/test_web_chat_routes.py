@@ -99,6 +99,15 @@ class ScriptedQBusiness:
         self._record("put_feedback", params)
         return {}
 
+    def list_attachments(self, **params: Any) -> dict[str, Any]:
+        self._record("list_attachments", params)
+        return {"attachments": []}
+
+    def get_chat_controls_configuration(self, **params: Any) -> dict[str, Any]:
+        self._record("get_chat_controls_configuration", params)
+        return {"responseScope": "ENTERPRISE_CONTENT_ONLY",
+                "creatorModeConfiguration": {"creatorModeControl": "DISABLED"}}  # fmt: skip
+
 
 def credentials(lifetime: timedelta = timedelta(hours=1)) -> SessionCredentials:
     return SessionCredentials(
@@ -196,7 +205,8 @@ def test_first_call_subscription_refusal_is_retried_not_shown(alice: ChatApp) ->
     page = alice.client.get("/chat")
     assert page.status_code == 200
     assert "subscription" not in page.text.lower()
-    assert [name for name, _ in alice.qbusiness.calls] == ["list_conversations"] * 2
+    names = [name for name, _ in alice.qbusiness.calls]
+    assert names == ["list_conversations"] * 2 + ["get_chat_controls_configuration"]
 
 
 def test_ask_sends_chat_sync_and_redirects_to_the_conversation(alice: ChatApp) -> None:

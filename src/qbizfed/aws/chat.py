@@ -16,6 +16,7 @@ operation); both turn AWS's answer into the same :class:`ChatTurn` here, in
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -27,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
+from qbizfed.aws.chat_controls import ChatControls
+from qbizfed.aws.document_content import DocumentContent, fetch_presigned
 from qbizfed.errors import AwsError, ConfigError, NetworkError, QbizfedError
 
 if TYPE_CHECKING:
@@ -65,6 +68,14 @@ class Citation:
     document_id: str | None = None
     updated_at: datetime | None = None
     segments: tuple[CitedSegment, ...] = ()
+    index_id: str | None = None
+    datasource_id: str | None = None
+
+    @property
+    def can_open(self) -> bool:
+        """Whether ``ChatClient.document_content`` can open this source (GetDocumentContent
+        needs the document and index ids the attribution carries)."""
+        return bool(self.document_id and self.index_id)
 
 
 @dataclass(frozen=True)
@@ -113,6 +124,8 @@ class ChatTurn:
                     "url": c.url,
                     "snippet": c.snippet,
                     "documentId": c.document_id,
+                    "indexId": c.index_id,
+                    "datasourceId": c.datasource_id,
                     "updatedAt": c.updated_at.isoformat() if c.updated_at else None,
                     "textMessageSegments": [
                         {"beginOffset": s.begin, "endOffset": s.end, "snippetExcerpt": s.excerpt}
@@ -163,6 +176,20 @@ class RelevantPassage:
     document_id: str
     content: str
     confidence: str | None = None
+
+
+@dataclass(frozen=True)
+class ConversationAttachment:
+    """A file attached to a conversation, as ListAttachments reports it."""
+
+    attachment_id: str
+    conversation_id: str
+    name: str
+    file_type: str | None
+    file_size: int | None
+    status: str
+    created_at: datetime | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -227,8 +254,30 @@ class ChatError(AwsError):
         self.partial_text = partial_text
 
 
-def error_remedy(code: str, message: str) -> str:
+_MISSING_ACTION = re.compile(r"not authorized to perform: ([a-z0-9-]+:[A-Za-z0-9]+)")
+
+
+def missing_action(code: str, message: str, action: str | None) -> str | None:
+    """The IAM action a refusal is about: named in the message, else the one called."""
+    if not code.startswith("AccessDenied"):
+        return None
+    found = _MISSING_ACTION.search(message)
+    if found:
+        return found.group(1)
+    if "no identity-based policy" in message.lower() or "not authorized to perform" in message:
+        return action
+    return None
+
+
+def error_remedy(code: str, message: str, action: str | None = None) -> str:
     lowered = message.lower()
+    needed = missing_action(code, message, action)
+    if needed is not None:
+        return (
+            f"the role your credentials come from is not allowed {needed}: ask the "
+            f"administrator to add {needed} to the role's policy (`qbizfed admin apply` "
+            "grants what the web experience needs)"
+        )
     if NOT_IDENTITY_AWARE in lowered:
         return (
             "these credentials carry no user identity: use credentials from `qbizfed login`, "
@@ -272,6 +321,8 @@ def _citation(raw: Mapping[str, Any]) -> Citation:
         document_id=raw.get("documentId"),
         updated_at=raw.get("updatedAt"),
         segments=segments,
+        index_id=raw.get("indexId"),
+        datasource_id=raw.get("datasourceId"),
     )
 
 
@@ -491,6 +542,85 @@ class ChatClient:
             {"applicationId": self.application_id, "conversationId": conversation_id},
         )
 
+    # -- managed-experience features ----------------------------------------------------
+
+    def document_content(self, citation: Citation, *, extracted: bool = False) -> DocumentContent:
+        """The bytes and MIME type of a cited document the user may see
+        (GetDocumentContent, then its presigned URL; the URL never leaves this call)."""
+        if not citation.document_id or not citation.index_id:
+            raise ConfigError(
+                f"source [{citation.number}] carries no document id to open",
+                remedy="open its URL instead" if citation.url else "ask again for a new answer",
+            )
+        params: dict[str, Any] = {
+            "applicationId": self.application_id,
+            "indexId": citation.index_id,
+            "documentId": citation.document_id,
+            "outputFormat": "EXTRACTED" if extracted else "RAW",
+        }
+        if citation.datasource_id:
+            params["dataSourceId"] = citation.datasource_id
+        out = self._call("get_document_content", params)
+        return fetch_presigned(
+            str(out["presignedUrl"]),
+            document_id=citation.document_id,
+            mime_type=str(out.get("mimeType") or "application/octet-stream"),
+        )
+
+    def list_attachments(self, conversation_id: str) -> list[ConversationAttachment]:
+        """The files attached to one of the user's conversations, newest first."""
+        found: list[ConversationAttachment] = []
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {
+                "applicationId": self.application_id,
+                "conversationId": conversation_id,
+            }
+            if token:
+                params["nextToken"] = token
+            page = self._call("list_attachments", params)
+            for raw in page.get("attachments", []):
+                found.append(
+                    ConversationAttachment(
+                        attachment_id=str(raw.get("attachmentId", "")),
+                        conversation_id=str(raw.get("conversationId", conversation_id)),
+                        name=str(raw.get("name", "")),
+                        file_type=raw.get("fileType"),
+                        file_size=raw.get("fileSize"),
+                        status=str(raw.get("status", "")),
+                        created_at=raw.get("createdAt"),
+                        error=(raw.get("error") or {}).get("errorMessage"),
+                    )
+                )
+            token = page.get("nextToken")
+            if not token:
+                return found
+
+    def delete_attachment(self, conversation_id: str, attachment_id: str) -> None:
+        """Remove a file from one of the user's conversations."""
+        self._call(
+            "delete_attachment",
+            {
+                "applicationId": self.application_id,
+                "conversationId": conversation_id,
+                "attachmentId": attachment_id,
+            },
+        )
+
+    def chat_controls(self) -> ChatControls:
+        """What the application lets its users do (GetChatControlsConfiguration)."""
+        topics: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"applicationId": self.application_id}
+            if token:
+                params["nextToken"] = token
+            page = self._call("get_chat_controls_configuration", params)
+            topics.extend(page.get("topicConfigurations") or [])
+            token = page.get("nextToken")
+            if not token:
+                return ChatControls.from_wire({**page, "topicConfigurations": topics})
+
     def feedback(
         self,
         conversation_id: str,
@@ -579,7 +709,7 @@ class ChatClient:
             raise ChatError(
                 f"ChatSync failed: {code}: {text}",
                 code=code,
-                remedy=error_remedy(code, text),
+                remedy=error_remedy(code, text, "qbusiness:ChatSync"),
                 unsent_message=message,
             ) from exc
         except ParamValidationError as exc:
@@ -696,8 +826,11 @@ class ChatClient:
             result, _ = self._subscribed(lambda: getattr(self._client, method)(**params))
         except ClientError as exc:
             code, text = _client_error(exc)
+            action = self._action(method)
             raise AwsError(
-                f"{method} failed: {code}: {text}", code=code, remedy=error_remedy(code, text)
+                f"{method} failed: {code}: {text}",
+                code=code,
+                remedy=error_remedy(code, text, action),
             ) from exc
         except ParamValidationError as exc:
             raise ConfigError(
@@ -708,6 +841,14 @@ class ChatClient:
                 f"{method} failed: {exc}", remedy="check the network and AWS_ENDPOINT_URL"
             ) from exc
         return result
+
+
+    def _action(self, method: str) -> str | None:
+        """The IAM action of a boto3 method (``get_document_content`` ->
+        ``qbusiness:GetDocumentContent``)."""
+        mapping = getattr(getattr(self._client, "meta", None), "method_to_api_mapping", None)
+        name = mapping.get(method) if isinstance(mapping, dict) else None
+        return f"qbusiness:{name}" if name else None
 
 
 def check_turn_request(

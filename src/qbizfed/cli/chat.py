@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import mimetypes
 import os
+import re
 import shlex
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +29,17 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
 
-from qbizfed.aws.chat import Attachment, ChatClient, ChatError, ChatTurn, Conversation
+from qbizfed.aws.chat import (
+    Attachment,
+    ChatClient,
+    ChatError,
+    ChatTurn,
+    Citation,
+    Conversation,
+    ConversationAttachment,
+)
+from qbizfed.aws.chat_controls import ChatControls
+from qbizfed.aws.document_content import DocumentContent
 from qbizfed.errors import ConfigError, QbizfedError
 
 if TYPE_CHECKING:  # the streaming client is imported when a turn streams
@@ -41,6 +54,11 @@ HELP_TEXT = """\
 /history                  show this conversation's messages
 /feedback up|down [REASON] [comment...]   rate the last answer
 /attach FILE              attach a file to the next message (up to 5)
+/attachments              list the files attached to this conversation
+/detach N                 remove attached file N (numbers from /attachments)
+/open N                   open source [N] of the last answer (text is printed,
+                          other files are saved and their path shown)
+/creator                  switch creator mode on or off (when the application allows it)
 /retry                    send the last unsent message again
 /delete                   delete this conversation
 /help                     this help
@@ -96,12 +114,37 @@ def render_footnotes(console: Console, turn: ChatTurn) -> None:
 
 
 def _ask_once(
-    console: Console, conversation: Conversation, message: str, attachments: list[Attachment]
+    console: Console,
+    conversation: Conversation,
+    message: str,
+    attachments: list[Attachment],
+    chat_mode: str | None = None,
 ) -> ChatTurn:
     if console.is_terminal:
         with console.status("Asking Q Business..."):
-            return conversation.ask(message, attachments=attachments)
-    return conversation.ask(message, attachments=attachments)
+            return conversation.ask(message, attachments=attachments, chat_mode=chat_mode)
+    return conversation.ask(message, attachments=attachments, chat_mode=chat_mode)
+
+
+_CONTROL = {c: None for c in range(32) if chr(c) not in "\n\t"} | {127: None}
+
+
+def printable(text: str) -> str:
+    """Document text safe for a terminal: control characters (escape sequences) removed."""
+    return text.translate(_CONTROL)
+
+
+def save_document(content: DocumentContent, directory: Path | None = None) -> Path:
+    """Write a document to a fresh private folder (0700) as a 0600 file; its path."""
+    folder = directory or Path(tempfile.mkdtemp(prefix="qbizfed-open-"))
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", content.document_id.rsplit("/", 1)[-1])
+    stem = stem.strip("._")[:80] or "document"
+    suffix = mimetypes.guess_extension(content.mime_type.split(";")[0].strip()) or ".bin"
+    path = folder / (stem if stem.endswith(suffix) else stem + suffix)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(content.data)
+    return path
 
 
 def _first_then_rest(events: Iterator[StreamEvent], console: Console) -> Iterator[StreamEvent]:
@@ -115,7 +158,11 @@ def _first_then_rest(events: Iterator[StreamEvent], console: Console) -> Iterato
 
 
 def stream_answer(
-    console: Console, conversation: Conversation, message: str, attachments: list[Attachment]
+    console: Console,
+    conversation: Conversation,
+    message: str,
+    attachments: list[Attachment],
+    chat_mode: str | None = None,
 ) -> ChatTurn:
     """Stream one turn to the terminal: text as it arrives, then the footnotes.
 
@@ -124,7 +171,7 @@ def stream_answer(
     """
     from qbizfed.aws.chat_stream import TextDelta
 
-    with conversation.stream(message, attachments=attachments) as stream:
+    with conversation.stream(message, attachments=attachments, chat_mode=chat_mode) as stream:
         shown = False
         for event in _first_then_rest(stream, console):
             if isinstance(event, TextDelta):
@@ -220,6 +267,24 @@ class ChatRepl:
         self.conversation = client.conversation()
         self.pending_attachments: list[Attachment] = []
         self.unsent: str | None = None
+        self.citations: tuple[Citation, ...] = ()
+        self.listed_attachments: list[ConversationAttachment] = []
+        self.controls = ChatControls.default()
+        self.creator_mode = False
+
+    def load_controls(self) -> None:
+        """Read the application's chat controls; say where answers come from."""
+        try:
+            self.controls = self.client.chat_controls()
+        except QbizfedError as err:
+            self.console.print(
+                f"[yellow]chat controls unavailable: {err.message}[/]\n  fix: {err.remedy}",
+                highlight=False,
+            )
+            return
+        self.console.print(self.controls.scope_label, highlight=False)
+        if self.controls.creator_mode_allowed:
+            self.console.print("Creator mode is available: /creator switches it on.")
 
     def handle(self, line: str) -> bool:
         """Process one input line; False means quit."""
@@ -233,12 +298,18 @@ class ChatRepl:
 
     def _send(self, message: str) -> None:
         try:
+            mode = "CREATOR_MODE" if self.creator_mode else None
             if self.stream:
-                stream_answer(self.console, self.conversation, message, self.pending_attachments)
+                streamed = stream_answer(
+                    self.console, self.conversation, message, self.pending_attachments, mode
+                )
                 self.unsent = None
                 self.pending_attachments = []
+                self.citations = streamed.citations
                 return
-            turn = _ask_once(self.console, self.conversation, message, self.pending_attachments)
+            turn = _ask_once(
+                self.console, self.conversation, message, self.pending_attachments, mode
+            )
         except ChatError as err:
             if err.partial_text:
                 self.console.print()
@@ -252,6 +323,7 @@ class ChatRepl:
             return
         self.unsent = None
         self.pending_attachments = []
+        self.citations = turn.citations
         render_turn(self.console, turn)
 
     def _command(self, line: str) -> bool:
@@ -292,6 +364,14 @@ class ChatRepl:
         elif name == "/attach" and args:
             self.pending_attachments.append(Attachment.from_path(Path(args[0]).expanduser()))
             self.console.print(f"{args[0]} will be attached to your next message.")
+        elif name == "/attachments":
+            self._list_attachments()
+        elif name == "/detach" and args:
+            self._detach(args[0])
+        elif name == "/open" and args:
+            self._open(args[0])
+        elif name == "/creator":
+            self._toggle_creator()
         elif name == "/retry":
             if self.unsent is None:
                 self.console.print("Nothing to retry.")
@@ -308,6 +388,66 @@ class ChatRepl:
         for message in self.conversation.history():
             who = "you" if message.kind == "USER" else "Q"
             self.console.print(f"[bold]{who}:[/] {message.body}", highlight=False)
+            if message.kind != "USER":
+                self.citations = message.citations
+
+    def _list_attachments(self) -> None:
+        conversation_id = self.conversation.conversation_id
+        if not conversation_id:
+            self.console.print("No conversation yet: attach a file and ask something first.")
+            return
+        self.listed_attachments = self.client.list_attachments(conversation_id)
+        if not self.listed_attachments:
+            self.console.print("No files are attached to this conversation.")
+            return
+        table = Table("#", "name", "type", "bytes", "status")
+        for number, item in enumerate(self.listed_attachments, start=1):
+            table.add_row(str(number), printable(item.name), item.file_type or "",
+                          str(item.file_size or ""), item.status)  # fmt: skip
+        self.console.print(table)
+
+    def _detach(self, number: str) -> None:
+        if not self.listed_attachments:
+            self._list_attachments()
+        item = _numbered(self.listed_attachments, number, "/attachments")
+        self.client.delete_attachment(item.conversation_id, item.attachment_id)
+        self.listed_attachments = []
+        self.console.print(f"Removed {printable(item.name)} from this conversation.")
+
+    def _open(self, number: str) -> None:
+        by_number = {str(c.number): c for c in self.citations}
+        citation = by_number.get(number.strip("[]"))
+        if citation is None:
+            raise ConfigError(
+                f"the last answer has no source [{number}]",
+                remedy="use a number shown under the answer",
+            )
+        content = self.client.document_content(citation)
+        if content.is_text:
+            self.console.print(printable(content.text()), markup=False, highlight=False)
+            return
+        path = save_document(content)
+        self.console.print(f"Saved {citation.title} ({content.mime_type}) to {path}",
+                           markup=False, highlight=False)  # fmt: skip
+
+    def _toggle_creator(self) -> None:
+        if not self.creator_mode and not self.controls.creator_mode_allowed:
+            self.console.print("Creator mode is not enabled for this application.")
+            return
+        self.creator_mode = not self.creator_mode
+        self.console.print(
+            "Creator mode on: answers come from the model, not your documents."
+            if self.creator_mode
+            else "Creator mode off: answers come from your company's documents."
+        )
+
+
+def _numbered(
+    items: list[ConversationAttachment], number: str, lister: str
+) -> ConversationAttachment:
+    if not number.isdigit() or not 1 <= int(number) <= len(items):
+        raise ConfigError(f"no attached file number {number}", remedy=f"{lister} lists them")
+    return items[int(number) - 1]
 
 
 def chat(
@@ -330,6 +470,7 @@ def chat(
         import readline  # noqa: F401
     console = Console()
     repl = ChatRepl(_client(app_id, profile, region, console), console, stream=stream)
+    repl.load_controls()
     if conversation_id:
         repl.handle(f"/resume {conversation_id}")
     console.print("Ask a question, or /help. Ctrl-D leaves.", highlight=False)

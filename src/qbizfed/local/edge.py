@@ -6,7 +6,9 @@ unsigned STS federation calls (AssumeRoleWithWebIdentity, AssumeRoleWithSAML) by
 their ``Action``. qbizfed's own handlers (the federation STS, the Q Business
 emulator) see a request first; what they decline goes to moto.
 
-Control endpoints live under ``/_qbizfed/`` (health, faults, reset).
+Control endpoints live under ``/_qbizfed/`` (health, faults, reset); presigned URLs
+handed out by the emulator (GetDocumentContent) under ``/_qbizfed/presigned/``, where
+the URL itself is the credential, as with S3's.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from qbizfed.local.wire import error_response, server_error_response, throttling
 MOTO_SERVICES = ("iam", "sts", "secretsmanager", "kms", "s3")
 UNSIGNED_STS_ACTIONS = frozenset({"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"})
 CONTROL_PREFIX = "/_qbizfed/"
+PRESIGNED_PREFIX = "/_qbizfed/presigned/"
 
 
 class ServiceHandler(Protocol):
@@ -110,12 +113,14 @@ class Edge:
         faults: FaultInjector,
         on_reset: Callable[[], None],
         sleep: Callable[[float], None] = time.sleep,
+        presigned: Callable[[Request], Response] | None = None,
     ) -> None:
         self._moto_app = moto_app
         self._handlers = dict(handlers)
         self._faults = faults
         self._on_reset = on_reset
         self._sleep = sleep
+        self._presigned = presigned
 
     @property
     def services(self) -> list[str]:
@@ -179,6 +184,10 @@ class Edge:
         )
 
     def _respond(self, request: Request) -> Response | None:
+        if request.path.startswith(PRESIGNED_PREFIX) and self._presigned is not None:
+            if request.method not in ("GET", "HEAD"):
+                return Response("Method not allowed", status=405)
+            return self._presigned(request)
         if request.path.startswith(CONTROL_PREFIX):
             return self._control(request)
         service = service_of(request)

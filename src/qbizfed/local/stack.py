@@ -72,6 +72,7 @@ class LocalAws:
             handlers={"sts": self.sts, "qbusiness": self.qbusiness, "iam": IamGaps()},
             faults=self.faults,
             on_reset=self.reset,
+            presigned=self.qbusiness.serve_presigned,
         )
         self._server: LoopbackServer | None = None
 

@@ -63,6 +63,8 @@ def _citation_json(citation: Citation) -> JsonObject:
         "doc": citation.document_id,
         "updated": citation.updated_at.isoformat() if citation.updated_at else None,
         "seg": [[s.begin, s.end, s.excerpt] for s in citation.segments],
+        "index": citation.index_id,
+        "ds": citation.datasource_id,
     }
 
 
@@ -76,6 +78,8 @@ def _citation(data: Mapping[str, Any]) -> Citation:
         document_id=data.get("doc"),
         updated_at=datetime.fromisoformat(updated) if updated else None,
         segments=tuple(CitedSegment(int(b), int(e), str(x)) for b, e, x in data.get("seg", [])),
+        index_id=data.get("index"),
+        datasource_id=data.get("ds"),
     )
 
 

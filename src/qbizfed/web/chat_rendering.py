@@ -57,6 +57,9 @@ class SourceView:
     title: str
     url: str | None
     snippet: str
+    open_url: str | None = None
+    """For a source without a URL: serve's route that opens its content (the user's own
+    conversation's citation, fetched with their credentials)."""
 
 
 def safe_source_url(url: str | None) -> str | None:

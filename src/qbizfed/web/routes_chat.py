@@ -30,7 +30,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
@@ -51,9 +51,12 @@ from qbizfed.aws.chat import (
     ChatClient,
     ChatError,
     ChatTurn,
+    Citation,
+    ConversationAttachment,
     ConversationSummary,
     HistoryMessage,
 )
+from qbizfed.aws.chat_controls import ChatControls
 from qbizfed.errors import AwsError, ConfigError, QbizfedError
 from qbizfed.web.browser_session import SessionCredentials, SignedInUser, WebSession
 from qbizfed.web.chat_page_cache import CachedPage, ChatPageCache, last_answer_id
@@ -198,6 +201,9 @@ def install_chat(
         pages=ChatPageCache(web.store),
     )
     if not installed:  # idempotent: a second call only replaces the settings and clients
+        from qbizfed.web.routes_chat_documents import router as documents_router
+
+        app.include_router(documents_router)
         app.include_router(router)
 
 
@@ -253,7 +259,27 @@ def _rendered(text: str, numbers: tuple[int, ...], prefix: str) -> Markup:
     return render_answer(text, numbers, anchor_prefix=prefix)
 
 
-def _messages(history: Sequence[HistoryMessage]) -> list[MessageView]:
+def openable(
+    sources: tuple[SourceView, ...],
+    citations: Sequence[Citation],
+    message_id: str | None,
+    conversation_id: str | None,
+) -> tuple[SourceView, ...]:
+    """Sources without a URL get serve's link to their content (GetDocumentContent)."""
+    if not conversation_id or not _ID.match(message_id or ""):
+        return sources
+    can_open = {c.number for c in citations if c.can_open}
+    return tuple(
+        replace(s, open_url=f"/chat/source/{conversation_id}/{message_id}/{s.number}")
+        if s.url is None and s.number in can_open
+        else s
+        for s in sources
+    )
+
+
+def _messages(
+    history: Sequence[HistoryMessage], conversation_id: str | None = None
+) -> list[MessageView]:
     """Views of a history already in reading order (:func:`_in_reading_order`)."""
     answers = sum(1 for m in history if m.kind != "USER")
     views: list[MessageView] = []
@@ -272,7 +298,12 @@ def _messages(history: Sequence[HistoryMessage]) -> list[MessageView]:
                 message.message_id or None,
                 message.body,
                 html=_rendered(message.body, tuple(numbers), prefix),
-                sources=source_views(message.citations, anchor_prefix=prefix),
+                sources=openable(
+                    source_views(message.citations, anchor_prefix=prefix),
+                    message.citations,
+                    message.message_id,
+                    conversation_id,
+                ),
             )
         )
     return views
@@ -335,6 +366,28 @@ class PageData:
     conversations: tuple[ConversationSummary, ...]
     messages: tuple[MessageView, ...]
     parent_message_id: str | None
+    attachments: tuple[ConversationAttachment, ...] = ()
+    controls: ChatControls = field(default_factory=ChatControls.default)
+
+
+@dataclass(frozen=True)
+class PageExtras:
+    """What a chat page shows beside the cached conversation: its attachments and the
+    application's chat controls (asked for on every page: a turn may attach files)."""
+
+    attachments: tuple[ConversationAttachment, ...]
+    controls: ChatControls
+
+
+def _page_extras(client: ChatClient, conversation_id: str | None) -> PageExtras:
+    attachments = client.list_attachments(conversation_id) if conversation_id else []
+    try:
+        controls = client.chat_controls()
+    except QbizfedError as exc:  # the page still works; it just offers nothing extra
+        log.info("chat controls unavailable: type=%s code=%s", type(exc).__name__,
+                 getattr(exc, "code", ""))  # fmt: skip
+        controls = ChatControls.default()
+    return PageExtras(tuple(attachments), controls)
 
 
 # Chat calls block for as long as Q Business takes. Sharing Starlette's whole thread
@@ -449,8 +502,10 @@ async def _render_chat(
     status = 200
     try:
         page = await _page_for(runtime, who, conversation_id)
-        data = PageData(page.conversations, tuple(_messages(page.history)),
-                        last_answer_id(page.history))  # fmt: skip
+        extras = await _with_client(runtime, who, lambda c: _page_extras(c, conversation_id))
+        data = PageData(page.conversations, tuple(_messages(page.history, conversation_id)),
+                        last_answer_id(page.history), extras.attachments,
+                        extras.controls)  # fmt: skip
     except QbizfedError as exc:
         if conversation_id and _status_for(exc) == 404:
             # Another user's conversation, or a deleted one: Q Business cannot tell them
@@ -484,6 +539,8 @@ async def _render_chat(
         warn_seconds=runtime.settings.expiry_warning_seconds,
         resignin_url=f"/login/{who.user.protocol}?next={quote(path, safe='/')}",
         max_attachments=MAX_ATTACHMENTS,
+        attachments=data.attachments,
+        controls=data.controls,
     )
 
 
@@ -491,6 +548,7 @@ _NOTICES = {
     "subscribed": "This was your first question: Q Business subscribed you to the application.",
     "feedback": "Thank you: your feedback was sent.",
     "deleted": "The conversation was deleted.",
+    "detached": "The file was removed from this conversation.",
 }
 
 
@@ -562,6 +620,7 @@ async def ask(request: Request) -> Response:
     message = raw_message.strip() if isinstance(raw_message, str) else ""
     parent = _form_id(form.get("parent_message_id"))
     files = [f for f in form.getlist("attachments") if isinstance(f, UploadFile)]
+    chat_mode = "CREATOR_MODE" if form.get("chat_mode") == "CREATOR_MODE" else None
     try:
         if len(message) > MAX_MESSAGE_CHARS:
             raise ConfigError(
@@ -571,7 +630,8 @@ async def ask(request: Request) -> Response:
         attachments = await _attachments(files)
         runtime = _runtime(request)
         turn: ChatTurn = await _with_client(
-            runtime, who, lambda c: _send(c, message, conversation_id, parent, attachments)
+            runtime, who,
+            lambda c: _send(c, message, conversation_id, parent, attachments, chat_mode),
         )
     except QbizfedError as exc:
         return await _render_chat(
@@ -614,15 +674,17 @@ def _send(
     conversation_id: str | None,
     parent: str | None,
     attachments: Sequence[Attachment],
+    chat_mode: str | None = None,
 ) -> ChatTurn:
     if conversation_id and parent is None:
         conversation = client.conversation(conversation_id)
-        return conversation.ask(message, attachments=attachments)
+        return conversation.ask(message, attachments=attachments, chat_mode=chat_mode)
     return client.send(
         message,
         conversation_id=conversation_id,
         parent_message_id=parent,
         attachments=attachments,
+        chat_mode=chat_mode,
     )
 
 

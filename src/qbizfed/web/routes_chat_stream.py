@@ -59,6 +59,7 @@ from qbizfed.web.routes_chat import (
     _signed_in,
     _status_for,
     _to_signin,
+    openable,
 )
 
 log = logging.getLogger("qbizfed.web")
@@ -108,6 +109,7 @@ async def ask_streaming(request: Request) -> Response:
     raw = form.get("message")
     message = raw.strip() if isinstance(raw, str) else ""
     parent = _form_id(form.get("parent_message_id"))
+    chat_mode = "CREATOR_MODE" if form.get("chat_mode") == "CREATOR_MODE" else None
     files = [f for f in form.getlist("attachments") if isinstance(f, UploadFile)]
     try:
         if len(message) > MAX_MESSAGE_CHARS:
@@ -126,7 +128,7 @@ async def ask_streaming(request: Request) -> Response:
             conversation = client.conversation()
             conversation.conversation_id = conversation_id
             conversation.parent_message_id = parent if conversation_id else None
-        stream = conversation.astream(message, attachments=attachments)
+        stream = conversation.astream(message, attachments=attachments, chat_mode=chat_mode)
     except QbizfedError as exc:
         return _refusal(exc)
     finally:
@@ -214,7 +216,10 @@ def _done(request: Request, who: SignedIn, turn: ChatTurn) -> dict[str, Any]:
         turn.system_message_id,
         turn.text,
         html=render_answer(turn.text, numbers),
-        sources=source_views(turn.citations),
+        sources=openable(
+            source_views(turn.citations), turn.citations, turn.system_message_id,
+            turn.conversation_id,
+        ),
     )
     template = who.ctx.templates.get_template("chat_message.html")
     item = template.module.message_item(  # type: ignore[attr-defined]

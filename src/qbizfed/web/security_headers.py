@@ -5,7 +5,9 @@ lets forms lead only to this site and the configured IdPs. Scripts may connect t
 site only (``connect-src 'self'``: the chat page reads streamed answers with ``fetch``).
 Dynamic pages are ``no-store`` (they may show who is signed in, or credentials); static
 assets may be cached.
-HSTS is sent when the deployment is served over https.
+HSTS is sent when the deployment is served over https. Documents served under
+``/chat/source/`` (:mod:`qbizfed.web.served_documents`) also get ``sandbox``: no
+origin, no scripts, no forms, whatever the browser makes of them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 STATIC_PREFIX = "/static/"
+SANDBOXED_PREFIX = "/chat/source/"
 
 
 def content_security_policy(form_targets: Iterable[str]) -> str:
@@ -40,11 +43,14 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         is_static = str(scope.get("path", "")).startswith(STATIC_PREFIX)
+        csp = self.csp
+        if str(scope.get("path", "")).startswith(SANDBOXED_PREFIX):
+            csp = "sandbox; " + csp
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers["Content-Security-Policy"] = self.csp
+                headers["Content-Security-Policy"] = csp
                 headers["X-Frame-Options"] = "DENY"
                 headers["X-Content-Type-Options"] = "nosniff"
                 headers["Referrer-Policy"] = "no-referrer"

@@ -310,6 +310,11 @@ class ConversationStore:
         token = _encode_token("m", page[-1][0]) if len(messages) > limit else None
         return Page(tuple(m for _, m in page), token)
 
+    def require(self, user_id: str, conversation_id: str) -> None:
+        """ResourceNotFound unless ``conversation_id`` is one of the user's conversations."""
+        with self._lock:
+            self._thread(normalize_user_id(user_id), conversation_id)
+
     def delete_conversation(self, user_id: str, conversation_id: str) -> None:
         """Delete one of the user's conversations."""
         user = normalize_user_id(user_id)

@@ -40,7 +40,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qbizfed.local.qbusiness import chat_controls, subscriptions
+from qbizfed.local.qbusiness import attachments, subscriptions
 from qbizfed.local.qbusiness.api_errors import (
     ConflictError,
     NotFoundError,
@@ -50,6 +50,14 @@ from qbizfed.local.qbusiness.api_errors import (
 from qbizfed.local.qbusiness.control_plane import get_application, get_child, idempotent, state_of
 from qbizfed.local.qbusiness.dataplane_attributes import AttributeFilter, DocumentAttribute
 from qbizfed.local.qbusiness.dataplane_errors import DataPlaneError
+from qbizfed.local.qbusiness.document_content import (
+    Content,
+    LinkClaims,
+    denied,
+    expiry,
+    mime_type,
+    presigned_url,
+)
 from qbizfed.local.qbusiness.operations import (
     Access,
     OperationContext,
@@ -82,8 +90,8 @@ if TYPE_CHECKING:
 
 registry = OperationRegistry()
 
-MAX_ATTACHMENTS = 5
-MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+MAX_LIST_ATTACHMENTS = 50
+MAX_ATTACHMENTS = attachments.MAX_ATTACHMENTS
 
 
 @dataclass
@@ -95,6 +103,7 @@ class _IndexBook:
     document_bytes: dict[str, int] = field(default_factory=dict)
     document_errors: dict[str, dict[str, str]] = field(default_factory=dict)
     """Documents that FAILED while being processed -> ``{"errorCode", "errorMessage"}``."""
+    document_content: dict[str, tuple[bytes, str]] = field(default_factory=dict, repr=False)
     group_updated: dict[str, datetime] = field(default_factory=dict)
 
 
@@ -144,6 +153,8 @@ def install(state: EmulatorState, *, corpus_dir: Path | None) -> None:
             book.document_created[doc_id] = ctx.now
             book.document_updated[doc_id] = ctx.now
             book.document_bytes[doc_id] = len(item.document.text.encode())
+            book.document_content[doc_id] = (item.document.text.encode(),
+                                             mime_type(item.content_type))  # fmt: skip
 
     def on_index_deleted(ctx: OperationContext, index: Resource) -> None:
         data = state.extensions.get(index.application_id)
@@ -243,6 +254,7 @@ def batch_put_document(ctx: OperationContext, params: Params) -> Result:
     plane.put_documents(accepted)
     plane.delete_documents(list(processing_failed))
     book = data.book(index.resource_id)
+    raw = {str(d.get("id")): d for d in params["documents"]}
     with state_of(ctx).lock:
         for item in accepted:
             doc_id = item.document.document_id
@@ -250,11 +262,19 @@ def batch_put_document(ctx: OperationContext, params: Params) -> Result:
             book.document_updated[doc_id] = ctx.now
             book.document_bytes[doc_id] = len(item.document.text.encode())
             book.document_errors.pop(doc_id, None)
+            sent = raw.get(doc_id) or {}
+            blob = (sent.get("content") or {}).get("blob")
+            book.document_content[doc_id] = (
+                (bytes(blob), mime_type(sent.get("contentType")))
+                if blob
+                else (item.document.text.encode(), "text/plain")  # S3 content: its text
+            )
         for doc_id, message in processing_failed.items():
             book.document_created.setdefault(doc_id, ctx.now)
             book.document_updated[doc_id] = ctx.now
             book.document_bytes.pop(doc_id, None)
             book.document_errors[doc_id] = {"errorCode": "InvalidRequest", "errorMessage": message}
+            book.document_content.pop(doc_id, None)
     return {"failedDocuments": failed}
 
 
@@ -271,6 +291,7 @@ def batch_delete_document(ctx: OperationContext, params: Params) -> Result:
             book.document_updated.pop(doc_id, None)
             book.document_bytes.pop(doc_id, None)
             book.document_errors.pop(doc_id, None)
+            book.document_content.pop(doc_id, None)
     return {"failedDocuments": []}
 
 
@@ -493,19 +514,13 @@ def chat_turn(ctx: OperationContext, params: Params) -> Result:
         raise ValidationError(
             "Plugins (actionExecution, authChallengeResponse) are not available in qbizfed local."
         )
-    attachments = params.get("attachments") or []
-    if len(attachments) > MAX_ATTACHMENTS:
-        raise ValidationError(
-            f"At most {MAX_ATTACHMENTS} attachments can be sent in one ChatSync call.",
-            fields=[
-                ("attachments", f"Member must have length less than or equal to {MAX_ATTACHMENTS}")
-            ],
-        )
+    sent_attachments = params.get("attachments") or []
     message = params.get("userMessage")
     if not message:
         raise ValidationError(
             "userMessage is required.", fields=[("userMessage", "Member must not be null")]
         )
+    from qbizfed.local.qbusiness import turn_rules
     from qbizfed.local.qbusiness.dataplane_application import ChatMode, ChatRequest
 
     filter_raw = params.get("attributeFilter")
@@ -520,19 +535,18 @@ def chat_turn(ctx: OperationContext, params: Params) -> Result:
     plane = _app_data(state_of(ctx), app.resource_id).plane
 
     def run() -> Result:
-        from qbizfed.local.qbusiness.answers import Answer
-
-        # ApplicationDataPlane.chat, with the chat controls applied between answering
-        # and recording the turn.
+        # ApplicationDataPlane.chat, with chat controls and attachments applied (the
+        # turn_rules hook, shared with streaming chat) around answering and recording.
         plane.conversations.check_continuation(
             request.user_id, request.conversation_id, request.parent_message_id
         )
-        answer = plane.answer(request)
-        override = chat_controls.blocked_reply(
-            app.attrs, request.user_message, answer.system_message
+        turn_context = turn_rules.prepare_turn(
+            app_attrs=app.attrs, plane=plane, store=plane.attachments, request=request,
+            attachments=sent_attachments, now=ctx.now,
+        )  # fmt: skip
+        answer = turn_rules.answer_turn(
+            turn_context, app_attrs=app.attrs, plane=plane, request=request
         )
-        if override is not None:
-            answer = Answer(override)
         turn = plane.conversations.record_turn(
             request.user_id,
             request.user_message,
@@ -540,18 +554,10 @@ def chat_turn(ctx: OperationContext, params: Params) -> Result:
             conversation_id=request.conversation_id,
             parent_message_id=request.parent_message_id,
         )
-        failed = [
-            {
-                "name": a.get("name"),
-                "status": "FAILED",
-                "conversationId": turn.conversation_id,
-                "error": {
-                    "errorCode": "InvalidRequest",
-                    "errorMessage": "Attachments are not supported by qbizfed local.",
-                },
-            }
-            for a in attachments
-        ]
+        failed = turn_rules.finish_turn(
+            turn_context, store=plane.attachments, user_id=request.user_id,
+            conversation_id=turn.conversation_id,
+        )  # fmt: skip
         return {
             "conversationId": turn.conversation_id,
             "systemMessage": answer.system_message,
@@ -564,6 +570,33 @@ def chat_turn(ctx: OperationContext, params: Params) -> Result:
     return idempotent(
         ctx, params, f"{app.resource_id}:{request.user_id.lower()}", run, exclusive=False
     )
+
+
+@registry.operation("ListAttachments", access=Access.USER)
+def list_attachments(ctx: OperationContext, params: Params) -> Result:
+    app = _user_app(ctx, params)
+    plane = _app_data(state_of(ctx), app.resource_id).plane
+    conversation_id = params.get("conversationId")
+    if conversation_id is not None:
+        plane.conversations.require(_user(ctx), conversation_id)
+    items = [a.to_wire() for a in plane.attachments.list(_user(ctx), conversation_id)]
+    chunk, token = page(
+        items,
+        scope=f"ListAttachments:{app.resource_id}:{_user(ctx).lower()}:{conversation_id}",
+        next_token=params.get("nextToken"),
+        max_results=params.get("maxResults"),
+        default_max=MAX_LIST_ATTACHMENTS,
+    )
+    return {"attachments": chunk, "nextToken": token}
+
+
+@registry.operation("DeleteAttachment", access=Access.USER)
+def delete_attachment(ctx: OperationContext, params: Params) -> Result:
+    app = _user_app(ctx, params)
+    plane = _app_data(state_of(ctx), app.resource_id).plane
+    plane.conversations.require(_user(ctx), params["conversationId"])
+    plane.attachments.delete(_user(ctx), params["conversationId"], params["attachmentId"])
+    return {}
 
 
 @registry.operation("ListConversations", access=Access.USER)
@@ -608,9 +641,9 @@ def list_messages(ctx: OperationContext, params: Params) -> Result:
 @registry.operation("DeleteConversation", access=Access.USER)
 def delete_conversation(ctx: OperationContext, params: Params) -> Result:
     app = _user_app(ctx, params)
-    _app_data(state_of(ctx), app.resource_id).plane.conversations.delete_conversation(
-        _user(ctx), params["conversationId"]
-    )
+    plane = _app_data(state_of(ctx), app.resource_id).plane
+    plane.conversations.delete_conversation(_user(ctx), params["conversationId"])
+    plane.attachments.drop_conversation(_user(ctx), params["conversationId"])
     return {}
 
 
@@ -702,3 +735,51 @@ def search_relevant_content(ctx: OperationContext, params: Params) -> Result:
         default_max=MAX_RELEVANT_CONTENT,
     )
     return {"relevantContent": chunk, "nextToken": token}
+
+
+# ---------------------------------------------------------------------------- documents' content
+
+
+def document_for(state: EmulatorState, claims: LinkClaims) -> Content | None:
+    """A document's content if the claims' user may see it now (None otherwise)."""
+    data = state.extensions.get(claims.application_id)
+    if not isinstance(data, _AppData) or claims.index_id not in data.plane.index_ids():
+        return None
+    index = data.plane.index(claims.index_id)
+    document = index.documents.get(claims.document_id)
+    if document is None or not index.permissions.may_see(
+        claims.document_id, index.identity(claims.user_id)
+    ):
+        return None
+    if claims.output_format == "EXTRACTED":
+        return document.text.encode(), "text/plain"
+    with state.lock:
+        stored = data.book(claims.index_id).document_content.get(claims.document_id)
+    return stored if stored is not None else (document.text.encode(), "text/plain")
+
+
+@registry.operation("GetDocumentContent", access=Access.USER)
+def get_document_content(ctx: OperationContext, params: Params) -> Result:
+    """A presigned URL for a document the user may see (the same ACL as retrieval)."""
+    app = _user_app(ctx, params)
+    index = get_child(ctx, app.resource_id, "index", params["indexId"])
+    document_id = str(params["documentId"])
+    claims = LinkClaims(
+        application_id=app.resource_id,
+        index_id=index.resource_id,
+        document_id=document_id,
+        user_id=_user(ctx),
+        output_format=str(params.get("outputFormat") or "RAW"),
+        expires=expiry(ctx.now),
+    )
+    found = document_for(state_of(ctx), claims)
+    source = params.get("dataSourceId")
+    if found is None or (source is not None and not _from_source(ctx, claims, source)):
+        raise denied(document_id)
+    return {"presignedUrl": presigned_url(ctx, claims), "mimeType": found[1]}
+
+
+def _from_source(ctx: OperationContext, claims: LinkClaims, data_source_id: str) -> bool:
+    data = _app_data(state_of(ctx), claims.application_id)
+    document = data.plane.index(claims.index_id).documents.get(claims.document_id)
+    return document is not None and document.data_source_id == data_source_id

@@ -26,6 +26,7 @@ from typing import Any
 
 from qbizfed.local.qbusiness.answers import Answer, compose_answer, creator_mode_answer
 from qbizfed.local.qbusiness.answers import SourceAttribution as SourceAttribution
+from qbizfed.local.qbusiness.attachments import AttachmentStore
 from qbizfed.local.qbusiness.conversations import ConversationStore
 from qbizfed.local.qbusiness.corpus import Corpus
 from qbizfed.local.qbusiness.dataplane_attributes import AttributeFilter
@@ -187,6 +188,7 @@ class ApplicationDataPlane:
     ) -> None:
         self.application_id = application_id
         self.conversations = conversations or ConversationStore()
+        self.attachments = AttachmentStore()
         self._indexes: dict[str, IndexDataPlane] = {}
         self._lock = threading.Lock()
         self._max_sources = max_sources
@@ -199,19 +201,34 @@ class ApplicationDataPlane:
                 plane = self._indexes[index_id] = IndexDataPlane(index_id)
             return plane
 
+    def index_ids(self) -> list[str]:
+        """The ids of the indexes created so far."""
+        with self._lock:
+            return list(self._indexes)
+
     def reset(self) -> None:
         """Forget all indexes and conversations."""
         with self._lock:
             self._indexes.clear()
         self.conversations.reset()
+        self.attachments.reset()
 
     def drop_index(self, index_id: str) -> None:
         """Forget an index and all its documents and groups (DeleteIndex)."""
         with self._lock:
             self._indexes.pop(index_id, None)
 
-    def answer(self, request: ChatRequest) -> Answer:
-        """The answer for one turn, without recording it."""
+    def answer(
+        self,
+        request: ChatRequest,
+        *,
+        eligible_sources: Sequence[tuple[str, str | None]] | None = None,
+    ) -> Answer:
+        """The answer for one turn, without recording it.
+
+        ``eligible_sources`` (a topic's CONTENT_RETRIEVAL_RULE) limits retrieval to
+        those (index id, data source id or None for any) pairs.
+        """
         if request.chat_mode is ChatMode.CREATOR_MODE:
             return creator_mode_answer(request.user_message)
         if request.chat_mode is ChatMode.PLUGIN_MODE:
@@ -231,6 +248,14 @@ class ApplicationDataPlane:
                     k=self._max_sources,
                 )
             )
+        if eligible_sources is not None:
+            allowed = set(eligible_sources)
+            hits = [
+                h
+                for h in hits
+                if (h.document.index_id, None) in allowed
+                or (h.document.index_id, h.document.data_source_id) in allowed
+            ]
         hits.sort(key=lambda h: -h.score)
         return compose_answer(hits, max_sources=self._max_sources)
 

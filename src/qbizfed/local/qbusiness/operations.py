@@ -49,6 +49,8 @@ class OperationContext:
     now: datetime
     state: Any
     """The emulator's state (``EmulatorState``); typed loosely to keep this module a leaf."""
+    endpoint_url: str = ""
+    """Where the caller reached the emulator (for URLs it hands out, e.g. presigned ones)."""
 
     @property
     def account_id(self) -> str:

@@ -22,7 +22,13 @@ from pathlib import Path
 
 from werkzeug.wrappers import Request, Response
 
-from qbizfed.local.qbusiness import chat_controls, control_plane, data_plane, subscriptions
+from qbizfed.local.qbusiness import (
+    chat_controls,
+    control_plane,
+    data_plane,
+    document_content,
+    subscriptions,
+)
 from qbizfed.local.qbusiness.api_errors import AccessDeniedError, NotImplementedByLocalError
 from qbizfed.local.qbusiness.authorization import IamAuthorizer
 from qbizfed.local.qbusiness.dataplane_errors import DataPlaneError
@@ -134,7 +140,11 @@ class QBusinessEmulator:
         if operation is None:
             raise NotImplementedByLocalError(model.name)
         ctx = OperationContext(
-            operation=model.name, caller=caller, now=self._clock(), state=self.state
+            operation=model.name,
+            caller=caller,
+            now=self._clock(),
+            state=self.state,
+            endpoint_url=request.host_url,
         )
         result = operation.handler(ctx, params)
         return output_response(model, result)
@@ -183,6 +193,16 @@ class QBusinessEmulator:
         raise AccessDeniedError(
             f"User: {who} is not authorized to perform: qbusiness:{operation.name} "
             "because no identity-based policy allows the qbusiness action"
+        )
+
+    def serve_presigned(self, request: Request) -> Response:
+        """A GET of a presigned URL GetDocumentContent handed out (no SigV4: the link
+        itself is the credential)."""
+        return document_content.serve_link(
+            request,
+            state=self.state,
+            now=self._clock(),
+            lookup=lambda claims: data_plane.document_for(self.state, claims),
         )
 
     def reset(self) -> None:

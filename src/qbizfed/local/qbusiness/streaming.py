@@ -452,6 +452,12 @@ class ChatStreamEndpoint:
             )
             for delta in _text_deltas(str(result["systemMessage"]))
         ]
+        # Attachments the turn could not use (turn_rules), as the model's
+        # FailedAttachmentEvent, before the metadata that ends the turn.
+        events.extend(
+            _output_event("failedAttachmentEvent", {**ids, "attachment": failed})
+            for failed in result.get("failedAttachments") or []
+        )
         events.append(
             _output_event(
                 "metadataEvent",
