@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
+import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from lxml import etree
+from onelogin.saml2.errors import OneLogin_Saml2_Error, OneLogin_Saml2_ValidationError
 
 from qbizfed.errors import ConfigError
 from qbizfed.identity.device_authorization import (
@@ -38,7 +42,7 @@ from qbizfed.identity.errors import (
     UserInfoError,
 )
 from qbizfed.identity.oidc import OidcClientSettings, OidcRelyingParty, SyncOidcRelyingParty
-from qbizfed.identity.saml import SamlServiceProvider, SamlSpSettings
+from qbizfed.identity.saml import SamlServiceProvider, SamlSpSettings, _library_refusal
 from qbizfed.identity.saml_attributes import PRINCIPAL_TAG, parse_principal_tags, parse_roles
 from qbizfed.identity.saml_stores import MemoryReplayCache, MemoryRequestIdStore
 from tests.support.rp_idp import NS, CertifiedKey, LoopbackOidcIdp, SamlIdp, b64
@@ -971,3 +975,141 @@ def test_userinfo_adds_display_claims_but_never_the_email(oidc_idp: LoopbackOidc
     assert identity.display_name == "alice"
     assert identity.groups == ("staff", "admins")
     assert identity.email == "alice@example.com"
+
+
+# -- SAML: what a library refusal becomes; an assertion that is not the Response's child ----
+
+
+def test_assertion_wrapped_away_from_the_response_is_refused_by_count(saml_idp: SamlIdp) -> None:
+    sp = make_sp(saml_idp)
+    root = etree.fromstring(base64.b64decode(response_for(saml_idp, sp)))
+    assertion = root.find("saml:Assertion", NS)
+    assert assertion is not None
+    wrapper = etree.SubElement(root, f"{{{NS['samlp']}}}Extensions")
+    wrapper.append(assertion)  # the signed assertion, moved one level down (XSW)
+    with pytest.raises(SamlResponseError) as info:
+        sp.validate_response(b64(etree.tostring(root)))
+    assert info.value.reason == "assertion_count"
+    assert "exactly one assertion (found 1)" in str(info.value)
+
+
+def test_library_validation_error_with_an_unmapped_code_is_refused_as_invalid() -> None:
+    error = _library_refusal(OneLogin_Saml2_ValidationError("odd", code=-12345))
+    assert error.reason == "invalid"
+    assert str(error) == "the SAML response was refused: odd"
+
+
+def test_library_validation_error_keeps_its_mapped_reason() -> None:
+    code = OneLogin_Saml2_ValidationError.WRONG_AUDIENCE
+    error = _library_refusal(OneLogin_Saml2_ValidationError("aud", code=code))
+    assert error.reason == "audience"
+
+
+@pytest.mark.parametrize("kind", ["validation", "library"])
+def test_library_refusal_messages_are_cut_at_400_characters(kind: str) -> None:
+    text = "x" * 1000
+    exc: Exception = (
+        OneLogin_Saml2_ValidationError(text, code=-12345)
+        if kind == "validation"
+        else OneLogin_Saml2_Error(text)
+    )
+    error = _library_refusal(exc)
+    assert str(error) == ("the SAML response was refused: " + text)[:400]
+    assert error.reason == "invalid"
+
+
+def test_other_library_errors_are_signature_refusals_without_quoting_input() -> None:
+    error = _library_refusal(ValueError("<secret input quoted by the parser>"))
+    assert error.reason == "signature"
+    assert str(error) == "the SAML response could not be verified (ValueError)"
+    assert "compare the IdP's SAML app settings" in error.remedy
+
+
+def test_saml_response_error_passes_through_unchanged() -> None:
+    original = SamlResponseError("m", reason="replay")
+    assert _library_refusal(original) is original
+
+
+# -- the blocking OIDC facade: one JWKS fetch, no redirects, its own timeout -------------
+
+
+def test_blocking_relying_party_fetches_the_jwks_once_across_calls(
+    oidc_idp: LoopbackOidcIdp,
+) -> None:
+    sync = SyncOidcRelyingParty(oidc_settings(oidc_idp))
+    hits = oidc_idp.jwks_hits
+    for _ in range(3):
+        oidc_idp.token_response = {"id_token": oidc_idp.mint(oidc_idp.claims(nonce=None))}
+        sync.refresh("rt-old")
+    assert oidc_idp.jwks_hits == hits + 1
+
+
+class _Redirector:
+    """An endpoint that answers every POST with a 307 to ``target``."""
+
+    def __init__(self, target: str) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_POST(self) -> None:
+                self.send_response(307)
+                self.send_header("Location", target)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/token"
+
+
+def test_blocking_relying_party_does_not_follow_a_token_endpoint_redirect(
+    oidc_idp: LoopbackOidcIdp,
+) -> None:
+    redirector = _Redirector(f"{oidc_idp.base_url}/token")
+    advertised = oidc_idp.discovery_document
+    oidc_idp.discovery_document = lambda: {  # type: ignore[method-assign]
+        **advertised(), "token_endpoint": redirector.url,
+    }  # fmt: skip
+    try:
+        oidc_idp.token_response = {"id_token": oidc_idp.mint(oidc_idp.claims(nonce=None))}
+        oidc_idp.token_requests.clear()
+        with pytest.raises(TokenEndpointError, match=r"HTTP 307"):
+            SyncOidcRelyingParty(oidc_settings(oidc_idp)).refresh("rt-old")
+        assert oidc_idp.token_requests == []  # the refresh token went nowhere else
+    finally:
+        oidc_idp.discovery_document = advertised  # type: ignore[method-assign]
+        redirector.server.shutdown()
+        redirector.server.server_close()
+
+
+class _SlowTokenIdp(LoopbackOidcIdp):
+    """Answers the token endpoint after ``delay`` seconds."""
+
+    delay = 0.0
+
+    @property
+    def token_response(self) -> dict[str, Any] | None:
+        time.sleep(self.delay)
+        return self._answer
+
+    @token_response.setter
+    def token_response(self, value: dict[str, Any] | None) -> None:
+        self._answer = value
+
+
+def test_blocking_relying_party_gives_up_after_its_timeout() -> None:
+    idp = _SlowTokenIdp()
+    idp.start()
+    try:
+        idp.token_response = {"id_token": idp.mint(idp.claims(nonce=None))}
+        idp.delay = 1.5
+        sync = SyncOidcRelyingParty(oidc_settings(idp), timeout=0.5)
+        with pytest.raises(IdpUnreachableError, match="ReadTimeout"):
+            sync.refresh("rt-old")
+    finally:
+        idp.delay = 0.0
+        idp.stop()
