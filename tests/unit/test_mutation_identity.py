@@ -9,27 +9,40 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
+import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from lxml import etree
+from onelogin.saml2.errors import OneLogin_Saml2_Error, OneLogin_Saml2_ValidationError
 
 from qbizfed.errors import ConfigError
+from qbizfed.identity.device_authorization import (
+    DeviceAuthorization,
+    DeviceAuthorizationError,
+    parse_device_authorization,
+    poll_for_tokens,
+    start_device_authorization,
+)
 from qbizfed.identity.discovery import ProviderMetadata, discover_sync
 from qbizfed.identity.errors import (
+    IdpUnreachableError,
     IdTokenError,
     InsecureEndpointError,
     SamlAttributeError,
     SamlResponseError,
     TokenEndpointError,
+    UserInfoError,
 )
 from qbizfed.identity.oidc import OidcClientSettings, OidcRelyingParty, SyncOidcRelyingParty
-from qbizfed.identity.saml import SamlServiceProvider, SamlSpSettings
+from qbizfed.identity.saml import SamlServiceProvider, SamlSpSettings, _library_refusal
 from qbizfed.identity.saml_attributes import PRINCIPAL_TAG, parse_principal_tags, parse_roles
 from qbizfed.identity.saml_stores import MemoryReplayCache, MemoryRequestIdStore
 from tests.support.rp_idp import NS, CertifiedKey, LoopbackOidcIdp, SamlIdp, b64
@@ -622,3 +635,481 @@ def test_replayed_assertion_is_refused_with_what_to_do(saml_idp: SamlIdp) -> Non
         sp.validate_response(raw)
     assert info.value.reason == "replay"
     assert info.value.remedy == "start the login again"
+
+
+# -- Device sign-in (RFC 8628): the IdP's answer, starting, polling ----------------------
+
+DEVICE_DOC: dict[str, Any] = {
+    "device_code": "dc-0123456789",
+    "user_code": "BCDF-GHJK",
+    "verification_uri": "https://idp.example.test/device",
+    "verification_uri_complete": "https://idp.example.test/device?user_code=BCDF-GHJK",
+    "expires_in": 600,
+    "interval": 7,
+}
+
+
+def parse_device(**change: object) -> DeviceAuthorization:
+    doc = {k: v for k, v in {**DEVICE_DOC, **change}.items() if v is not None}
+    return parse_device_authorization(doc, allow_insecure_loopback_http=False)
+
+
+def device_refusal(**change: object) -> DeviceAuthorizationError:
+    with pytest.raises(DeviceAuthorizationError) as info:
+        parse_device(**change)
+    assert info.value.reason == "invalid_response"
+    assert info.value.remedy == "check the IdP's device flow settings"
+    return info.value
+
+
+def test_device_authorization_keeps_every_field_of_a_genuine_answer() -> None:
+    parsed = parse_device()
+    assert parsed == DeviceAuthorization(
+        device_code="dc-0123456789",
+        user_code="BCDF-GHJK",
+        verification_uri="https://idp.example.test/device",
+        verification_uri_complete="https://idp.example.test/device?user_code=BCDF-GHJK",
+        expires_in=600,
+        interval=7,
+    )
+
+
+@pytest.mark.parametrize("key", ["device_code", "user_code", "verification_uri"])
+@pytest.mark.parametrize("value", [None, "", 42])
+def test_device_authorization_without_a_required_string_is_refused(key: str, value: object) -> None:
+    error = device_refusal(**{key: value})
+    assert f"lacks {key!r}" in str(error)
+
+
+def test_device_user_code_of_64_printable_characters_is_accepted() -> None:
+    assert parse_device(user_code="A" * 64).user_code == "A" * 64
+    assert "short printable code" in str(device_refusal(user_code="A" * 65))
+    assert "short printable code" in str(device_refusal(user_code="AB\nCD"))
+
+
+def test_device_verification_uri_complete_is_optional() -> None:
+    assert parse_device(verification_uri_complete=None).verification_uri_complete is None
+    assert parse_device(verification_uri_complete=7).verification_uri_complete is None
+
+
+def test_device_verification_uris_must_be_https_unless_loopback_is_allowed() -> None:
+    with pytest.raises(InsecureEndpointError, match="verification_uri"):
+        parse_device(verification_uri_complete="http://idp.example.test/device?c=1")
+    loopback = {**DEVICE_DOC, "verification_uri": "http://127.0.0.1:9/device"}
+    del loopback["verification_uri_complete"]
+    parsed = parse_device_authorization(loopback, allow_insecure_loopback_http=True)
+    assert parsed.verification_uri == "http://127.0.0.1:9/device"
+
+
+def test_device_interval_defaults_to_five_seconds_and_both_times_are_capped() -> None:
+    assert parse_device(interval=None).interval == 5
+    assert parse_device(interval=0).interval == 0
+    assert parse_device(interval=60).interval == 60
+    assert parse_device(interval=61).interval == 60
+    assert parse_device(expires_in=3600).expires_in == 3600
+    assert parse_device(expires_in=3601).expires_in == 3600
+    assert parse_device(expires_in=1).expires_in == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("expires_in", None), ("expires_in", -1), ("expires_in", "600"), ("expires_in", 1.5),
+     ("interval", True), ("interval", -1), ("interval", "5")],
+)  # fmt: skip
+def test_device_times_that_are_not_whole_seconds_are_refused(key: str, value: object) -> None:
+    error = device_refusal(**{key: value})
+    assert f"has no valid {key!r}" in str(error)
+
+
+def test_device_code_that_expires_immediately_is_refused() -> None:
+    assert "expires immediately (expires_in = 0)" in str(device_refusal(expires_in=0))
+
+
+def test_device_authorization_error_carries_its_reason_and_remedy() -> None:
+    error = DeviceAuthorizationError("msg", reason="access_denied", remedy="do this")
+    assert (str(error), error.reason, error.remedy) == ("msg", "access_denied", "do this")
+
+
+@pytest.fixture
+def device_idp() -> Iterator[LoopbackOidcIdp]:
+    server = LoopbackOidcIdp()
+    advertised = server.discovery_document
+
+    def with_device_endpoint() -> dict[str, Any]:
+        return {**advertised(), "device_authorization_endpoint": f"{server.base_url}/device"}
+
+    server.discovery_document = with_device_endpoint  # type: ignore[method-assign]
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_device_authorization_asks_for_openid_first_with_client_authentication(
+    device_idp: LoopbackOidcIdp,
+) -> None:
+    async def use(http: httpx.AsyncClient) -> DeviceAuthorization:
+        settings = OidcClientSettings(
+            issuer=device_idp.issuer,
+            client_id=device_idp.client_id,
+            client_secret=device_idp.client_secret,
+            redirect_uri="http://127.0.0.1:8765/callback",
+            allow_insecure_loopback_http=True,
+            scopes=("email", "openid", "email", "aws_tags"),
+        )
+        rp = await OidcRelyingParty.discover(settings, http=http)
+        device_idp.token_response = {
+            **DEVICE_DOC,
+            "verification_uri": f"{device_idp.base_url}/verify",
+            "verification_uri_complete": None,
+        }
+        return await start_device_authorization(rp)
+
+    authorization = run(use)
+    assert authorization.verification_uri == f"{device_idp.base_url}/verify"
+    (request,) = device_idp.token_requests
+    assert request.form == {"scope": "openid email aws_tags"}
+    assert request.authorization is not None
+    assert request.authorization.startswith("Basic ")
+
+
+def test_device_sign_in_without_a_device_endpoint_says_what_to_do(
+    oidc_idp: LoopbackOidcIdp,
+) -> None:
+    async def use(http: httpx.AsyncClient) -> DeviceAuthorization:
+        rp = await OidcRelyingParty.discover(oidc_settings(oidc_idp), http=http)
+        return await start_device_authorization(rp)
+
+    with pytest.raises(ConfigError) as info:
+        run(use)
+    assert f"the IdP {oidc_idp.issuer} does not advertise a device_authorization_endpoint" in str(
+        info.value
+    )
+    assert "qbizfed login without --device" in info.value.remedy
+
+
+def _poll(
+    idp: LoopbackOidcIdp,
+    answers: list[tuple[int, dict[str, Any]]],
+    *,
+    expires_in: int = 600,
+    interval: int = 5,
+    clock_step: float = 0.0,
+) -> tuple[list[float], list[int], object]:
+    """Poll ``idp`` whose token endpoint gives ``answers`` in turn; the sleeps and the
+    slow-down callbacks seen, and the tokens (or the error raised)."""
+    sleeps: list[float] = []
+    slowed: list[int] = []
+    now = [1000.0]
+    authorization = DeviceAuthorization(
+        device_code="dc-secret", user_code="U", verification_uri="https://x/d",
+        verification_uri_complete=None, expires_in=expires_in, interval=interval,
+    )  # fmt: skip
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += clock_step
+        idp.token_status, idp.token_response = answers.pop(0)
+
+    async def use(http: httpx.AsyncClient) -> object:
+        rp = await OidcRelyingParty.discover(oidc_settings(idp), http=http)
+        try:
+            return await poll_for_tokens(
+                rp, authorization, sleep=sleep, clock=lambda: now[0], on_slow_down=slowed.append
+            )
+        except Exception as exc:  # returned for the test to inspect
+            return exc
+        finally:
+            idp.token_status = 200
+
+    idp.token_requests.clear()
+    return sleeps, slowed, run(use)
+
+
+def test_device_polling_waits_on_pending_slows_down_and_returns_validated_tokens(
+    oidc_idp: LoopbackOidcIdp,
+) -> None:
+    token = oidc_idp.mint(oidc_idp.claims(nonce=None))
+    answers = [
+        (400, {"error": "authorization_pending"}),
+        (400, {"error": "slow_down"}),
+        (400, {"error": "slow_down"}),
+        (200, {"id_token": token}),
+    ]
+    sleeps, slowed, tokens = _poll(oidc_idp, answers)
+    assert sleeps == [5, 5, 10, 15]
+    assert slowed == [10, 15]
+    assert tokens.identity.subject == "user-alice"  # type: ignore[attr-defined]
+    forms = [r.form for r in oidc_idp.token_requests]
+    assert forms[0]["grant_type"] == "urn:ietf:params:oauth:grant-type:device_code"
+    assert forms[0]["device_code"] == "dc-secret"
+
+
+def test_device_polling_slows_down_to_at_most_a_minute(oidc_idp: LoopbackOidcIdp) -> None:
+    token = oidc_idp.mint(oidc_idp.claims(nonce=None))
+    answers = [(400, {"error": "slow_down"}), (200, {"id_token": token})]
+    sleeps, slowed, _ = _poll(oidc_idp, answers, interval=58)
+    assert sleeps == [58, 60]
+    assert slowed == [60]
+
+
+@pytest.mark.parametrize(
+    ("oauth_error", "reason", "fragment"),
+    [
+        ("access_denied", "access_denied", "the sign-in was denied at the IdP"),
+        ("expired_token", "expired_token", "the device code expired before"),
+    ],
+)
+def test_device_polling_stops_when_denied_or_expired(
+    oidc_idp: LoopbackOidcIdp, oauth_error: str, reason: str, fragment: str
+) -> None:
+    _, _, error = _poll(oidc_idp, [(400, {"error": oauth_error})])
+    assert isinstance(error, DeviceAuthorizationError)
+    assert error.reason == reason
+    assert fragment in str(error)
+    assert "run qbizfed login --device again" in error.remedy
+    assert isinstance(error.__cause__, TokenEndpointError)
+
+
+def test_device_polling_passes_other_token_endpoint_errors_on(oidc_idp: LoopbackOidcIdp) -> None:
+    _, _, error = _poll(oidc_idp, [(400, {"error": "invalid_client"})])
+    assert isinstance(error, TokenEndpointError)
+    assert error.error == "invalid_client"
+
+
+def test_device_polling_stops_once_expires_in_has_passed(oidc_idp: LoopbackOidcIdp) -> None:
+    pending = (400, {"error": "authorization_pending"})
+    sleeps, _, error = _poll(oidc_idp, [pending] * 3, expires_in=20, clock_step=10)
+    assert isinstance(error, DeviceAuthorizationError)
+    assert error.reason == "expired_token"
+    assert "enter the new code sooner" in error.remedy
+    assert sleeps == [5, 5, 5]  # at 1010 and 1020 still polling; at 1030 past the deadline
+    assert len(oidc_idp.token_requests) == 2
+
+
+# -- OIDC UserInfo: display claims only, from an answer naming the same user --------------
+
+
+def _userinfo(idp: LoopbackOidcIdp, status: int, answer: Any, subject: str = "user-alice") -> Any:
+    async def use(http: httpx.AsyncClient) -> Any:
+        rp = await OidcRelyingParty.discover(oidc_settings(idp), http=http)
+        idp.userinfo_status, idp.userinfo_response = status, answer
+        try:
+            return await rp.userinfo("at-123", subject=subject)
+        except Exception as exc:  # returned for the test to inspect
+            return exc
+        finally:
+            idp.userinfo_status, idp.userinfo_response = 200, None
+
+    return run(use)
+
+
+def test_userinfo_is_asked_with_the_access_token_and_answers_its_claims(
+    oidc_idp: LoopbackOidcIdp,
+) -> None:
+    claims = _userinfo(oidc_idp, 200, {"sub": "user-alice", "name": "Alice"})
+    assert claims == {"sub": "user-alice", "name": "Alice"}
+    assert oidc_idp.userinfo_authorizations[-1] == "Bearer at-123"
+
+
+@pytest.mark.parametrize(
+    ("status", "answer", "reason", "fragment"),
+    [
+        (401, {"sub": "user-alice"}, "userinfo_refused", "refused the access token (HTTP 401)"),
+        (499, {"sub": "user-alice"}, "userinfo_refused", "refused the access token (HTTP 499)"),
+        (200, ["user-alice"], "userinfo_malformed", "did not answer a JSON object of at most"),
+        (200, {"sub": "x" * (64 * 1024)}, "userinfo_malformed", "65536 bytes"),
+        (200, {"sub": "user-mallory"}, "userinfo_sub", "names another user than the ID token"),
+        (200, {"name": "no sub"}, "userinfo_sub", "its 'sub' differs"),
+    ],
+)
+def test_userinfo_answer_that_cannot_be_used_is_refused_for_its_reason(
+    oidc_idp: LoopbackOidcIdp, status: int, answer: Any, reason: str, fragment: str
+) -> None:
+    error = _userinfo(oidc_idp, status, answer)
+    assert isinstance(error, UserInfoError)
+    assert error.reason == reason
+    assert fragment in str(error)
+
+
+def test_userinfo_remedies_say_what_to_do(oidc_idp: LoopbackOidcIdp) -> None:
+    refused = _userinfo(oidc_idp, 403, {})
+    assert "allow this client to call the userinfo endpoint" in refused.remedy
+    malformed = _userinfo(oidc_idp, 200, [])
+    assert "answer userinfo as plain JSON" in malformed.remedy
+    other_user = _userinfo(oidc_idp, 200, {"sub": "user-mallory"})
+    assert "userinfo endpoint and its ID tokens disagree" in other_user.remedy
+
+
+def test_userinfo_error_keeps_a_remedy_given_to_it() -> None:
+    error = UserInfoError("msg", reason="r", remedy="do this")
+    assert (str(error), error.reason, error.remedy) == ("msg", "r", "do this")
+
+
+def test_userinfo_endpoint_that_fails_is_reported_as_unreachable(
+    oidc_idp: LoopbackOidcIdp,
+) -> None:
+    error = _userinfo(oidc_idp, 500, {"sub": "user-alice"})
+    assert isinstance(error, IdpUnreachableError)
+    assert "userinfo endpoint failed (HTTP 500)" in str(error)
+    assert "try again in a minute" in error.remedy
+
+
+def test_userinfo_adds_display_claims_but_never_the_email(oidc_idp: LoopbackOidcIdp) -> None:
+    async def use(http: httpx.AsyncClient) -> Any:
+        rp = await OidcRelyingParty.discover(oidc_settings(oidc_idp), http=http)
+        pending = rp.authorization_request()
+        oidc_idp.token_response = {
+            "id_token": oidc_idp.mint(oidc_idp.claims(nonce=pending.nonce, name=None)),
+            "access_token": "at-123",
+        }
+        oidc_idp.userinfo_response = {
+            "sub": "user-alice", "preferred_username": "alice", "email": "mallory@example.com",
+            "groups": ["staff", 7, "admins"],
+        }  # fmt: skip
+        try:
+            return await rp.exchange_code("code-1", pending=pending)
+        finally:
+            oidc_idp.userinfo_response = None
+
+    identity = run(use).identity
+    assert identity.display_name == "alice"
+    assert identity.groups == ("staff", "admins")
+    assert identity.email == "alice@example.com"
+
+
+# -- SAML: what a library refusal becomes; an assertion that is not the Response's child ----
+
+
+def test_assertion_wrapped_away_from_the_response_is_refused_by_count(saml_idp: SamlIdp) -> None:
+    sp = make_sp(saml_idp)
+    root = etree.fromstring(base64.b64decode(response_for(saml_idp, sp)))
+    assertion = root.find("saml:Assertion", NS)
+    assert assertion is not None
+    wrapper = etree.SubElement(root, f"{{{NS['samlp']}}}Extensions")
+    wrapper.append(assertion)  # the signed assertion, moved one level down (XSW)
+    with pytest.raises(SamlResponseError) as info:
+        sp.validate_response(b64(etree.tostring(root)))
+    assert info.value.reason == "assertion_count"
+    assert "exactly one assertion (found 1)" in str(info.value)
+
+
+def test_library_validation_error_with_an_unmapped_code_is_refused_as_invalid() -> None:
+    error = _library_refusal(OneLogin_Saml2_ValidationError("odd", code=-12345))
+    assert error.reason == "invalid"
+    assert str(error) == "the SAML response was refused: odd"
+
+
+def test_library_validation_error_keeps_its_mapped_reason() -> None:
+    code = OneLogin_Saml2_ValidationError.WRONG_AUDIENCE
+    error = _library_refusal(OneLogin_Saml2_ValidationError("aud", code=code))
+    assert error.reason == "audience"
+
+
+@pytest.mark.parametrize("kind", ["validation", "library"])
+def test_library_refusal_messages_are_cut_at_400_characters(kind: str) -> None:
+    text = "x" * 1000
+    exc: Exception = (
+        OneLogin_Saml2_ValidationError(text, code=-12345)
+        if kind == "validation"
+        else OneLogin_Saml2_Error(text)
+    )
+    error = _library_refusal(exc)
+    assert str(error) == ("the SAML response was refused: " + text)[:400]
+    assert error.reason == "invalid"
+
+
+def test_other_library_errors_are_signature_refusals_without_quoting_input() -> None:
+    error = _library_refusal(ValueError("<secret input quoted by the parser>"))
+    assert error.reason == "signature"
+    assert str(error) == "the SAML response could not be verified (ValueError)"
+    assert "compare the IdP's SAML app settings" in error.remedy
+
+
+def test_saml_response_error_passes_through_unchanged() -> None:
+    original = SamlResponseError("m", reason="replay")
+    assert _library_refusal(original) is original
+
+
+# -- the blocking OIDC facade: one JWKS fetch, no redirects, its own timeout -------------
+
+
+def test_blocking_relying_party_fetches_the_jwks_once_across_calls(
+    oidc_idp: LoopbackOidcIdp,
+) -> None:
+    sync = SyncOidcRelyingParty(oidc_settings(oidc_idp))
+    hits = oidc_idp.jwks_hits
+    for _ in range(3):
+        oidc_idp.token_response = {"id_token": oidc_idp.mint(oidc_idp.claims(nonce=None))}
+        sync.refresh("rt-old")
+    assert oidc_idp.jwks_hits == hits + 1
+
+
+class _Redirector:
+    """An endpoint that answers every POST with a 307 to ``target``."""
+
+    def __init__(self, target: str) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_POST(self) -> None:
+                self.send_response(307)
+                self.send_header("Location", target)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/token"
+
+
+def test_blocking_relying_party_does_not_follow_a_token_endpoint_redirect(
+    oidc_idp: LoopbackOidcIdp,
+) -> None:
+    redirector = _Redirector(f"{oidc_idp.base_url}/token")
+    advertised = oidc_idp.discovery_document
+    oidc_idp.discovery_document = lambda: {  # type: ignore[method-assign]
+        **advertised(), "token_endpoint": redirector.url,
+    }  # fmt: skip
+    try:
+        oidc_idp.token_response = {"id_token": oidc_idp.mint(oidc_idp.claims(nonce=None))}
+        oidc_idp.token_requests.clear()
+        with pytest.raises(TokenEndpointError, match=r"HTTP 307"):
+            SyncOidcRelyingParty(oidc_settings(oidc_idp)).refresh("rt-old")
+        assert oidc_idp.token_requests == []  # the refresh token went nowhere else
+    finally:
+        oidc_idp.discovery_document = advertised  # type: ignore[method-assign]
+        redirector.server.shutdown()
+        redirector.server.server_close()
+
+
+class _SlowTokenIdp(LoopbackOidcIdp):
+    """Answers the token endpoint after ``delay`` seconds."""
+
+    delay = 0.0
+
+    @property
+    def token_response(self) -> dict[str, Any] | None:
+        time.sleep(self.delay)
+        return self._answer
+
+    @token_response.setter
+    def token_response(self, value: dict[str, Any] | None) -> None:
+        self._answer = value
+
+
+def test_blocking_relying_party_gives_up_after_its_timeout() -> None:
+    idp = _SlowTokenIdp()
+    idp.start()
+    try:
+        idp.token_response = {"id_token": idp.mint(idp.claims(nonce=None))}
+        idp.delay = 1.5
+        sync = SyncOidcRelyingParty(oidc_settings(idp), timeout=0.5)
+        with pytest.raises(IdpUnreachableError, match="ReadTimeout"):
+            sync.refresh("rt-old")
+    finally:
+        idp.delay = 0.0
+        idp.stop()
