@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from qbizfed.errors import ConfigError
 from qbizfed.setting_keys import refuse_unknown_keys
 
-#: Regions where Amazon Q Business is offered (AWS-FACTS.md).
+#: Regions where Amazon Q Business is offered (docs/aws-facts.md).
 QBUSINESS_REGIONS = frozenset({"us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"})
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")

@@ -27,7 +27,7 @@ from tests.support.managed_features import (
     index_of,
     managed_application,
 )
-from tests.support.pdf_bytes import text_pdf
+from tests.support.pdf import text_pdf
 from tests.support.qbusiness_app import admin_qbusiness, user_qbusiness
 
 

@@ -93,7 +93,7 @@ def test_an_attachment_changes_the_answer(local_aws: LocalAws, app: str) -> None
 
 
 def test_pdf_csv_json_and_html_attachments_are_read(local_aws: LocalAws, app: str) -> None:
-    from tests.support.pdf_bytes import text_pdf
+    from tests.support.pdf import text_pdf
 
     qb = subscribed_user(local_aws, app, ALICE)
     files = {

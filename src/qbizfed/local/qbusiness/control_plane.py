@@ -1,6 +1,6 @@
 """Control-plane operations: applications, indices, retrievers, web experiences, tags.
 
-Behaviour follows the Q Business API reference and AWS-FACTS.md:
+Behaviour follows the Q Business API reference and docs/aws-facts.md:
 
 * ids are 36-character UUIDs; ARNs are ``arn:aws:qbusiness:<region>:<account>:
   application/<id>[/index|retriever|web-experience/<id>]``;

@@ -11,7 +11,7 @@ shapes, and applies the rules of the service's front end:
   "User is not authorized for this service call.";
 * ``userId``/``userGroups`` may not be sent with identity-aware credentials (the user
   is who the credentials say) -> ``ValidationException`` (*unconfirmed* code; refusing
-  is the safe reading of AWS-FACTS.md);
+  is the safe reading of docs/aws-facts.md);
 * identity-aware calls on an application still CREATING -> ``ConflictException``
   (*unconfirmed*);
 * documents are indexed synchronously: a request-level problem (no content, a bad

@@ -9,7 +9,7 @@ administrator subscribes an IAM-federated user with ``CreateSubscription(princip
 A user's first identity-aware call without a subscription fails with
 ``AccessDeniedException`` "User does not have a subscription for the given
 application." — and, when the application's ``autoSubscribe`` is ENABLED, that very
-call subscribes the user, so the retry succeeds (AWS-FACTS.md, "Chat").
+call subscribes the user, so the retry succeeds (docs/aws-facts.md).
 
 Upgrades (Q_LITE -> Q_BUSINESS) apply at once; downgrades and cancellations take
 effect at the end of the month, so ``currentSubscription`` is kept and only
