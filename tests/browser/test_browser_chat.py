@@ -63,6 +63,8 @@ def ask(page: Page, question: str) -> str:
     page.click("#send")
     page.wait_for_url(re.compile(r"/chat/[a-zA-Z0-9-]{36}"))
     page.wait_for_selector(".message.answer")
+    # A streamed answer is complete once the page has swapped in its final rendering.
+    page.wait_for_selector(".message.answer.streaming", state="detached")
     return page.locator(".message.answer .answer").last.inner_text()
 
 

@@ -51,11 +51,11 @@ def test_bob_lists_and_removes_an_attached_file(
     page.set_input_files("#attachments", str(notes))
     answer = ask(page, "What is the moon mission codename?")
     assert "Artemis Blue" in answer
-    assert page.locator("#attachments .attachment-name").all_inner_texts() == ["notes.md"]
-    page.locator("#attachments form.detach button").click()
+    assert page.locator("#attached-files .attachment-name").all_inner_texts() == ["notes.md"]
+    page.locator("#attached-files form.detach button").click()
     page.wait_for_selector("#chat-notice")
     assert "removed from this conversation" in page.locator("#chat-notice").inner_text()
-    assert page.locator("#attachments .attachment-name").count() == 0
+    assert page.locator("#attached-files .attachment-name").count() == 0
 
 
 def test_creator_mode_is_a_toggle_only_when_allowed_and_blocked_phrases_answer(

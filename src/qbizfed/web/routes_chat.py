@@ -601,33 +601,67 @@ def _form_id(value: object) -> str | None:
     return value if isinstance(value, str) and _ID.match(value) else None
 
 
-@router.post("/chat")
-async def ask(request: Request) -> Response:
-    # Sign-in and CSRF are checked before the upload is parsed (or read beyond the
-    # token): an anonymous or forged multipart POST never reaches the form parser.
+@dataclass(frozen=True)
+class PostedQuestion:
+    """A question posted from the chat page, plainly (``POST /chat``) or to be streamed."""
+
+    conversation_id: str | None
+    message: str
+    parent_message_id: str | None
+    chat_mode: str | None
+    files: tuple[UploadFile, ...]
+
+    async def attachments(self) -> list[Attachment]:
+        """The uploads as attachments, once the message is known to fit."""
+        if len(self.message) > MAX_MESSAGE_CHARS:
+            raise ConfigError(
+                f"the message has {len(self.message)} characters; at most "
+                f"{MAX_MESSAGE_CHARS} fit",
+                remedy="shorten the message, or attach the text as a file",
+            )
+        return await _attachments(self.files)
+
+    async def close(self) -> None:
+        for upload in self.files:
+            await upload.close()
+
+
+async def posted_question(request: Request) -> tuple[SignedIn, PostedQuestion] | Response:
+    """The signed-in user and their question; the sign-in page when signed out.
+
+    Sign-in and CSRF are checked before the upload is parsed (or read beyond the token):
+    an anonymous or forged multipart POST never reaches the form parser. Signed out (or
+    credentials expired), the user signs in again and comes back to this conversation,
+    which the form's action names, so this needs no byte of the body (chat.js keeps the
+    unsent draft in the tab's sessionStorage).
+    """
     who = await _signed_in(request)
     if who is None:
-        # Signed out or credentials expired: sign in again, then back to this conversation
-        # (chat.js keeps the unsent draft in the tab's sessionStorage).
-        # The form's action names its conversation, so this needs no byte of the body.
         return _to_signin(_chat_path(_form_id(request.query_params.get("conversation_id"))))
     checked = await verify_csrf_before_parsing(
         request, who.session, public_url=who.ctx.settings.public_url
     )
     form = await checked.form()
-    conversation_id = _form_id(form.get("conversation_id"))
-    raw_message = form.get("message")
-    message = raw_message.strip() if isinstance(raw_message, str) else ""
-    parent = _form_id(form.get("parent_message_id"))
-    files = [f for f in form.getlist("attachments") if isinstance(f, UploadFile)]
-    chat_mode = "CREATOR_MODE" if form.get("chat_mode") == "CREATOR_MODE" else None
+    message = form.get("message")
+    return who, PostedQuestion(
+        conversation_id=_form_id(form.get("conversation_id")),
+        message=message.strip() if isinstance(message, str) else "",
+        parent_message_id=_form_id(form.get("parent_message_id")),
+        chat_mode="CREATOR_MODE" if form.get("chat_mode") == "CREATOR_MODE" else None,
+        files=tuple(f for f in form.getlist("attachments") if isinstance(f, UploadFile)),
+    )
+
+
+@router.post("/chat")
+async def ask(request: Request) -> Response:
+    posted = await posted_question(request)
+    if isinstance(posted, Response):
+        return posted
+    who, question = posted
+    conversation_id, message = question.conversation_id, question.message
+    parent, chat_mode = question.parent_message_id, question.chat_mode
     try:
-        if len(message) > MAX_MESSAGE_CHARS:
-            raise ConfigError(
-                f"the message has {len(message)} characters; at most {MAX_MESSAGE_CHARS} fit",
-                remedy="shorten the message, or attach the text as a file",
-            )
-        attachments = await _attachments(files)
+        attachments = await question.attachments()
         runtime = _runtime(request)
         turn: ChatTurn = await _with_client(
             runtime, who,
@@ -639,8 +673,7 @@ async def ask(request: Request) -> Response:
             draft=exc.unsent_message if isinstance(exc, ChatError) else message,
         )  # fmt: skip
     finally:
-        for upload in files:
-            await upload.close()
+        await question.close()
     log.info(
         "chat turn: email=%s citations=%d subscription_retries=%d",
         who.user.email, len(turn.citations), turn.subscription_retries,

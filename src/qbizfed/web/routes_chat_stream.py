@@ -34,32 +34,25 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from qbizfed.aws.chat import ChatClient, ChatError, ChatTurn
 from qbizfed.aws.chat_stream import AsyncChatStream, TextDelta
-from qbizfed.errors import ConfigError, QbizfedError
+from qbizfed.errors import QbizfedError
 from qbizfed.web.chat_rendering import render_answer, source_views
-from qbizfed.web.csrf import verify_csrf_before_parsing
 from qbizfed.web.routes_chat import (
-    MAX_MESSAGE_CHARS,
     REASON_LABELS,
     ChatRuntime,
     MessageView,
     SignedIn,
-    _attachments,
     _blocking,
-    _chat_path,
     _client,
     _forget_page,
-    _form_id,
     _remember_turn,
     _runtime,
-    _signed_in,
     _status_for,
-    _to_signin,
     openable,
+    posted_question,
 )
 
 log = logging.getLogger("qbizfed.web")
@@ -95,29 +88,16 @@ def _refusal(error: QbizfedError) -> Response:
 
 @router.post(STREAM_PATH)
 async def ask_streaming(request: Request) -> Response:
-    # As for POST /chat: sign-in and CSRF before the upload is parsed.
-    who = await _signed_in(request)
-    if who is None:
-        # To the sign-in page. The script sees no event stream and posts the form the
-        # plain way, which keeps the question across the sign-in.
-        return _to_signin(_chat_path(_form_id(request.query_params.get("conversation_id"))))
-    checked = await verify_csrf_before_parsing(
-        request, who.session, public_url=who.ctx.settings.public_url
-    )
-    form = await checked.form()
-    conversation_id = _form_id(form.get("conversation_id"))
-    raw = form.get("message")
-    message = raw.strip() if isinstance(raw, str) else ""
-    parent = _form_id(form.get("parent_message_id"))
-    chat_mode = "CREATOR_MODE" if form.get("chat_mode") == "CREATOR_MODE" else None
-    files = [f for f in form.getlist("attachments") if isinstance(f, UploadFile)]
+    # Signed out, the sign-in page: the script sees no event stream and posts the form
+    # the plain way, which keeps the question across the sign-in.
+    posted = await posted_question(request)
+    if isinstance(posted, Response):
+        return posted
+    who, question = posted
+    conversation_id, message = question.conversation_id, question.message
+    parent, chat_mode = question.parent_message_id, question.chat_mode
     try:
-        if len(message) > MAX_MESSAGE_CHARS:
-            raise ConfigError(
-                f"the message has {len(message)} characters; at most {MAX_MESSAGE_CHARS} fit",
-                remedy="shorten the message, or attach the text as a file",
-            )
-        attachments = await _attachments(files)
+        attachments = await question.attachments()
         runtime = _runtime(request)
         client: ChatClient = await _client(runtime, who)
         if conversation_id and parent is None:  # resumed without the page's parent id
@@ -132,8 +112,7 @@ async def ask_streaming(request: Request) -> Response:
     except QbizfedError as exc:
         return _refusal(exc)
     finally:
-        for upload in files:
-            await upload.close()
+        await question.close()
     return StreamingResponse(
         _events(request, who, stream, message, runtime),
         media_type="text/event-stream",

@@ -101,6 +101,8 @@
       const question = box.value.trim();
       if (!question) return;
       const body = new FormData(form);
+      const files = form.querySelector("input[type=file]");
+      const attached = Boolean(files && files.files && files.files.length);
       const hint = document.querySelector(".hint");
       if (hint) hint.hidden = true;
       for (const old of document.querySelectorAll("#chat-error, #chat-notice")) old.remove();
@@ -193,8 +195,6 @@
               const item = fromHtml(parsed.data.item);
               if (item) answer.replaceWith(item);
               hiddenField(form, "conversation_id").value = parsed.data.conversationId;
-              // A signed-out plain post learns its conversation from the action (no referrer).
-              form.action = "/chat?conversation_id=" + encodeURIComponent(parsed.data.conversationId);
               hiddenField(form, "parent_message_id").value = parsed.data.messageId || "";
               chat.dataset.conversation = parsed.data.conversationId;
               // The plain form names its conversation in its action (a signed-out post is
@@ -212,6 +212,12 @@
                 }
               }
               ended = true;
+              // Per-turn choices end with the turn, as after a plain post.
+              const creator = document.getElementById("creator-mode");
+              if (creator) creator.checked = false;
+              if (files) files.value = "";
+              // Files attached now belong to the conversation: show its page with them.
+              if (attached && parsed.data.path) location.assign(parsed.data.path);
             } else if (parsed.name === "failed") {
               if (parsed.data.html) content.innerHTML = parsed.data.html;
               fail(parsed.data.message, parsed.data.remedy, parsed.data.unsent);
