@@ -8,11 +8,13 @@ import os
 import stat
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
 
-from qbizfed.aws.chat import ChatClient
+from qbizfed.aws.chat import Attachment, ChatClient, ChatError, ChatTurn
+from qbizfed.aws.chat_stream import TextDelta
 from qbizfed.cli.chat import ChatRepl
 from qbizfed.errors import AwsError
 from qbizfed.local.stack import LocalAws
@@ -215,3 +217,33 @@ def test_a_refused_open_names_the_reason(local_aws: LocalAws, app: str) -> None:
         carol.document_content(forged)
     assert refused.value.code == "AccessDeniedException"
     assert "bob-budget" in refused.value.message
+
+
+def _streamed(client: ChatClient, message: str, **kwargs: Any) -> ChatTurn:
+    """One turn through the WebSocket chat: the deltas join to the final turn's text."""
+    events = list(client.conversation().stream(message, **kwargs))
+    turn = events[-1]
+    assert isinstance(turn, ChatTurn)
+    assert "".join(e.text for e in events[:-1] if isinstance(e, TextDelta)) == turn.text
+    return turn
+
+
+def test_a_streamed_turn_reads_its_attachment(local_aws: LocalAws, app: str) -> None:
+    client = _client(local_aws, app, ALICE)
+    notes = b"# Notes\n\nThe moon mission codename is Artemis Blue.\n\nUnrelated line."
+    question = "What is the codename of the moon mission?"
+    assert "Artemis" not in _streamed(client, question).text
+    turn = _streamed(client, question, attachments=[Attachment("notes.md", notes)])
+    assert "Artemis Blue" in turn.text
+    assert turn.failed_attachments == ()
+
+
+def test_a_streamed_turn_meets_the_blocked_phrase_and_creator_mode_rules(
+    local_aws: LocalAws, app: str
+) -> None:
+    client = _client(local_aws, app, ALICE)
+    with pytest.raises(ChatError) as refused:
+        _streamed(client, "Write a haiku about robots", chat_mode="CREATOR_MODE")
+    assert refused.value.code == "ValidationException"
+    block_phrases(local_aws, app, "falcon", message="That project is confidential.")
+    assert _streamed(client, "Tell me about Falcon").text == "That project is confidential."
