@@ -327,3 +327,30 @@ def test_http_refuses_a_non_loopback_bind(stack: SignedInStack) -> None:
     assert done.returncode == 1
     assert "refusing to serve MCP on 0.0.0.0" in done.stderr
     assert "--allow-non-loopback" in done.stderr
+
+
+def test_open_source_returns_a_cited_document_of_the_users_own_conversation(
+    stack: SignedInStack,
+) -> None:
+    _, (answer,) = run_session(
+        stack, "alice", ("ask", {"question": "How do I roll back a deployment?"})
+    )
+    text = text_of(answer)
+    match = re.search(r"conversation_id: (\S+)", text)
+    cited = re.search(r"\[(\d+)\] \[", text)
+    assert match is not None
+    assert cited is not None
+    conversation, number = match.group(1), int(cited.group(1))
+    _, (opened,) = run_session(
+        stack, "alice",
+        ("open_source", {"conversation_id": conversation, "source": number}),
+    )  # fmt: skip
+    assert not opened.is_error
+    assert "fleetctl rollback" in text_of(opened)
+    # bob may not open alice's conversation's sources: the conversation is not his
+    _, (refused,) = run_session(
+        stack, "bob", ("open_source", {"conversation_id": conversation, "source": number})
+    )
+    assert refused.is_error
+    assert "fleetctl" not in text_of(refused)
+    assert "list_conversations" in text_of(refused)

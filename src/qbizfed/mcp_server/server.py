@@ -4,9 +4,6 @@ It registers exactly the tools of :class:`QBusinessTools` (no resources, prompts
 other capabilities), all acting as the profile's signed-in user, and runs over stdio
 (the default: stdout is the protocol channel, so nothing else is printed there) or
 streamable HTTP on loopback behind :class:`BearerTokenGuard`.
-
-``open_source`` (a cited document's content) is not offered: Q Business's
-document-content call is not implemented by the local stack or the chat library yet.
 """
 
 from __future__ import annotations
@@ -61,7 +58,7 @@ def invalid_arguments(tool: str, error: ValidationError) -> str:
 
 
 def build_server(tools: QBusinessTools) -> MCPServer:
-    """The MCP server with the four tools, nothing else."""
+    """The MCP server with the five tools, nothing else."""
     server: MCPServer = QBusinessMcpServer(
         "qbizfed",
         version=__version__,
@@ -78,6 +75,9 @@ def build_server(tools: QBusinessTools) -> MCPServer:
         tools.get_conversation, name="get_conversation", annotations=_READ_ONLY,
         structured_output=False,
     )  # fmt: skip
+    server.add_tool(
+        tools.open_source, name="open_source", annotations=_READ_ONLY, structured_output=False
+    )
     return server
 
 

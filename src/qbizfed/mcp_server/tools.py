@@ -32,6 +32,8 @@ MAX_LISTED_CONVERSATIONS = 100
 SNIPPET_CHARS = 300
 PASSAGE_CHARS = 1500
 ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9-]{35}$"  # Q Business conversation ids
+MAX_SOURCE_NUMBER = 100
+SOURCE_CHARS = 20_000
 
 Question = Annotated[
     str,
@@ -58,6 +60,9 @@ ResultCount = Annotated[
 ]
 ConversationCount = Annotated[
     int, Field(ge=1, le=MAX_LISTED_CONVERSATIONS, description="How many conversations at most.")
+]
+SourceNumber = Annotated[
+    int, Field(ge=1, le=MAX_SOURCE_NUMBER, description="A citation number [n] of that answer.")
 ]
 
 
@@ -173,6 +178,33 @@ class QBusinessTools:
                     break
         return render_conversations(found)
 
+    def open_source(self, conversation_id: ConversationId, source: SourceNumber) -> str:
+        """The text of source [n] cited by the latest answer of one of the signed-in user's
+        conversations that cites it (GetDocumentContent: only documents the user may see).
+        """
+        with _user_errors(self.user, conversation_id=conversation_id):
+            chat = self.user.chat()
+            cited = next(
+                (
+                    c
+                    for m in reversed(chat.history(conversation_id))
+                    for c in m.citations
+                    if c.number == source
+                ),
+                None,
+            )
+            if cited is None:
+                raise ToolFailureError(
+                    f"no answer in conversation {conversation_id} cites a source [{source}]; "
+                    "call get_conversation to see the numbers"
+                )
+            content = chat.document_content(cited, extracted=True)
+        text = content.data.decode("utf-8", errors="replace")
+        if len(text) > SOURCE_CHARS:
+            text = text[:SOURCE_CHARS] + f"\n… (cut at {SOURCE_CHARS} characters)"
+        heading = f"[{source}] {cited.title}" + (f" ({cited.url})" if cited.url else "")
+        return heading + "\n\n" + text
+
     def get_conversation(self, conversation_id: ConversationId) -> str:
         """Every message of one of the signed-in user's conversations, with citations."""
         with _user_errors(self.user, conversation_id=conversation_id):
@@ -180,4 +212,4 @@ class QBusinessTools:
         return render_history(conversation_id, messages)
 
 
-TOOL_NAMES = ("ask", "search", "list_conversations", "get_conversation")
+TOOL_NAMES = ("ask", "search", "list_conversations", "get_conversation", "open_source")
