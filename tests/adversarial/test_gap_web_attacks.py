@@ -125,8 +125,10 @@ CSRF_PROTECTED_POSTS = (
     "/chat/stream",
     "/chat/{conversation_id}/delete",
     "/chat/{conversation_id}/feedback",
+    "/chat/{conversation_id}/attachments/{attachment_id}/delete",
 )
 CONVERSATION_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
+ATTACHMENT_ID = "6b1e2c3d-4f5a-4b6c-8d7e-9f0a1b2c3d4e"
 APPLICATION_ID = "5a1c7e0e-3f0b-4c53-9d0a-2b7f6f0d1e11"
 POSTS_DEFENDED_OTHERWISE = {
     # The SAML ACS receives a cross-site POST from the IdP by design; it is bound to the
@@ -167,7 +169,7 @@ def test_csrf_on_every_post_is_refused(
     form = {k: (token if v == "<real>" else v) for k, v in form.items()}
     form |= {"message": "hello", "message_id": CONVERSATION_ID, "usefulness": "USEFUL"}
     params = {"csrf_token": token} if attack == "csrf_token_in_query_not_form" else None
-    url = broker.url + path.format(conversation_id=CONVERSATION_ID)
+    url = broker.url + path.format(conversation_id=CONVERSATION_ID, attachment_id=ATTACHMENT_ID)
     response = browser.post(url, data=form, headers=headers, params=params)
     assert response.status_code in (400, 403), (response.status_code, response.text[:500])
     assert says in html.unescape(response.text), response.text[:1500]
