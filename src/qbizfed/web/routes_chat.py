@@ -138,6 +138,10 @@ def boto3_qbusiness_factory(*, region: str, endpoint_url: str | None) -> QBusine
     return make
 
 
+class ChatNotConfiguredError(ConfigError):
+    """The broker itself lacks a setting: the operator's problem, not the user's (500)."""
+
+
 @dataclass(frozen=True)
 class ChatRuntime:
     """What the chat routes need besides the broker's :class:`WebContext`."""
@@ -164,7 +168,7 @@ class ChatRuntime:
         application_id = self.settings.application_for(user.protocol)
         if application_id is None:
             variable = f"QBUSINESS_{user.protocol.upper()}_APPLICATION_ID"
-            raise ConfigError(
+            raise ChatNotConfiguredError(
                 f"no Q Business application is configured for {user.protocol.upper()} sign-ins",
                 remedy=f"set QBUSINESS_APPLICATION_ID (or {variable}) and restart qbizfed serve",
             )
@@ -333,6 +337,8 @@ def _to_signin(next_path: str) -> Response:
 
 def _status_for(error: QbizfedError) -> int:
     code = error.code if isinstance(error, AwsError) else ""
+    if isinstance(error, ChatNotConfiguredError):
+        return 500
     if code == "ThrottlingException":
         return 429
     if code.startswith("AccessDenied") or code in ("ExpiredTokenException", "ExpiredToken"):
