@@ -54,7 +54,7 @@ area_tests() {
     identity)
       # Only the fast in-process identity tests: the web, creds and STS tests that also reach
       # identity/ cost seconds per mutant each (the run would take hours on 2 shared cores).
-      (cd "$ROOT" && ls tests/unit/test_identity_*.py tests/unit/test_mutation_identity.py \
+      (cd "$ROOT" && ls tests/unit/test_identity_*.py tests/unit/test_mutation_identity*.py \
         tests/adversarial/test_identity_*.py)
       return ;;
     web) pattern='qbizfed\.web|dev_idp_broker' ;;
