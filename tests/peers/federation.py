@@ -1,6 +1,7 @@
 """IAM set-up for federation tests: an IdP registered in IAM and a role that trusts it.
 
-Trust policies follow AWS-FACTS.md: OIDC ``sts:AssumeRoleWithWebIdentity`` with
+Trust policies follow docs/aws-facts.md ("Trust policies"): OIDC
+``sts:AssumeRoleWithWebIdentity`` with
 ``<issuer host+path>:aud`` = client ID (and the stricter ``aws:RequestTag/Email``
 requirement), SAML ``sts:AssumeRoleWithSAML`` with ``SAML:aud`` = the ACS URL, and
 ``sts:TagSession`` for both, so the ``Email`` session tag can be set.

@@ -236,7 +236,7 @@ def oidc_trust_policy(
     require_email_on_assume: bool = True,
     tag_session: bool = True,
 ) -> dict[str, Any]:
-    """The trust policy AWS-FACTS recommends for a Q Business web-experience role."""
+    """The trust policy docs/aws-facts.md recommends for a Q Business web-experience role."""
     assume_condition: dict[str, Any] = {"StringEquals": {f"{host_path}:aud": client_id}}
     if require_email_on_assume:
         assume_condition["StringLike"] = {"aws:RequestTag/Email": "*"}

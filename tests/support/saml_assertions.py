@@ -287,7 +287,7 @@ def encode(response: bytes) -> str:
 def saml_trust_policy(
     provider_arn: str, audiences: Sequence[str] = (AWS_SIGNIN,), *, tag_session: bool = True
 ) -> dict[str, Any]:
-    """AWS-FACTS' SAML trust policy: ``SAML:aud`` on the assume statement + TagSession."""
+    """docs/aws-facts.md's SAML trust policy: ``SAML:aud`` on the assume statement + TagSession."""
     statements: list[dict[str, Any]] = [
         {
             "Effect": "Allow",

@@ -222,8 +222,9 @@ def _check_role_pair(attributes: Mapping[str, list[str]], role_arn: str, provide
         parts = [part.strip() for part in value.split(",")]
         if parts == [role_arn, provider_arn]:
             return
-    # Only "<role-arn>,<provider-arn>" in that order counts (AWS-FACTS); the exact AWS
-    # error for a missing pair is unconfirmed, so refuse as an invalid token.
+    # Only "<role-arn>,<provider-arn>" in that order counts (docs/aws-facts.md, "Identity
+    # federation"); the exact AWS error for a missing pair is unconfirmed, so refuse as an
+    # invalid token.
     raise invalid_token(
         "The SAML assertion's Role attribute does not contain "
         f"'{role_arn},{provider_arn}' for this request."
