@@ -238,24 +238,6 @@ class SignedIn:
     credentials: SessionCredentials
 
 
-def _in_reading_order(history: Sequence[HistoryMessage]) -> list[HistoryMessage]:
-    """Oldest first, also among messages that carry the same time.
-
-    ``ChatClient.history`` sorts by time, stably, so ties keep ListMessages' order,
-    which is newest first (the emulator's; AWS's *unconfirmed*): a question and its
-    answer stamped in the same instant would show answer-first. Ties are reversed.
-    """
-    ordered: list[HistoryMessage] = []
-    run: list[HistoryMessage] = []
-    for message in history:
-        if run and message.time != run[0].time:
-            ordered.extend(reversed(run))
-            run = []
-        run.append(message)
-    ordered.extend(reversed(run))
-    return ordered
-
-
 @functools.lru_cache(maxsize=RENDERED_ANSWERS_CACHED)
 def _rendered(text: str, numbers: tuple[int, ...], prefix: str) -> Markup:
     """An answer rendered once: each page view shows every answer of the conversation
@@ -284,7 +266,7 @@ def openable(
 def _messages(
     history: Sequence[HistoryMessage], conversation_id: str | None = None
 ) -> list[MessageView]:
-    """Views of a history already in reading order (:func:`_in_reading_order`)."""
+    """Views of a history in reading order (``ChatClient.history``: oldest first)."""
     answers = sum(1 for m in history if m.kind != "USER")
     views: list[MessageView] = []
     seen = 0
@@ -447,7 +429,7 @@ def _list_page(client: ChatClient, conversation_id: str | None) -> CachedPage:
         conversations.append(summary)
         if len(conversations) >= MAX_CONVERSATIONS_LISTED:
             break
-    history = _in_reading_order(client.history(conversation_id)) if conversation_id else []
+    history = client.history(conversation_id) if conversation_id else []
     return CachedPage(conversation_id, tuple(conversations), tuple(history))
 
 
