@@ -227,8 +227,14 @@ def test_history_is_oldest_first_and_ties_keep_the_conversation_order(
     params = {"applicationId": APP, "conversationId": C1}
     stubber.add_response(
         "list_messages",
-        {"messages": [_listed("z-answer-2", "SYSTEM", later), _listed("y-question-2", "USER", later),
-                      _listed("a-answer-1", "SYSTEM", same)], "nextToken": "page-2"},  # fmt: skip
+        {
+            "messages": [
+                _listed("z-answer-2", "SYSTEM", later),
+                _listed("y-question-2", "USER", later),
+                _listed("a-answer-1", "SYSTEM", same),
+            ],
+            "nextToken": "page-2",
+        },
         params,
     )
     stubber.add_response(
