@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from qbizfed.credentials import AwsCredentials
 from qbizfed.creds import cache
-from qbizfed.creds.cache import CachedCredentials
+from qbizfed.creds.cache import CacheEntry
 
 QBIZFED = str(Path(sys.executable).with_name("qbizfed"))
 HEAVY_MODULES = ("boto3", "botocore", "typer", "rich", "click", "fastapi", "httpx", "joserfc")
@@ -35,15 +36,17 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return dict(os.environ)
 
 
-def cached(minutes: float = 60, refresh_token: str | None = None) -> CachedCredentials:
-    return CachedCredentials(
+def cached(minutes: float = 60, refresh_token: str | None = None) -> CacheEntry:
+    return CacheEntry(
         profile="dev",
-        access_key_id="ASIACLITEST000000001",
-        secret_access_key="cli-secret",
-        session_token="cli-token",
-        expiration=datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=minutes),
-        region="eu-west-1",
-        email="alice@example.com",
+        credentials=AwsCredentials(
+            access_key_id="ASIACLITEST000000001",
+            secret_access_key="cli-secret",
+            session_token="cli-token",
+            expiration=datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=minutes),
+            region="eu-west-1",
+            session_tags=(("Email", "alice@example.com"),),
+        ),
         refresh_token=refresh_token,
     )
 
@@ -62,7 +65,7 @@ def test_warm_creds_prints_credential_process_json(env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["Version"] == 1
-    assert doc["AccessKeyId"] == creds.access_key_id
+    assert doc["AccessKeyId"] == creds.credentials.access_key_id
     assert doc["Expiration"] == creds.expiration.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -57,8 +57,9 @@ from qbizfed.aws.chat import (
     HistoryMessage,
 )
 from qbizfed.aws.chat_controls import ChatControls
+from qbizfed.credentials import AwsCredentials
 from qbizfed.errors import AwsError, ConfigError, QbizfedError
-from qbizfed.web.browser_session import SessionCredentials, SignedInUser, WebSession
+from qbizfed.web.browser_session import SignedInUser, WebSession
 from qbizfed.web.chat_page_cache import CachedPage, ChatPageCache, last_answer_id
 from qbizfed.web.chat_rendering import SourceView, render_answer, source_views
 from qbizfed.web.chat_settings import DEFAULT_CONCURRENCY, ChatSettings
@@ -80,7 +81,7 @@ REASON_LABELS: dict[str, str] = {
 
 _T = TypeVar("_T")
 
-QBusinessFactory = Callable[[SessionCredentials], Any]
+QBusinessFactory = Callable[[AwsCredentials], Any]
 """Makes a boto3 ``qbusiness`` client from a session's credentials (blocking; thread pool)."""
 
 
@@ -93,7 +94,7 @@ class BoundedClientCache:
         self._clients: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def cached(self, credentials: SessionCredentials) -> Any | None:
+    def cached(self, credentials: AwsCredentials) -> Any | None:
         """The client already made for these credentials, without making one (no I/O)."""
         key = credentials.access_key_id
         with self._lock:
@@ -102,7 +103,7 @@ class BoundedClientCache:
                 self._clients.move_to_end(key)
             return client
 
-    def __call__(self, credentials: SessionCredentials) -> Any:
+    def __call__(self, credentials: AwsCredentials) -> Any:
         client = self.cached(credentials)
         if client is not None:
             return client
@@ -124,7 +125,7 @@ def boto3_qbusiness_factory(*, region: str, endpoint_url: str | None) -> QBusine
     session = boto3.session.Session(region_name=region)
     lock = threading.Lock()  # boto3 sessions are not thread-safe for client creation
 
-    def make(credentials: SessionCredentials) -> Any:
+    def make(credentials: AwsCredentials) -> Any:
         with lock:
             return session.client(
                 "qbusiness",
@@ -151,13 +152,13 @@ class ChatRuntime:
 
     pages: ChatPageCache | None = None
 
-    def client_for(self, user: SignedInUser, credentials: SessionCredentials) -> ChatClient:
+    def client_for(self, user: SignedInUser, credentials: AwsCredentials) -> ChatClient:
         """Blocking when the client is not cached yet (making one costs ms of CPU): call it
         in a worker, or use :meth:`cached_client_for` first."""
         return self._chat_client(user, self.qbusiness(credentials))
 
     def cached_client_for(
-        self, user: SignedInUser, credentials: SessionCredentials
+        self, user: SignedInUser, credentials: AwsCredentials
     ) -> ChatClient | None:
         """The client without leaving the event loop, when one is cached already."""
         cached = getattr(self.qbusiness, "cached", None)
@@ -235,7 +236,7 @@ class SignedIn:
     ctx: WebContext
     session: WebSession
     user: SignedInUser
-    credentials: SessionCredentials
+    credentials: AwsCredentials
 
 
 @functools.lru_cache(maxsize=RENDERED_ANSWERS_CACHED)
