@@ -98,6 +98,29 @@ def test_other_formats_on_both_paths(env: dict[str, str], fmt: str) -> None:
     assert "cli-secret" in fast.stdout
 
 
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "full-command"])
+def test_env_output_pasted_into_a_shell_sets_the_variables(
+    env: dict[str, str], fast_path: bool
+) -> None:
+    creds = cached()
+    cache.save(creds)
+    run_env = env if fast_path else {**env, "QBIZFED_NO_FAST_PATH": "1"}
+    printed = qbizfed("creds", "--profile", "dev", "--format", "env", env=run_env)
+    assert printed.returncode == 0, printed.stderr
+    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+             "AWS_CREDENTIAL_EXPIRATION", "AWS_REGION", "AWS_DEFAULT_REGION")  # fmt: skip
+    script = printed.stdout + "".join(f'printf "%s\\n" "${name}"\n' for name in names)
+    shell = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env={}, check=True)
+    assert dict(zip(names, shell.stdout.splitlines(), strict=True)) == {
+        "AWS_ACCESS_KEY_ID": creds.credentials.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": "cli-secret",
+        "AWS_SESSION_TOKEN": "cli-token",
+        "AWS_CREDENTIAL_EXPIRATION": creds.expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "AWS_REGION": "eu-west-1",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }
+
+
 def test_expired_without_refresh_token_tells_to_login(env: dict[str, str]) -> None:
     cache.save(cached(minutes=-5))
     result = qbizfed("creds", "--profile", "dev", env=env)
