@@ -20,8 +20,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from qbizfed.credentials import AwsCredentials
 from qbizfed.creds import cache
-from qbizfed.creds.cache import CachedCredentials
+from qbizfed.creds.cache import CacheEntry
 
 
 def timed(command: list[str], env: dict[str, str]) -> float:
@@ -51,13 +52,15 @@ def main() -> None:
         env["PYTHONPYCACHEPREFIX"] = os.path.join(tmp, "pycache")
         os.environ["QBIZFED_CACHE_DIR"] = tmp
         cache.save(
-            CachedCredentials(
+            CacheEntry(
                 profile="bench",
-                access_key_id="ASIABENCHMARK0000001",
-                secret_access_key="bench-secret",
-                session_token="bench-token",
-                expiration=datetime.now(UTC) + timedelta(hours=1),
-                region="us-east-1",
+                credentials=AwsCredentials(
+                    access_key_id="ASIABENCHMARK0000001",
+                    secret_access_key="bench-secret",
+                    session_token="bench-token",
+                    expiration=datetime.now(UTC) + timedelta(hours=1),
+                    region="us-east-1",
+                ),
             )
         )
         creds_cmd = [qbizfed, "creds", "--profile", "bench"]

@@ -31,8 +31,9 @@ from bench.browser import exported_credentials, new_browser, sign_in
 from bench.stack import DEMO_PASSWORD, REGION, BenchStack
 from bench.stats import Latency
 from qbizfed.aws.chat import RETRY_CONFIG, ChatClient
+from qbizfed.credentials import AwsCredentials
 from qbizfed.creds import cache
-from qbizfed.creds.cache import CachedCredentials
+from qbizfed.creds.cache import CacheEntry
 from qbizfed.creds.profiles import Profile, write_profile
 
 QUESTION = "How many vacation days do I get?"
@@ -71,11 +72,18 @@ def _profile_home(stack: BenchStack, creds: dict[str, str], home: Path) -> dict[
         )
     )  # fmt: skip
     cache.save(
-        CachedCredentials(
-            profile=PROFILE, access_key_id=creds["AccessKeyId"],
-            secret_access_key=creds["SecretAccessKey"], session_token=creds["SessionToken"],
-            expiration=datetime.fromisoformat(creds["Expiration"]), region=REGION,
-            email="alice@example.com", role_arn=stack.federation.role_arn, protocol="oidc",
+        CacheEntry(
+            profile=PROFILE,
+            credentials=AwsCredentials(
+                access_key_id=creds["AccessKeyId"],
+                secret_access_key=creds["SecretAccessKey"],
+                session_token=creds["SessionToken"],
+                expiration=datetime.fromisoformat(creds["Expiration"]),
+                region=REGION,
+                role_arn=stack.federation.role_arn,
+                session_tags=(("Email", "alice@example.com"),),
+            ),
+            protocol="oidc",
         )
     )  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

@@ -128,7 +128,7 @@ def write_chart(path: Path, rows: Sequence[Row]) -> None:
     columns = 3
     rows_needed = max(1, -(-len(shown) // columns))
     figure, axes = plt.subplots(rows_needed, columns, figsize=(4 * columns, 3 * rows_needed))
-    flat = list(axes.flat) if hasattr(axes, "flat") else [axes]
+    flat = list(axes.flat)  # always an array: ``columns`` is 3
     for axis, row in zip(flat, shown, strict=False):
         assert row.baseline is not None
         assert row.ours is not None

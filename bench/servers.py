@@ -210,12 +210,10 @@ def run_serve(config: dict[str, Any]) -> None:
 
 
 def _install_chat(app: Any, application_id: str, concurrency: int) -> None:
-    """serve's chat pages, where this tree has them (they landed with a later issue)."""
-    try:
-        from qbizfed.web.chat_settings import ChatSettings
-        from qbizfed.web.routes_chat import install_chat
-    except ImportError:
-        return
+    """serve's chat pages, as ``qbizfed serve`` installs them for a configured application."""
+    from qbizfed.web.chat_settings import ChatSettings
+    from qbizfed.web.routes_chat import install_chat
+
     install_chat(
         app,
         settings=ChatSettings(application_id=application_id, max_concurrent_calls=concurrency),

@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
+from qbizfed.credentials import AwsCredentials
 from qbizfed.creds import cache, fast, locations, securefile
-from qbizfed.creds.cache import CachedCredentials
+from qbizfed.creds.cache import CacheEntry
 from qbizfed.creds.securefile import InsecureCacheFileError
 from qbizfed.errors import ConfigError
 
@@ -36,17 +37,19 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def good_record(profile: str = "dev") -> dict[str, object]:
-    return CachedCredentials(
+    return CacheEntry(
         profile=profile,
-        access_key_id="ASIAEXAMPLE",
-        secret_access_key="secret",
-        session_token="token",
-        expiration=datetime.now(UTC) + timedelta(hours=1),
+        credentials=AwsCredentials(
+            access_key_id="ASIAEXAMPLE",
+            secret_access_key="secret",
+            session_token="token",
+            expiration=datetime.now(UTC) + timedelta(hours=1),
+        ),
     ).to_record()
 
 
 def write_raw(cache_dir: Path, data: bytes, *, name: str = "dev.json") -> Path:
-    cache.save(CachedCredentials.from_record(good_record()))  # creates the 0700 dir
+    cache.save(CacheEntry.from_record(good_record()))  # creates the 0700 dir
     path = cache_dir / name
     path.write_bytes(data)
     os.chmod(path, 0o600)
@@ -169,7 +172,7 @@ PERMISSION_ATTACKS: list[tuple[str, Callable[[Path], None], str]] = [
 def test_insecure_cache_files_are_refused(
     cache_dir: Path, attack: Callable[[Path], None], says: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cache.save(CachedCredentials.from_record(good_record()))
+    cache.save(CacheEntry.from_record(good_record()))
     _FOREIGN.clear()
     attack(cache_dir)
     for path in _FOREIGN:

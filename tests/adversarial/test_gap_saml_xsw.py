@@ -37,7 +37,7 @@ from qbizfed.identity.errors import SamlResponseError
 from qbizfed.identity.saml import SamlServiceProvider, SamlSpSettings
 from qbizfed.identity.saml_stores import MemoryReplayCache, MemoryRequestIdStore
 from qbizfed.local.moto_backend import SamlProvider
-from qbizfed.local.sts.refusal import StsError
+from qbizfed.local.sts.refusal import StsRefusalError
 from qbizfed.local.sts.saml_response import validate_saml_response
 from tests.support.rp_idp import SamlIdp
 
@@ -246,7 +246,7 @@ def test_signature_wrapping_is_refused_by_the_local_sts(idp: SamlIdp, attack: st
     root = wrapping.apply(signed(idp, for_sts=True, request_id=None,
                                  signs_response=wrapping.signs_response))  # fmt: skip
     assert EVIL.encode() in etree.tostring(root)
-    with pytest.raises(StsError) as refusal:
+    with pytest.raises(StsRefusalError) as refusal:
         to_sts(idp, root)
     assert refusal.value.code == "InvalidIdentityToken"
     assert "it must contain exactly one Assertion" in refusal.value.message

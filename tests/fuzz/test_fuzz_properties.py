@@ -31,7 +31,7 @@ from qbizfed.identity.id_token import validate_id_token
 from qbizfed.identity.jwks import JwksCache
 from qbizfed.local.qbusiness.api_errors import ValidationError
 from qbizfed.local.qbusiness.protocol import parse_input, validate_input
-from qbizfed.local.sts.refusal import StsError
+from qbizfed.local.sts.refusal import StsRefusalError
 from qbizfed.local.sts.saml_response import validate_saml_response
 from qbizfed.local.sts.web_identity import validate_web_identity_token
 from tests.fuzz.known_findings import check_skipping_known, known_finding
@@ -193,7 +193,7 @@ def test_the_local_sts_accepts_only_sound_web_identity_tokens(
         identity = validate_web_identity_token(
             token, providers=[PROVIDER], keys=fuzz.keys, now=datetime.now(UTC)
         )
-    except StsError:
+    except StsRefusalError:
         return
     assert identity.audience in PROVIDER.client_ids
     exp = claims["exp"]
@@ -304,7 +304,7 @@ def test_a_signed_assertion_changed_outside_its_signature_is_refused_by_the_loca
         lambda: validate_saml_response(
             encoded, provider=fuzz.provider, role_arn=ROLE_ARN, now=datetime.now(UTC)
         ),
-        StsError,
+        StsRefusalError,
     )
 
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from qbizfed.credentials import AwsCredentials
 from qbizfed.creds import cache
-from qbizfed.creds.cache import CachedCredentials
+from qbizfed.creds.cache import CacheEntry
 
 QBIZFED = str(Path(sys.executable).with_name("qbizfed"))
 HEAVY_MODULES = ("boto3", "botocore", "typer", "rich", "click", "fastapi", "httpx", "joserfc")
@@ -35,15 +36,17 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return dict(os.environ)
 
 
-def cached(minutes: float = 60, refresh_token: str | None = None) -> CachedCredentials:
-    return CachedCredentials(
+def cached(minutes: float = 60, refresh_token: str | None = None) -> CacheEntry:
+    return CacheEntry(
         profile="dev",
-        access_key_id="ASIACLITEST000000001",
-        secret_access_key="cli-secret",
-        session_token="cli-token",
-        expiration=datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=minutes),
-        region="eu-west-1",
-        email="alice@example.com",
+        credentials=AwsCredentials(
+            access_key_id="ASIACLITEST000000001",
+            secret_access_key="cli-secret",
+            session_token="cli-token",
+            expiration=datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=minutes),
+            region="eu-west-1",
+            session_tags=(("Email", "alice@example.com"),),
+        ),
         refresh_token=refresh_token,
     )
 
@@ -62,7 +65,7 @@ def test_warm_creds_prints_credential_process_json(env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["Version"] == 1
-    assert doc["AccessKeyId"] == creds.access_key_id
+    assert doc["AccessKeyId"] == creds.credentials.access_key_id
     assert doc["Expiration"] == creds.expiration.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -93,6 +96,29 @@ def test_other_formats_on_both_paths(env: dict[str, str], fmt: str) -> None:
     assert fast.returncode == slow.returncode == 0
     assert fast.stdout == slow.stdout
     assert "cli-secret" in fast.stdout
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "full-command"])
+def test_env_output_pasted_into_a_shell_sets_the_variables(
+    env: dict[str, str], fast_path: bool
+) -> None:
+    creds = cached()
+    cache.save(creds)
+    run_env = env if fast_path else {**env, "QBIZFED_NO_FAST_PATH": "1"}
+    printed = qbizfed("creds", "--profile", "dev", "--format", "env", env=run_env)
+    assert printed.returncode == 0, printed.stderr
+    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+             "AWS_CREDENTIAL_EXPIRATION", "AWS_REGION", "AWS_DEFAULT_REGION")  # fmt: skip
+    script = printed.stdout + "".join(f'printf "%s\\n" "${name}"\n' for name in names)
+    shell = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env={}, check=True)
+    assert dict(zip(names, shell.stdout.splitlines(), strict=True)) == {
+        "AWS_ACCESS_KEY_ID": creds.credentials.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": "cli-secret",
+        "AWS_SESSION_TOKEN": "cli-token",
+        "AWS_CREDENTIAL_EXPIRATION": creds.expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "AWS_REGION": "eu-west-1",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }
 
 
 def test_expired_without_refresh_token_tells_to_login(env: dict[str, str]) -> None:

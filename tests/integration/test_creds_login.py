@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from qbizfed.creds import awsconfig, cache
+from qbizfed.creds.cache import CacheEntry
 from qbizfed.creds.login import login
 from qbizfed.creds.profiles import Profile, write_profile
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
@@ -121,6 +122,11 @@ def profile(federation: Federation, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     return created
 
 
+def expiring(entry: CacheEntry, when: datetime) -> CacheEntry:
+    """The same cache entry with its credentials expiring at ``when`` (time passing)."""
+    return replace(entry, credentials=replace(entry.credentials, expiration=when))
+
+
 def http_browser(username: str) -> tuple[list[str], Callable[[str], bool]]:
     """An ``open_browser`` that signs ``username`` in by following the IdP's forms."""
     opened: list[str] = []
@@ -154,8 +160,8 @@ def test_login_caches_tagged_credentials_for_the_sdk_and_cli(profile: Profile) -
     assert opened
     assert "code_challenge_method=S256" in opened[0]
     assert f"redirect_uri=http%3A%2F%2F127.0.0.1%3A{profile.redirect_port}" in opened[0]
-    creds = result.credentials
-    assert creds.email == "alice@example.com"
+    creds = result.entry
+    assert creds.credentials.email == "alice@example.com"
     assert creds.refresh_token  # offline_access was granted
     assert result.warnings == ()
     assert cache.load("dev") == creds
@@ -168,7 +174,7 @@ def test_login_caches_tagged_credentials_for_the_sdk_and_cli(profile: Profile) -
     expected = f"arn:aws:sts::123456789012:assumed-role/{role_name}/alice@example.com"
     assert identity["Arn"] == expected
     frozen = session.get_credentials().get_frozen_credentials()
-    assert frozen.access_key == creds.access_key_id
+    assert frozen.access_key == creds.credentials.access_key_id
 
     cli = subprocess.run(
         [AWS_CLI, "sts", "get-caller-identity", "--profile", "qbiz", "--output", "json"],
@@ -180,9 +186,9 @@ def test_login_caches_tagged_credentials_for_the_sdk_and_cli(profile: Profile) -
 
 def test_creds_refreshes_silently_before_expiry(profile: Profile) -> None:
     _, browser = http_browser("bob")
-    first = login(profile, announce=lambda _: None, open_browser=browser, timeout=30).credentials
+    first = login(profile, announce=lambda _: None, open_browser=browser, timeout=30).entry
     # Time passes: only two minutes left, inside the five-minute refresh window.
-    cache.save(replace(first, expiration=datetime.now(UTC) + timedelta(minutes=2)))
+    cache.save(expiring(first, datetime.now(UTC) + timedelta(minutes=2)))
 
     result = subprocess.run(
         [QBIZFED, "creds", "--profile", "dev"], env=clean_env(), capture_output=True,
@@ -192,9 +198,10 @@ def test_creds_refreshes_silently_before_expiry(profile: Profile) -> None:
     answer = json.loads(result.stdout)
     renewed = cache.load("dev")
     assert renewed is not None
-    assert answer["AccessKeyId"] == renewed.access_key_id != first.access_key_id
-    assert renewed.seconds_left() > 600
-    assert renewed.email == "bob@example.com"
+    new_key = renewed.credentials.access_key_id
+    assert answer["AccessKeyId"] == new_key != first.credentials.access_key_id
+    assert renewed.credentials.seconds_left() > 600
+    assert renewed.credentials.email == "bob@example.com"
     assert renewed.refresh_token
     assert renewed.refresh_token != first.refresh_token
 
@@ -214,8 +221,8 @@ def test_creds_refreshes_silently_before_expiry(profile: Profile) -> None:
 
 def test_parallel_refreshes_spend_the_refresh_token_once(profile: Profile) -> None:
     _, browser = http_browser("carol")
-    first = login(profile, announce=lambda _: None, open_browser=browser, timeout=30).credentials
-    cache.save(replace(first, expiration=datetime.now(UTC) + timedelta(minutes=1)))
+    first = login(profile, announce=lambda _: None, open_browser=browser, timeout=30).entry
+    cache.save(expiring(first, datetime.now(UTC) + timedelta(minutes=1)))
     outputs: list[subprocess.CompletedProcess[str]] = []
 
     def run() -> None:
@@ -232,16 +239,15 @@ def test_parallel_refreshes_spend_the_refresh_token_once(profile: Profile) -> No
     assert [o.returncode for o in outputs] == [0, 0, 0], [o.stderr for o in outputs]
     keys = {json.loads(o.stdout)["AccessKeyId"] for o in outputs}
     assert len(keys) == 1  # one refresh; the others found the renewed cache under the lock
-    assert keys != {first.access_key_id}
+    assert keys != {first.credentials.access_key_id}
 
 
 def test_dead_refresh_token_and_expired_credentials_ask_for_login(profile: Profile) -> None:
     _, browser = http_browser("alice")
-    first = login(profile, announce=lambda _: None, open_browser=browser, timeout=30).credentials
+    first = login(profile, announce=lambda _: None, open_browser=browser, timeout=30).entry
     cache.save(
         replace(
-            first,
-            expiration=datetime.now(UTC) - timedelta(seconds=5),
+            expiring(first, datetime.now(UTC) - timedelta(seconds=5)),
             refresh_token="revoked-or-ended-idp-session",
         )
     )
@@ -260,16 +266,16 @@ def test_dead_refresh_token_and_expired_credentials_ask_for_login(profile: Profi
 
 def test_refused_refresh_serves_still_valid_credentials_with_a_warning(profile: Profile) -> None:
     _, browser = http_browser("alice")
-    first = login(profile, announce=lambda _: None, open_browser=browser, timeout=30).credentials
+    first = login(profile, announce=lambda _: None, open_browser=browser, timeout=30).entry
     cache.save(
-        replace(first, expiration=datetime.now(UTC) + timedelta(minutes=3), refresh_token="bad")
+        replace(expiring(first, datetime.now(UTC) + timedelta(minutes=3)), refresh_token="bad")
     )
     result = subprocess.run(
         [QBIZFED, "creds", "--profile", "dev"], env=clean_env(), capture_output=True,
         text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["AccessKeyId"] == first.access_key_id
+    assert json.loads(result.stdout)["AccessKeyId"] == first.credentials.access_key_id
     assert "warning" in result.stderr
     assert "qbizfed login --profile dev" in result.stderr
 
@@ -293,7 +299,7 @@ def test_login_command_with_no_browser_prints_the_url(profile: Profile) -> None:
     assert "signed in as bob@example.com" in stderr_rest
     creds = cache.load("dev")
     assert creds is not None
-    assert creds.email == "bob@example.com"
+    assert creds.credentials.email == "bob@example.com"
 
 
 def _ready_application(local_aws: LocalAws, idp: DevIdp) -> str:
@@ -386,10 +392,10 @@ def test_saml_login_through_the_loopback_acs(
         assert page.status_code == 200, page.text[:300]
         return True
 
-    creds = login(profile, announce=lambda _: None, open_browser=open_browser, timeout=30)
+    creds = login(profile, announce=lambda _: None, open_browser=open_browser, timeout=30).entry
     assert creds.credentials.email == "bob@example.com"
-    assert creds.credentials.refresh_token is None
-    assert creds.credentials.protocol == "saml"
+    assert creds.refresh_token is None
+    assert creds.protocol == "saml"
     who = (
         boto3.session.Session(
             aws_access_key_id=creds.credentials.access_key_id,
@@ -405,8 +411,8 @@ def test_saml_login_through_the_loopback_acs(
 
 def test_aws_cli_shows_the_login_hint_when_credentials_expired(profile: Profile) -> None:
     _, browser = http_browser("alice")
-    first = login(profile, announce=lambda _: None, open_browser=browser, timeout=30).credentials
-    cache.save(replace(first, expiration=datetime.now(UTC) - timedelta(minutes=1)))
+    first = login(profile, announce=lambda _: None, open_browser=browser, timeout=30).entry
+    cache.save(expiring(first, datetime.now(UTC) - timedelta(minutes=1)))
     cache.save(replace(cache.load("dev") or first, refresh_token=None))
     cli = subprocess.run(
         [AWS_CLI, "sts", "get-caller-identity", "--profile", "qbiz"],
@@ -417,7 +423,7 @@ def test_aws_cli_shows_the_login_hint_when_credentials_expired(profile: Profile)
     )
     assert cli.returncode != 0
     assert "qbizfed login --profile dev" in cli.stderr
-    assert first.secret_access_key not in cli.stderr + cli.stdout
+    assert first.credentials.secret_access_key not in cli.stderr + cli.stdout
 
 
 def test_done_when_scenario_with_commands_only(

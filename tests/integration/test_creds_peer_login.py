@@ -68,14 +68,14 @@ def test_login_with_npm_oidc_provider(
         return True
 
     result = login(profile, announce=lambda _: None, open_browser=open_browser, timeout=30)
-    creds = result.credentials
-    assert creds.email == "carol@example.com"
+    creds = result.entry
+    assert creds.credentials.email == "carol@example.com"
     assert cache.load("peer") == creds
     who = (
         boto3.session.Session(
-            aws_access_key_id=creds.access_key_id,
-            aws_secret_access_key=creds.secret_access_key,
-            aws_session_token=creds.session_token,
+            aws_access_key_id=creds.credentials.access_key_id,
+            aws_secret_access_key=creds.credentials.secret_access_key,
+            aws_session_token=creds.credentials.session_token,
             region_name=REGION,
         )
         .client("sts", endpoint_url=local_aws.url)

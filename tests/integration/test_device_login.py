@@ -119,12 +119,11 @@ def test_device_login_signs_in_assumes_the_role_and_caches(fast_idp: DeviceIdp, 
     assert "signed in as bob@example.com" in done.stderr
     creds = cache.load("dev")
     assert creds is not None
-    assert creds.email == "bob@example.com"
+    assert creds.credentials.email == "bob@example.com"
     assert creds.refresh_token  # offline_access was granted: silent refresh as usual
     assert CLIENT_SECRET not in done.stderr
     who = boto3.session.Session(
-        aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
-        aws_session_token=creds.session_token, region_name=REGION,
+        **creds.credentials.boto3_session_kwargs(), region_name=REGION
     ).client("sts", endpoint_url=fast_idp.endpoint_url).get_caller_identity()  # fmt: skip
     assert who["Arn"].endswith("/bob@example.com")
 
@@ -142,7 +141,7 @@ def test_device_flag_works_on_a_browser_profile(fast_idp: DeviceIdp, home: Path)
     assert done.returncode == 0, done.stderr
     cached = cache.load("plain")
     assert cached is not None
-    assert cached.email == "carol@example.com"
+    assert cached.credentials.email == "carol@example.com"
 
 
 def test_denied_device_login_fails_with_the_fix(fast_idp: DeviceIdp, home: Path) -> None:
@@ -201,7 +200,7 @@ def test_slow_down_adds_five_seconds_to_the_interval(fast_idp: DeviceIdp, home: 
         profile, announce=announce, exchange=default_role_exchange, timeout=60, sleep=hasty_sleep
     )
     assert approved.wait(10)
-    assert creds.email == "alice@example.com"
+    assert creds.credentials.email == "alice@example.com"
     assert waits[:2] == [1, 1]  # the interval the IdP announced
     assert waits[2:]
     assert set(waits[2:]) == {6}

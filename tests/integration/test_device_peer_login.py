@@ -89,7 +89,7 @@ def test_device_login_with_npm_oidc_provider(peer: Peer, home: Path) -> None:
     assert "(or open " in done.stderr  # oidc-provider sends verification_uri_complete
     creds = cache.load("peer")
     assert creds is not None
-    assert creds.email == "carol@example.com"
+    assert creds.credentials.email == "carol@example.com"
 
 
 def test_denied_at_npm_oidc_provider(peer: Peer, home: Path) -> None:
@@ -136,7 +136,7 @@ def test_slow_down_from_npm_oidc_provider(peer: Peer, home: Path) -> None:
         load_profile("peer"), announce=announce, exchange=default_role_exchange, timeout=60,
         sleep=hasty_sleep,
     )  # fmt: skip
-    assert creds.email == "alice@example.com"
+    assert creds.credentials.email == "alice@example.com"
     assert waits[:2] == [1, 1]
     assert waits[2:]
     assert set(waits[2:]) == {6}

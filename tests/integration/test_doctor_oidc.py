@@ -23,8 +23,9 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from qbizfed.aws.provision import AwsClients, ObservedStack, apply_stack
-from qbizfed.aws.sts import AwsCredentials, federation_client
+from qbizfed.aws.sts import federation_client
 from qbizfed.config import StackConfig, config_from_mapping
+from qbizfed.credentials import AwsCredentials
 from qbizfed.doctor import DoctorOptions, DoctorReport, Status, checks_e2e, run_doctor
 from qbizfed.doctor.run import EndToEndClients
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings

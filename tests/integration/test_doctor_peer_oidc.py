@@ -20,8 +20,9 @@ import pytest
 
 from qbizfed import policies
 from qbizfed.aws.provision import AwsClients
-from qbizfed.aws.sts import AwsCredentials, federation_client
+from qbizfed.aws.sts import federation_client
 from qbizfed.config import config_from_mapping
+from qbizfed.credentials import AwsCredentials
 from qbizfed.doctor import DoctorOptions, Status, run_doctor
 from qbizfed.doctor.run import EndToEndClients
 from qbizfed.local.stack import LocalAws

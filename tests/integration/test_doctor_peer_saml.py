@@ -16,8 +16,9 @@ import httpx
 import pytest
 
 from qbizfed.aws.provision import AwsClients, apply_stack
-from qbizfed.aws.sts import AwsCredentials, federation_client
+from qbizfed.aws.sts import federation_client
 from qbizfed.config import config_from_mapping
+from qbizfed.credentials import AwsCredentials
 from qbizfed.doctor import DoctorOptions, Status, run_doctor
 from qbizfed.doctor.run import EndToEndClients
 from qbizfed.local.stack import LocalAws

@@ -19,8 +19,9 @@ import pytest
 from rich.console import Console
 
 from qbizfed.aws.provision import AwsClients, CallLog, apply_stack
-from qbizfed.aws.sts import AwsCredentials, federation_client
+from qbizfed.aws.sts import federation_client
 from qbizfed.config import config_from_mapping
+from qbizfed.credentials import AwsCredentials
 from qbizfed.doctor import DoctorOptions, Status, render_json, render_text, run_doctor
 from qbizfed.doctor.run import EndToEndClients
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings

@@ -80,7 +80,7 @@ def test_oidc_identity_becomes_tagged_credentials(
     role = register_oidc_role(admin_client("iam"), issuer, unique_name)
     identity = validated_identity(issuer, email="ada@example.com", sub="user-ada")
     creds = StsFederation().assume(identity, role.role_arn, duration_seconds=900)
-    assert creds.assumed_role_arn.endswith(f"/{unique_name}/ada@example.com")
+    assert str(creds.assumed_role_arn).endswith(f"/{unique_name}/ada@example.com")
     session = local_aws.registry.lookup(creds.access_key_id)
     assert session is not None
     assert dict(session.tags) == {"Email": "ada@example.com"}
@@ -160,7 +160,7 @@ def test_saml_identity_becomes_tagged_credentials(
     session = local_aws.registry.lookup(creds.access_key_id)
     assert session is not None
     assert session.email == "cy@example.com"
-    assert creds.assumed_role_arn.endswith(f"/{unique_name}/cy@example.com")
+    assert str(creds.assumed_role_arn).endswith(f"/{unique_name}/cy@example.com")
 
 
 def test_throttling_is_retried_with_backoff(

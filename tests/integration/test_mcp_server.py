@@ -180,7 +180,9 @@ def test_expired_session_is_a_tool_error_naming_the_fix(stack: SignedInStack) ->
     saved = cache.load("carol")
     assert saved is not None
     expired = replace(
-        saved, expiration=datetime.now(UTC) - timedelta(minutes=1), refresh_token=None
+        saved,
+        credentials=replace(saved.credentials, expiration=datetime.now(UTC) - timedelta(minutes=1)),
+        refresh_token=None,
     )
     cache.save(expired)
     try:
@@ -195,7 +197,7 @@ def test_expired_session_is_a_tool_error_naming_the_fix(stack: SignedInStack) ->
     for result in (answer, search):
         assert result.is_error
         assert "run: qbizfed login --profile carol" in text_of(result)
-        assert expired.access_key_id not in text_of(result)
+        assert expired.credentials.access_key_id not in text_of(result)
 
 
 def test_prompt_injection_cannot_reach_beyond_the_users_tools(stack: SignedInStack) -> None:
@@ -229,8 +231,8 @@ def test_prompt_injection_cannot_reach_beyond_the_users_tools(stack: SignedInSta
     assert carol is not None
     assert carol.refresh_token
     for secret in (
-        carol.access_key_id, carol.secret_access_key, carol.session_token,
-        carol.refresh_token, "mcp-test-secret",
+        carol.credentials.access_key_id, carol.credentials.secret_access_key,
+        carol.credentials.session_token, carol.refresh_token, "mcp-test-secret",
     ):  # fmt: skip
         assert secret not in everything
     assert not revealed.is_error or "run: qbizfed login" not in text_of(revealed)

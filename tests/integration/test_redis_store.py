@@ -16,10 +16,10 @@ import anyio.to_thread
 import pytest
 import redis
 
+from qbizfed.credentials import AwsCredentials
 from qbizfed.web.browser_session import (
     SESSION_PREFIX,
     BrowserSessions,
-    SessionCredentials,
     SignedInUser,
     WebSession,
 )
@@ -77,14 +77,14 @@ def signed_in_session(expires_in: timedelta) -> WebSession:
             issuer="https://idp.example.com",
             subject="sub-alice",
         ),
-        credentials=SessionCredentials(
+        credentials=AwsCredentials(
             access_key_id="ASIA" + secrets.token_hex(8).upper(),
             secret_access_key=secrets.token_urlsafe(30),
             session_token="IQoJb3JpZ2luX2Vj" + secrets.token_urlsafe(200),
             expiration=datetime.now(UTC) + expires_in,
             region="us-east-1",
             role_arn="arn:aws:iam::123456789012:role/QBizWeb",
-            role_session_name="alice@example.com",
+            assumed_role_arn="arn:aws:sts::123456789012:assumed-role/QBizWeb/alice@example.com",
         ),
         id_token=".".join(
             ("eyJhbGciOiJSUzI1NiJ9", secrets.token_urlsafe(60), secrets.token_urlsafe(60))

@@ -20,8 +20,8 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from qbizfed.credentials import AwsCredentials
 from qbizfed.identity.federated import FederatedIdentity, SamlRole
-from qbizfed.web.browser_session import SessionCredentials
 
 
 class UvicornServer:
@@ -67,29 +67,29 @@ class RecordingIssuer:
     error: Exception | None = None
     lifetime: timedelta = timedelta(hours=1)
 
-    def _creds(self, identity: FederatedIdentity, role_arn: str) -> SessionCredentials:
+    def _creds(self, identity: FederatedIdentity, role_arn: str) -> AwsCredentials:
         if self.error is not None:
             raise self.error
         n = len(self.calls)
-        return SessionCredentials(
+        return AwsCredentials(
             access_key_id=f"ASIAFAKE{n:012d}",
             secret_access_key=f"fake-secret-{n}-" + "s" * 24,
             session_token=f"fake-session-token-{n}-" + "t" * 64,
             expiration=datetime.now(UTC) + self.lifetime,
             region="us-east-1",
             role_arn=role_arn,
-            role_session_name=identity.email,
+            assumed_role_arn=f"arn:aws:sts::123456789012:assumed-role/r/{identity.email}",
         )
 
     async def for_web_identity(
         self, identity: FederatedIdentity, *, role_arn: str, duration_seconds: int
-    ) -> SessionCredentials:
+    ) -> AwsCredentials:
         self.calls.append(("oidc", identity, role_arn, duration_seconds))
         return self._creds(identity, role_arn)
 
     async def for_saml(
         self, identity: FederatedIdentity, *, role: SamlRole, duration_seconds: int
-    ) -> SessionCredentials:
+    ) -> AwsCredentials:
         self.calls.append(("saml", identity, role.role_arn, duration_seconds))
         return self._creds(identity, role.role_arn)
 

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 
 import httpx
 
+from qbizfed.credentials import AwsCredentials
 from qbizfed.identity.federated import FederatedIdentity, SamlRole
-from qbizfed.web.browser_session import SessionCredentials
 from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 
 
@@ -43,13 +43,13 @@ class ClockedIssuer:
     clock: MovableClock
     web_identity_calls: int = 0
 
-    def _shifted(self, creds: SessionCredentials) -> SessionCredentials:
+    def _shifted(self, creds: AwsCredentials) -> AwsCredentials:
         lifetime = creds.expiration - datetime.now(UTC)
         return replace(creds, expiration=datetime.fromtimestamp(self.clock(), UTC) + lifetime)
 
     async def for_web_identity(
         self, identity: FederatedIdentity, *, role_arn: str, duration_seconds: int
-    ) -> SessionCredentials:
+    ) -> AwsCredentials:
         self.web_identity_calls += 1
         creds = await self.inner.for_web_identity(
             identity, role_arn=role_arn, duration_seconds=duration_seconds
@@ -58,7 +58,7 @@ class ClockedIssuer:
 
     async def for_saml(
         self, identity: FederatedIdentity, *, role: SamlRole, duration_seconds: int
-    ) -> SessionCredentials:
+    ) -> AwsCredentials:
         creds = await self.inner.for_saml(identity, role=role, duration_seconds=duration_seconds)
         return self._shifted(creds)
 

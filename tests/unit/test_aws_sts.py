@@ -18,7 +18,6 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from qbizfed.aws.sts import (
-    AwsCredentials,
     IdentityTokenExpiredError,
     IdpCommunicationError,
     MissingEmailTagError,
@@ -34,6 +33,7 @@ from qbizfed.aws.sts import (
     federation_client,
     role_session_name,
 )
+from qbizfed.credentials import AwsCredentials
 from qbizfed.identity.federated import FederatedIdentity, SamlRole
 
 ROLE = "arn:aws:iam::123456789012:role/QBizWeb"
@@ -158,7 +158,7 @@ def test_web_identity_call_sends_token_role_and_session_name(
     creds = sts.assume(oidc_identity(), ROLE, duration_seconds=900)
     stubber.assert_no_pending_responses()
     assert creds.access_key_id == "ASIAEXAMPLEEXAMPLE01"
-    assert creds.assumed_role_arn.endswith("/QBizWeb/alice@example.com")
+    assert str(creds.assumed_role_arn).endswith("/QBizWeb/alice@example.com")
     assert creds.role_session_name == "alice@example.com"
     assert creds.tags == {"Email": "alice@example.com"}
 

@@ -210,3 +210,40 @@ def test_missing_application_id_is_a_config_error(stubbed: tuple[Any, Stubber]) 
     with pytest.raises(ConfigError) as info:
         ChatClient(qbusiness=client, application_id="")
     assert "QBUSINESS_APPLICATION_ID" in info.value.remedy
+
+
+def _listed(message_id: str, kind: str, at: datetime) -> dict[str, Any]:
+    return {"messageId": message_id, "type": kind, "body": message_id, "time": at}
+
+
+def test_history_is_oldest_first_and_ties_keep_the_conversation_order(
+    stubbed: tuple[Any, Stubber],
+) -> None:
+    """ListMessages lists newest first, in pages; a question and its answer stamped in the
+    same instant still come question first, whatever their ids."""
+    client, stubber = stubbed
+    same = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    later = datetime(2026, 12, 1, 9, 5, tzinfo=UTC)
+    params = {"applicationId": APP, "conversationId": C1}
+    stubber.add_response(
+        "list_messages",
+        {
+            "messages": [
+                _listed("z-answer-2", "SYSTEM", later),
+                _listed("y-question-2", "USER", later),
+                _listed("a-answer-1", "SYSTEM", same),
+            ],
+            "nextToken": "page-2",
+        },
+        params,
+    )
+    stubber.add_response(
+        "list_messages",
+        {"messages": [_listed("b-question-1", "USER", same)]},
+        {**params, "nextToken": "page-2"},
+    )
+    history = ChatClient(qbusiness=client, application_id=APP).history(C1)
+    assert [m.message_id for m in history] == [
+        "b-question-1", "a-answer-1", "y-question-2", "z-answer-2",
+    ]  # fmt: skip
+    stubber.assert_no_pending_responses()

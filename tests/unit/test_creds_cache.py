@@ -13,8 +13,9 @@ from pathlib import Path
 import platformdirs
 import pytest
 
+from qbizfed.credentials import AwsCredentials
 from qbizfed.creds import cache, fast, locations, record
-from qbizfed.creds.cache import CachedCredentials
+from qbizfed.creds.cache import CacheEntry
 
 
 @pytest.fixture
@@ -28,16 +29,18 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def make_creds(
     profile: str = "dev", *, minutes: float = 60, refresh_token: str | None = None
-) -> CachedCredentials:
-    return CachedCredentials(
+) -> CacheEntry:
+    return CacheEntry(
         profile=profile,
-        access_key_id="ASIAEXAMPLEKEY000001",
-        secret_access_key="secret/with+chars=" + "x" * 20,
-        session_token="token+" + "y" * 40,
-        expiration=datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=minutes),
-        region="us-east-1",
-        email="alice@example.com",
-        role_arn="arn:aws:iam::123456789012:role/QBizWeb",
+        credentials=AwsCredentials(
+            access_key_id="ASIAEXAMPLEKEY000001",
+            secret_access_key="secret/with+chars=" + "x" * 20,
+            session_token="token+" + "y" * 40,
+            expiration=datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=minutes),
+            region="us-east-1",
+            role_arn="arn:aws:iam::123456789012:role/QBizWeb",
+            session_tags=(("Email", "alice@example.com"),),
+        ),
         protocol="oidc",
         refresh_token=refresh_token,
     )
@@ -114,9 +117,9 @@ def test_fast_path_prints_credential_process_json(cache_dir: Path) -> None:
     doc = json.loads(out)
     assert doc == {
         "Version": 1,
-        "AccessKeyId": creds.access_key_id,
-        "SecretAccessKey": creds.secret_access_key,
-        "SessionToken": creds.session_token,
+        "AccessKeyId": creds.credentials.access_key_id,
+        "SecretAccessKey": creds.credentials.secret_access_key,
+        "SessionToken": creds.credentials.session_token,
         "Expiration": creds.expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from qbizfed.credentials import AwsCredentials
 from qbizfed.creds import cache, fast
-from qbizfed.creds.cache import CachedCredentials
+from qbizfed.creds.cache import CacheEntry
 from qbizfed.errors import ConfigError
 
 keyring = pytest.importorskip("keyring", reason="optional dependency: pip install keyring")
@@ -58,13 +59,15 @@ def memory_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         keyring.set_keyring(previous)
 
 
-def creds(minutes: float = 60, token: str | None = "rt-in-keyring") -> CachedCredentials:
-    return CachedCredentials(
+def creds(minutes: float = 60, token: str | None = "rt-in-keyring") -> CacheEntry:
+    return CacheEntry(
         profile="dev",
-        access_key_id="ASIAKEYRING000000001",
-        secret_access_key="secret",
-        session_token="token",
-        expiration=datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=minutes),
+        credentials=AwsCredentials(
+            access_key_id="ASIAKEYRING000000001",
+            secret_access_key="secret",
+            session_token="token",
+            expiration=datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=minutes),
+        ),
         refresh_token=token,
         refresh_store="keyring",
     )

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from qbizfed.credentials import AwsCredentials
 from qbizfed.creds import awsconfig, execenv
-from qbizfed.creds.cache import CachedCredentials
+from qbizfed.creds.cache import CacheEntry
 from qbizfed.creds.profiles import Profile, load_profile, load_profiles, write_profile
 from qbizfed.errors import ConfigError
 
@@ -188,14 +189,16 @@ def test_hostile_aws_profile_names_are_refused(tmp_path: Path, name: str) -> Non
 # --- exec environment ----------------------------------------------------------------
 
 
-def _creds() -> CachedCredentials:
-    return CachedCredentials(
+def _creds() -> CacheEntry:
+    return CacheEntry(
         profile="dev",
-        access_key_id="ASIAX",
-        secret_access_key="sek",
-        session_token="tok",
-        expiration=datetime.now(UTC) + timedelta(hours=1),
-        region="eu-west-1",
+        credentials=AwsCredentials(
+            access_key_id="ASIAX",
+            secret_access_key="sek",
+            session_token="tok",
+            expiration=datetime.now(UTC) + timedelta(hours=1),
+            region="eu-west-1",
+        ),
     )
 
 

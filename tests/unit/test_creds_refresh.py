@@ -10,14 +10,15 @@ from __future__ import annotations
 import io
 import time
 from contextlib import redirect_stdout
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from qbizfed.credentials import AwsCredentials
 from qbizfed.creds import cache, fast
-from qbizfed.creds.cache import CachedCredentials
+from qbizfed.creds.cache import CacheEntry
 from qbizfed.creds.login import email_tag_warnings
 from qbizfed.creds.profiles import Profile
 from qbizfed.creds.refresh import LoginRequiredError, Renewal, current_credentials
@@ -32,14 +33,6 @@ PROFILE = Profile(
     issuer="https://idp.example.com",
     client_id="cli",
 )
-
-
-@dataclass(frozen=True)
-class FakeStsCredentials:
-    access_key_id: str
-    secret_access_key: str
-    session_token: str
-    expiration: datetime
 
 
 class Recorder:
@@ -65,9 +58,9 @@ class Recorder:
         )
         return identity, (f"{token}-next" if self.rotate else None)
 
-    def exchange(self, identity: FederatedIdentity, profile: Profile) -> FakeStsCredentials:
+    def exchange(self, identity: FederatedIdentity, profile: Profile) -> AwsCredentials:
         self.exchanges += 1
-        return FakeStsCredentials(
+        return AwsCredentials(
             access_key_id=f"ASIANEW{self.exchanges:013d}",
             secret_access_key="new-secret",
             session_token="new-token",
@@ -89,14 +82,16 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "cache"
 
 
-def saved(minutes: float, refresh_token: str | None = "rt") -> CachedCredentials:
-    creds = CachedCredentials(
+def saved(minutes: float, refresh_token: str | None = "rt") -> CacheEntry:
+    creds = CacheEntry(
         profile="dev",
-        access_key_id="ASIAOLD0000000000001",
-        secret_access_key="old-secret",
-        session_token="old-token",
-        expiration=datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=minutes),
-        email="alice@example.com",
+        credentials=AwsCredentials(
+            access_key_id="ASIAOLD0000000000001",
+            secret_access_key="old-secret",
+            session_token="old-token",
+            expiration=datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=minutes),
+            session_tags=(("Email", "alice@example.com"),),
+        ),
         refresh_token=refresh_token,
     )
     cache.save(creds)
@@ -107,7 +102,7 @@ def test_fresh_credentials_are_served_without_refreshing() -> None:
     old = saved(30)
     recorder = Recorder()
     renewal = recorder.run()
-    assert renewal.credentials == old
+    assert renewal.entry == old
     assert recorder.refreshes == []
 
 
@@ -119,9 +114,9 @@ def test_inside_the_refresh_window_they_are_renewed_and_the_token_rotated() -> N
     assert recorder.refreshes == ["rt"]
     stored = cache.load("dev")
     assert stored is not None
-    assert stored.access_key_id == "ASIANEW0000000000001"
+    assert stored.credentials.access_key_id == "ASIANEW0000000000001"
     assert stored.refresh_token == "rt-next"
-    assert stored.seconds_left() > 3000
+    assert stored.credentials.seconds_left() > 3000
 
 
 def test_an_idp_that_does_not_rotate_keeps_the_old_refresh_token() -> None:
@@ -159,7 +154,7 @@ def test_ended_idp_session_with_expired_credentials_requires_login() -> None:
 def test_ended_idp_session_with_valid_credentials_serves_them_with_a_warning() -> None:
     old = saved(3)
     renewal = Recorder(fail=TokenEndpointError("refused", error="invalid_grant")).run()
-    assert renewal.credentials.access_key_id == old.access_key_id
+    assert renewal.entry.credentials.access_key_id == old.credentials.access_key_id
     assert renewal.warning is not None
     assert "qbizfed login --profile dev" in renewal.warning
 
@@ -195,11 +190,12 @@ def test_retry_pause_never_extends_expired_credentials() -> None:
 
 
 def test_missing_email_tag_warns_with_the_fix() -> None:
-    creds = replace(saved(30), email=None)
+    entry = saved(30)
+    creds = replace(entry, credentials=replace(entry.credentials, session_tags=()))
     (warning,) = email_tag_warnings(creds)
     assert "Email" in warning
     assert "sts:TagSession" in warning
-    assert email_tag_warnings(replace(creds, email="a@example.com")) == ()
+    assert email_tag_warnings(entry) == ()
 
 
 def test_unset_client_secret_variable_does_not_break_still_valid_credentials(
@@ -216,6 +212,6 @@ def test_unset_client_secret_variable_does_not_break_still_valid_credentials(
     renewal = current_credentials(
         "dev", profile_loader=lambda name: confidential, refresher=refresher
     )
-    assert renewal.credentials.access_key_id == old.access_key_id
+    assert renewal.entry.credentials.access_key_id == old.credentials.access_key_id
     assert renewal.warning is not None
     assert "QBIZFED_UNSET_SECRET" in renewal.warning

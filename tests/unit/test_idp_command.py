@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from qbizfed.cli.local_idp import parse_client_flag, parse_sp_flag
 from qbizfed.errors import ConfigError
-from qbizfed.local.idp.command import parse_client_flag, parse_sp_flag
 
 
 def test_client_flag_keeps_the_colons_of_the_uris() -> None:

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from qbizfed.aws.chat import ChatClient, Citation, ConversationSummary, RelevantPassage
-from qbizfed.creds.cache import CachedCredentials
+from qbizfed.credentials import AwsCredentials
+from qbizfed.creds.cache import CacheEntry
 from qbizfed.creds.profiles import Profile
 from qbizfed.creds.refresh import LoginRequiredError, Renewal
 from qbizfed.mcp_server.profile_user import ProfileUser, ServedProfile
@@ -31,16 +32,18 @@ PROFILE = Profile(
 )
 
 
-def creds(key: str) -> CachedCredentials:
-    return CachedCredentials(
+def creds(key: str) -> CacheEntry:
+    return CacheEntry(
         profile="alice",
-        access_key_id=key,
-        secret_access_key="secret-" + key,
-        session_token="token-" + key,
-        expiration=datetime.now(UTC) + timedelta(hours=1),
-        region="us-east-1",
-        email="alice@example.com",
-        role_arn=PROFILE.role_arn,
+        credentials=AwsCredentials(
+            access_key_id=key,
+            secret_access_key="secret-" + key,
+            session_token="token-" + key,
+            expiration=datetime.now(UTC) + timedelta(hours=1),
+            region="us-east-1",
+            role_arn=PROFILE.role_arn,
+            session_tags=(("Email", "alice@example.com"),),
+        ),
         protocol="oidc",
     )
 
@@ -56,7 +59,7 @@ def user_with(keys: list[str], built: list[str]) -> ProfileUser:
     def source(_name: str) -> Renewal:
         return Renewal(creds(keys[0]), refreshed=False)
 
-    def factory(c: CachedCredentials, _p: Profile, app: str) -> ChatClient:
+    def factory(c: AwsCredentials, _p: Profile, app: str) -> ChatClient:
         built.append(c.access_key_id)
         return ChatClient(qbusiness=FakeQBusiness(), application_id=app)
 
@@ -88,9 +91,7 @@ def test_login_required_becomes_a_tool_error_with_the_fix() -> None:
 def test_citations_are_numbered_links_with_snippets() -> None:
     text = render_citations(
         [
-            Citation(
-                number=1, title="Runbook", url="https://wiki/run", snippet="Roll  back\nfast"
-            ),
+            Citation(number=1, title="Runbook", url="https://wiki/run", snippet="Roll  back\nfast"),
             Citation(number=2, title="Notes", url=None, snippet=""),
         ]
     )

@@ -11,7 +11,7 @@ import pytest
 from joserfc.jwk import OctKey
 
 from qbizfed.local.sts.jwks import JwksCache, fetchable
-from qbizfed.local.sts.refusal import StsError
+from qbizfed.local.sts.refusal import StsRefusalError
 from tests.support.oidc_issuer import new_rsa_key
 
 ISSUER = "https://idp.example.test/realm"
@@ -91,7 +91,7 @@ def test_bad_jwks_is_an_idp_communication_error(status: int, body: bytes) -> Non
             return httpx.Response(status, content=body)
         return idp.handler(request)
 
-    with pytest.raises(StsError) as info:
+    with pytest.raises(StsRefusalError) as info:
         _cache(handler).key_set(ISSUER, wanted_kid="k1")
     assert info.value.code == "IDPCommunicationError"
 
@@ -100,7 +100,7 @@ def test_connection_failure_is_an_idp_communication_error() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    with pytest.raises(StsError) as info:
+    with pytest.raises(StsRefusalError) as info:
         _cache(handler).key_set(ISSUER, wanted_kid=None)
     assert info.value.code == "IDPCommunicationError"
 
@@ -112,7 +112,7 @@ def test_redirects_are_not_followed() -> None:
         seen.append(request.url.host)
         return httpx.Response(302, headers={"Location": "https://attacker.test/jwks"})
 
-    with pytest.raises(StsError):
+    with pytest.raises(StsRefusalError):
         _cache(handler).key_set(ISSUER, wanted_kid=None)
     assert seen == ["idp.example.test"]
 
@@ -124,7 +124,7 @@ def test_jwks_uri_off_loopback_over_http_is_not_fetched() -> None:
         seen.append(str(request.url))
         return httpx.Response(200, content=json.dumps({"jwks_uri": "http://attacker.test/jwks"}))
 
-    with pytest.raises(StsError) as info:
+    with pytest.raises(StsRefusalError) as info:
         _cache(handler).key_set(ISSUER, wanted_kid=None)
     assert info.value.code == "IDPCommunicationError"
     assert seen == [ISSUER + "/.well-known/openid-configuration"]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from qbizfed.local.moto_backend import SamlProvider
-from qbizfed.local.sts.refusal import StsError
+from qbizfed.local.sts.refusal import StsRefusalError
 from qbizfed.local.sts.saml_response import (
     SamlIdentity,
     name_qualifier,
@@ -109,7 +109,7 @@ def test_rotated_idp_certificate_second_in_metadata(idp: SamlIdp) -> None:
 def test_encryption_only_key_is_not_a_signing_key(idp: SamlIdp) -> None:
     encryption_only = idp.metadata_xml().replace('use="signing"', 'use="encryption"')
     provider = SamlProvider(arn=PROVIDER_ARN, name="unit-idp", metadata_document=encryption_only)
-    with pytest.raises(StsError) as info:
+    with pytest.raises(StsRefusalError) as info:
         _validate(idp, provider, _spec())
     assert info.value.code == "InvalidIdentityToken"
 
@@ -138,7 +138,7 @@ def test_duration_cap(
 
 @pytest.mark.parametrize("duration", ["899", "43201", "abc", "-5"])
 def test_session_duration_out_of_range(idp: SamlIdp, provider: SamlProvider, duration: str) -> None:
-    with pytest.raises(StsError) as info:
+    with pytest.raises(StsRefusalError) as info:
         _validate(idp, provider, _spec(session_duration=duration))
     assert info.value.code == "InvalidIdentityToken"
 
@@ -150,6 +150,6 @@ def test_small_clock_skew_is_tolerated(idp: SamlIdp, provider: SamlProvider) -> 
 
 def test_unusable_metadata_is_refused(idp: SamlIdp) -> None:
     provider = SamlProvider(arn=PROVIDER_ARN, name="x", metadata_document="<not-metadata/>")
-    with pytest.raises(StsError) as info:
+    with pytest.raises(StsRefusalError) as info:
         _validate(idp, provider, _spec())
     assert info.value.code == "InvalidIdentityToken"

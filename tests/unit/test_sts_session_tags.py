@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qbizfed.local.sts import parameters
-from qbizfed.local.sts.refusal import StsError
+from qbizfed.local.sts.refusal import StsRefusalError
 from qbizfed.local.sts.session_tags import build_session_tags, tag_context_keys
 from qbizfed.local.sts.web_identity import session_tags_from_claims
 
@@ -69,7 +69,7 @@ def test_no_claim_no_tags() -> None:
     ],
 )
 def test_bad_tags_claim(claim: object, code: str) -> None:
-    with pytest.raises(StsError) as info:
+    with pytest.raises(StsRefusalError) as info:
         session_tags_from_claims({TAGS: claim})
     assert info.value.code == code
 
@@ -99,7 +99,7 @@ def test_role_session_name(name: str, ok: bool) -> None:
     if ok:
         assert parameters.role_session_name(name) == name
     else:
-        with pytest.raises(StsError) as info:
+        with pytest.raises(StsRefusalError) as info:
             parameters.role_session_name(name)
         assert info.value.code == "ValidationError"
 
@@ -121,7 +121,7 @@ def test_duration_refused(raw: str, role_max: int) -> None:
     if raw == "":
         assert parameters.requested_duration(raw) is None
         return
-    with pytest.raises(StsError) as info:
+    with pytest.raises(StsRefusalError) as info:
         parameters.check_against_role(parameters.requested_duration(raw), role_max)
     assert info.value.code == "ValidationError"
 
@@ -136,6 +136,6 @@ def test_duration_refused(raw: str, role_max: int) -> None:
     ids=["not_json", "not_an_object", "too_large"],
 )
 def test_session_policy_refused(policy: str, code: str) -> None:
-    with pytest.raises(StsError) as info:
+    with pytest.raises(StsRefusalError) as info:
         parameters.session_policy(policy)
     assert info.value.code == code

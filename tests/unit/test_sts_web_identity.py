@@ -14,7 +14,7 @@ from joserfc.jwk import ECKey, RSAKey
 
 from qbizfed.local.moto_backend import OidcProvider
 from qbizfed.local.sts.jwks import JwksCache
-from qbizfed.local.sts.refusal import StsError
+from qbizfed.local.sts.refusal import StsRefusalError
 from qbizfed.local.sts.web_identity import WebIdentity, validate_web_identity_token
 
 ISSUER = "https://idp.example.test/realm"
@@ -135,7 +135,7 @@ REFUSALS: list[tuple[str, Any, tuple[RSAKey | ECKey, ...], str]] = [
     ids=[case[0] for case in REFUSALS],
 )
 def test_refused(make: Any, keys: tuple[RSAKey | ECKey, ...], message: str) -> None:
-    with pytest.raises(StsError) as info:
+    with pytest.raises(StsRefusalError) as info:
         _validate(make(), _cache(*keys))
     assert info.value.code == "InvalidIdentityToken"
     assert message in info.value.message
@@ -144,7 +144,7 @@ def test_refused(make: Any, keys: tuple[RSAKey | ECKey, ...], message: str) -> N
 @pytest.mark.parametrize("value", ["a", "x" * 65, "has space", "aws:admin"])
 def test_bad_source_identity_claim(value: str) -> None:
     token = _token(RSA, "RS256", **{"https://aws.amazon.com/source_identity": value})
-    with pytest.raises(StsError) as info:
+    with pytest.raises(StsRefusalError) as info:
         _validate(token, _cache(RSA))
     assert info.value.code == "ValidationError"
 
@@ -155,6 +155,6 @@ def test_source_identity_claim_is_read() -> None:
 
 
 def test_token_too_long_is_a_validation_error() -> None:
-    with pytest.raises(StsError) as info:
+    with pytest.raises(StsRefusalError) as info:
         _validate("a" * 20001, _cache(RSA))
     assert info.value.code == "ValidationError"

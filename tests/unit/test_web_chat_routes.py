@@ -21,8 +21,9 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
+from qbizfed.credentials import AwsCredentials
 from qbizfed.web.app import create_app
-from qbizfed.web.browser_session import SessionCredentials, SignedInUser, WebSession
+from qbizfed.web.browser_session import SignedInUser, WebSession
 from qbizfed.web.chat_settings import ChatSettings
 from qbizfed.web.routes_chat import install_chat
 from qbizfed.web.routes_chat import router as chat_router
@@ -109,15 +110,15 @@ class ScriptedQBusiness:
                 "creatorModeConfiguration": {"creatorModeControl": "DISABLED"}}  # fmt: skip
 
 
-def credentials(lifetime: timedelta = timedelta(hours=1)) -> SessionCredentials:
-    return SessionCredentials(
+def credentials(lifetime: timedelta = timedelta(hours=1)) -> AwsCredentials:
+    return AwsCredentials(
         access_key_id="ASIAUNITTEST00000001",
         secret_access_key="unit-secret-" + "s" * 28,
         session_token="unit-session-token-" + "t" * 80,
         expiration=datetime.now(UTC) + lifetime,
         region="us-east-1",
         role_arn="arn:aws:iam::123456789012:role/chat",
-        role_session_name="alice-example.com",
+        assumed_role_arn="arn:aws:sts::123456789012:assumed-role/chat/alice-example.com",
     )
 
 

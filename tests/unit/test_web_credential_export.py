@@ -11,18 +11,18 @@ import json
 import shlex
 from datetime import UTC, datetime
 
+from qbizfed.credentials import AwsCredentials
 from qbizfed.creds import output
-from qbizfed.web.browser_session import SessionCredentials
-from qbizfed.web.credential_export import credentials_record, mask, profile_name, reveal
+from qbizfed.web.credential_export import credential_process_json, mask, profile_name, reveal
 
-CREDS = SessionCredentials(
+CREDS = AwsCredentials(
     access_key_id="ASIAQWERTYUIOPASDFGH",
     secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
     session_token="FwoGZXIvYXdzE'quote\"dq$(x)",
     expiration=datetime(2026, 11, 26, 12, 0, tzinfo=UTC),
     region="us-east-1",
     role_arn="arn:aws:iam::123456789012:role/r",
-    role_session_name="alice@example.com",
+    assumed_role_arn="arn:aws:sts::123456789012:assumed-role/r/alice@example.com",
 )
 REVEALED = reveal(CREDS, email="alice@example.com")
 
@@ -41,10 +41,11 @@ def test_export_lines_are_shell_safe_and_complete() -> None:
 
 
 def test_the_page_and_qbizfed_creds_share_one_renderer() -> None:
-    record = credentials_record(CREDS, email="alice@example.com")
+    record = CREDS.to_record(profile=profile_name("alice@example.com"))
     assert REVEALED.export == output.render(record, "env")
     assert REVEALED.credential_process == output.render(record, "process")
     assert REVEALED.credentials_file == output.render(record, "ini")
+    assert credential_process_json(CREDS) == REVEALED.credential_process
 
 
 def test_credential_process_json_is_version_1() -> None:

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from qbizfed.credentials import AwsCredentials
 from qbizfed.web.browser_session import (
     BrowserSessions,
     RefreshGrant,
-    SessionCredentials,
     SignedInUser,
     WebSession,
 )
@@ -93,14 +93,14 @@ def _signed_in(expires_in: timedelta) -> WebSession:
         csrf_token="c",
         created_at=time.time(),  # signed in now (the maximum lifetime counts from here)
         user=SignedInUser(protocol="oidc", email="a@example.com", issuer="i", subject="s"),
-        credentials=SessionCredentials(
+        credentials=AwsCredentials(
             access_key_id="ASIAEXAMPLE",
             secret_access_key="secret-value",
             session_token="token-value",
             expiration=datetime.now(UTC) + expires_in,
             region="us-east-1",
             role_arn="arn:aws:iam::123456789012:role/r",
-            role_session_name="a@example.com",
+            assumed_role_arn="arn:aws:sts::123456789012:assumed-role/r/a@example.com",
         ),
     )
 

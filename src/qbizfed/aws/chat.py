@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -326,6 +326,24 @@ def _citation(raw: Mapping[str, Any]) -> Citation:
     )
 
 
+def oldest_first(listed: Sequence[HistoryMessage]) -> list[HistoryMessage]:
+    """ListMessages' messages (in the order its pages returned them) oldest first.
+
+    ListMessages lists newest first, so the listing reversed is oldest first; sorting
+    that by time, stably, keeps the reversed order among messages stamped in the same
+    instant (a question and its answer can be), so the result never depends on chance.
+    A message without a time sorts first; a naive time is taken as UTC.
+    """
+    earliest = datetime.min.replace(tzinfo=UTC)
+
+    def when(message: HistoryMessage) -> datetime:
+        if message.time is None:
+            return earliest
+        return message.time if message.time.tzinfo else message.time.replace(tzinfo=UTC)
+
+    return sorted(reversed(listed), key=when)
+
+
 def turn_from_response(message: str, raw: Mapping[str, Any], retries: int) -> ChatTurn:
     """The one place a turn is assembled, from a ChatSync response or from the fields of
     a streamed answer gathered into the same shape (see ``chat_stream``)."""
@@ -478,7 +496,7 @@ class ChatClient:
                 return
 
     def history(self, conversation_id: str) -> list[HistoryMessage]:
-        """Every message of a conversation, oldest first."""
+        """Every message of a conversation, oldest first (see :func:`oldest_first`)."""
         messages: list[HistoryMessage] = []
         token: str | None = None
         while True:
@@ -502,8 +520,7 @@ class ChatClient:
             token = page.get("nextToken")
             if not token:
                 break
-        epoch = datetime.min
-        return sorted(messages, key=lambda m: m.time.replace(tzinfo=None) if m.time else epoch)
+        return oldest_first(messages)
 
     def retriever_ids(self) -> list[str]:
         """The application's retrievers (``ListRetrievers``), for :meth:`search`."""

@@ -35,8 +35,6 @@ import hashlib
 import re
 import threading
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import boto3
@@ -44,55 +42,12 @@ import botocore
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from qbizfed.credentials import AwsCredentials
 from qbizfed.errors import AwsError, NetworkError
 from qbizfed.identity.federated import FederatedIdentity, SamlRole
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_MAX_ATTEMPTS = 5
-_MASK = "**********"
-
-
-# -- values -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AwsCredentials:
-    """Temporary credentials of one federated session; secrets are masked in ``repr``."""
-
-    access_key_id: str
-    secret_access_key: str = field(repr=False)
-    session_token: str = field(repr=False)
-    expiration: datetime
-    assumed_role_arn: str
-    session_tags: tuple[tuple[str, str], ...] = ()
-    subject: str | None = None
-
-    @property
-    def role_session_name(self) -> str:
-        """The RoleSessionName STS used (the last part of the assumed-role ARN)."""
-        return self.assumed_role_arn.rsplit("/", 1)[-1]
-
-    def __repr__(self) -> str:
-        return (
-            f"AwsCredentials(access_key_id={self.access_key_id!r}, "
-            f"secret_access_key='{_MASK}', session_token='{_MASK}', "
-            f"expiration={self.expiration.isoformat()!r}, "
-            f"assumed_role_arn={self.assumed_role_arn!r}, session_tags={self.session_tags!r})"
-        )
-
-    __str__ = __repr__
-
-    @property
-    def tags(self) -> dict[str, str]:
-        return dict(self.session_tags)
-
-    def boto3_session_kwargs(self) -> dict[str, str]:
-        """Keyword arguments for ``boto3.session.Session(**...)``."""
-        return {
-            "aws_access_key_id": self.access_key_id,
-            "aws_secret_access_key": self.secret_access_key,
-            "aws_session_token": self.session_token,
-        }
 
 
 # -- RoleSessionName ----------------------------------------------------------------------
@@ -308,15 +263,24 @@ def federation_client(
     )
 
 
-def _credentials(answer: dict[str, Any], identity: FederatedIdentity) -> AwsCredentials:
+def credentials_from_answer(
+    answer: dict[str, Any],
+    *,
+    role_arn: str,
+    region: str | None,
+    session_tags: tuple[tuple[str, str], ...] = (),
+) -> AwsCredentials:
+    """The credentials of an AssumeRole* answer, for ``role_arn`` in ``region``."""
     creds = answer["Credentials"]
     return AwsCredentials(
         access_key_id=str(creds["AccessKeyId"]),
         secret_access_key=str(creds["SecretAccessKey"]),
         session_token=str(creds["SessionToken"]),
         expiration=creds["Expiration"],
-        assumed_role_arn=str(answer.get("AssumedRoleUser", {}).get("Arn", "")),
-        session_tags=identity.session_tags,
+        region=region,
+        role_arn=role_arn,
+        assumed_role_arn=str(answer.get("AssumedRoleUser", {}).get("Arn", "")) or None,
+        session_tags=session_tags,
         subject=str(answer.get("SubjectFromWebIdentityToken") or answer.get("Subject") or "")
         or None,
     )
@@ -398,7 +362,9 @@ class StsFederation:
                 f"could not reach STS: {type(exc).__name__}",
                 remedy="check network access to STS, or AWS_ENDPOINT_URL for a local stack",
             ) from None
-        return _credentials(answer, identity)
+        return credentials_from_answer(
+            answer, role_arn=target, region=self._region, session_tags=identity.session_tags
+        )
 
     async def assume_async(
         self,

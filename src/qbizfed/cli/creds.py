@@ -139,8 +139,8 @@ def login(
         timeout=timeout,
         device=device,
     )
-    creds = result.credentials
-    who = creds.email or "(no Email tag)"
+    creds = result.entry
+    who = creds.credentials.email or "(no Email tag)"
     _err(
         f"signed in as {who}; credentials for profile {selected.name!r} cached until "
         f"{creds.expiration:%Y-%m-%d %H:%M:%S %Z}"
@@ -178,7 +178,7 @@ def creds(
     renewal = current_credentials(_profile_name(profile))
     if renewal.warning:
         _err(f"warning: {renewal.warning}")
-    sys.stdout.write(render(renewal.credentials.to_record(), fmt))
+    sys.stdout.write(render(renewal.entry.to_record(), fmt))
 
 
 def exec_command(
@@ -196,7 +196,7 @@ def exec_command(
     if renewal.warning:
         _err(f"warning: {renewal.warning}")
     endpoint = load_profile(name).endpoint_url
-    env = child_environment(os.environ, renewal.credentials, endpoint_url=endpoint)
+    env = child_environment(os.environ, renewal.entry, endpoint_url=endpoint)
     sys.stdout.flush()
     sys.stderr.flush()
     if os.name == "posix":

@@ -21,8 +21,9 @@ from botocore.exceptions import ProfileNotFound
 from rich.console import Console
 
 from qbizfed.aws.provision.clients import AwsClients
-from qbizfed.aws.sts import AwsCredentials, federation_client
+from qbizfed.aws.sts import federation_client
 from qbizfed.config import Mode, resolve_config
+from qbizfed.credentials import AwsCredentials
 from qbizfed.creds import cache as creds_cache
 from qbizfed.doctor import DoctorOptions, render_json, render_text, run_doctor
 from qbizfed.doctor.run import DEFAULT_DURATION_SECONDS, EndToEndClients
@@ -63,10 +64,7 @@ def _signed_in(profile: str) -> AwsCredentials:
         raise typer.BadParameter(
             f"no valid credentials cached for profile {profile!r}: run "
             f"`qbizfed login --profile {profile}` first", param_hint="--login-profile")
-    return AwsCredentials(
-        access_key_id=cached.access_key_id, secret_access_key=cached.secret_access_key,
-        session_token=cached.session_token, expiration=cached.expiration,
-        assumed_role_arn=cached.role_arn or "")
+    return cached.credentials
 
 
 def _device_profiles(issuer: str) -> tuple[str, ...]:

@@ -120,7 +120,7 @@ def aws(
         console.print("qbizfed local aws stopped.", highlight=False)
 
 
-from qbizfed.local.idp.command import idp  # noqa: E402
+from qbizfed.cli.local_idp import idp  # noqa: E402
 
 local_app.command("idp")(idp)
 

@@ -1,4 +1,4 @@
-"""The per-profile credential cache: load, save and delete :class:`CachedCredentials`.
+"""The per-profile credential cache: load, save and delete a :class:`CacheEntry`.
 
 One JSON file per profile under the user cache directory (see
 :mod:`qbizfed.creds.locations`), ``0600`` in a ``0700`` directory, replaced atomically.
@@ -10,24 +10,19 @@ malformed ones too (:mod:`qbizfed.creds.record`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
+from qbizfed.credentials import AwsCredentials
 from qbizfed.creds import locations, record, securefile
 from qbizfed.errors import ConfigError, QbizfedError
 
 
 @dataclass(frozen=True)
-class CachedCredentials:
-    """Temporary AWS credentials of one profile and what is needed to renew them."""
+class CacheEntry:
+    """One profile's cache entry: its credentials and what is needed to renew them."""
 
     profile: str
-    access_key_id: str
-    secret_access_key: str = field(repr=False)
-    session_token: str = field(repr=False)
-    expiration: datetime
-    region: str | None = None
-    email: str | None = None
-    role_arn: str | None = None
+    credentials: AwsCredentials
     protocol: str | None = None
     refresh_token: str | None = field(default=None, repr=False)
     refresh_ahead_seconds: int = record.DEFAULT_REFRESH_AHEAD_SECONDS
@@ -36,11 +31,12 @@ class CachedCredentials:
     refresh_retry_after: int | None = None
     """Epoch seconds: after a failed refresh, do not try again before then."""
 
-    def seconds_left(self, now: datetime | None = None) -> float:
-        return (self.expiration - (now or datetime.now(UTC))).total_seconds()
+    @property
+    def expiration(self) -> datetime:
+        return self.credentials.expiration
 
     def is_expired(self, now: datetime | None = None) -> bool:
-        return self.seconds_left(now) <= 0
+        return self.credentials.is_expired(now)
 
     def needs_renewal(self, now: datetime | None = None) -> bool:
         """The fast path's rule (:func:`record.needs_renewal`), on this value."""
@@ -49,14 +45,7 @@ class CachedCredentials:
     def to_record(self) -> dict[str, object]:
         return {
             "qbizfed_cache": record.FORMAT_VERSION,
-            "profile": self.profile,
-            "AccessKeyId": self.access_key_id,
-            "SecretAccessKey": self.secret_access_key,
-            "SessionToken": self.session_token,
-            "Expiration": record.format_expiration(self.expiration),
-            "region": self.region,
-            "email": self.email,
-            "role_arn": self.role_arn,
+            **self.credentials.to_record(profile=self.profile),
             "protocol": self.protocol,
             "refresh_token": self.refresh_token,
             "refresh_ahead_seconds": self.refresh_ahead_seconds,
@@ -72,26 +61,18 @@ class CachedCredentials:
         return rec
 
     @classmethod
-    def from_record(cls, rec: dict[str, object]) -> CachedCredentials:
+    def from_record(cls, rec: dict[str, object]) -> CacheEntry:
         """Build from a record that :func:`record.parse_record` accepted."""
-
         retry = rec.get(record.RETRY_AFTER_KEY)
-
-        def optional(key: str) -> str | None:
-            value = rec.get(key)
-            return value if isinstance(value, str) and value else None
-
+        protocol = rec.get("protocol")
+        refresh_token = rec.get("refresh_token")
         return cls(
             profile=str(rec["profile"]),
-            access_key_id=str(rec["AccessKeyId"]),
-            secret_access_key=str(rec["SecretAccessKey"]),
-            session_token=str(rec["SessionToken"]),
-            expiration=record.parse_expiration(str(rec["Expiration"])),
-            region=optional("region"),
-            email=optional("email"),
-            role_arn=optional("role_arn"),
-            protocol=optional("protocol"),
-            refresh_token=optional("refresh_token"),
+            credentials=AwsCredentials.from_record(rec),
+            protocol=protocol if isinstance(protocol, str) and protocol else None,
+            refresh_token=refresh_token
+            if isinstance(refresh_token, str) and refresh_token
+            else None,
             refresh_ahead_seconds=record.refresh_ahead(rec),
             refresh_store="keyring" if record.KEYRING_FLAG in rec else "file",
             refresh_retry_after=retry if isinstance(retry, int) else None,
@@ -106,7 +87,7 @@ def _check_name(profile: str) -> None:
         )
 
 
-def load(profile: str) -> CachedCredentials | None:
+def load(profile: str) -> CacheEntry | None:
     """The cached credentials, ``None`` when there are none; raises on insecure/corrupt files."""
     _check_name(profile)
     path = locations.cache_file(profile)
@@ -114,7 +95,7 @@ def load(profile: str) -> CachedCredentials | None:
     if data is None:
         return None
     rec = record.parse_record(data, path, profile=profile)
-    creds = CachedCredentials.from_record(rec)
+    creds = CacheEntry.from_record(rec)
     if creds.refresh_store == "keyring" and record.has_refresh_token(rec):
         from qbizfed.creds import keystore
 
@@ -122,7 +103,7 @@ def load(profile: str) -> CachedCredentials | None:
     return creds
 
 
-def save(creds: CachedCredentials) -> str:
+def save(creds: CacheEntry) -> str:
     """Write the profile's cache file atomically; returns its path."""
     _check_name(creds.profile)
     path = locations.cache_file(creds.profile)

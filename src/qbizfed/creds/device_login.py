@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from qbizfed.creds.cache import CachedCredentials
+from qbizfed.creds.cache import CacheEntry
 from qbizfed.creds.profiles import Profile
 from qbizfed.creds.session import RoleExchange, cached_from
 from qbizfed.errors import ConfigError
@@ -34,7 +34,7 @@ def device_login_oidc(
     exchange: RoleExchange,
     timeout: float,
     sleep: Sleep = asyncio.sleep,
-) -> CachedCredentials:
+) -> CacheEntry:
     """Device sign-in for an OIDC profile; the credentials (not yet cached)."""
     if profile.protocol != "oidc":
         raise ConfigError(

@@ -1,7 +1,8 @@
 """``qbizfed exec``: the environment a command runs with, and the nesting guard.
 
 The child gets the profile's temporary credentials and region (``AWS_REGION`` and
-``AWS_DEFAULT_REGION``), ``AWS_ENDPOINT_URL`` for a local-stack profile, and
+``AWS_DEFAULT_REGION``; the variables of ``qbizfed creds --format env``,
+:func:`qbizfed.creds.output.environment`), ``AWS_ENDPOINT_URL`` for a local-stack profile, and
 ``QBIZFED_EXEC_PROFILE`` so that a nested ``qbizfed exec`` refuses to run (nested
 sessions would shadow each other's credentials silently). ``AWS_PROFILE`` and
 ``AWS_DEFAULT_PROFILE`` are removed: the SDKs would otherwise mix two identities.
@@ -11,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from qbizfed.creds.cache import CachedCredentials
-from qbizfed.creds.record import format_expiration
+from qbizfed.creds.cache import CacheEntry
+from qbizfed.creds.output import environment
 from qbizfed.errors import ConfigError
 
 NESTING_VAR = "QBIZFED_EXEC_PROFILE"
@@ -34,24 +35,14 @@ def refuse_nesting(environ: Mapping[str, str]) -> None:
 
 
 def child_environment(
-    environ: Mapping[str, str], creds: CachedCredentials, *, endpoint_url: str | None = None
+    environ: Mapping[str, str], entry: CacheEntry, *, endpoint_url: str | None = None
 ) -> dict[str, str]:
     """A copy of ``environ`` with the profile's credentials in it."""
     refuse_nesting(environ)
     env = {key: value for key, value in environ.items() if key not in _REMOVED}
-    env.update(
-        {
-            "AWS_ACCESS_KEY_ID": creds.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
-            "AWS_SESSION_TOKEN": creds.session_token,
-            "AWS_CREDENTIAL_EXPIRATION": format_expiration(creds.expiration),
-            NESTING_VAR: creds.profile,
-        }
-    )
+    env.update(environment(entry.credentials.to_record()))
+    env[NESTING_VAR] = entry.profile
     env.pop("AWS_SECURITY_TOKEN", None)
-    if creds.region:
-        env["AWS_REGION"] = creds.region
-        env["AWS_DEFAULT_REGION"] = creds.region
     if endpoint_url and "AWS_ENDPOINT_URL" not in env:
         env["AWS_ENDPOINT_URL"] = endpoint_url
     return env

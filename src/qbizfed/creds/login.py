@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from qbizfed.creds import cache
-from qbizfed.creds.cache import CachedCredentials
+from qbizfed.creds.cache import CacheEntry
 from qbizfed.creds.loopback import LoopbackReceiver
 from qbizfed.creds.profiles import Profile
 from qbizfed.creds.session import RoleExchange, cached_from, default_role_exchange
@@ -33,7 +33,7 @@ OpenBrowser = Callable[[str], bool]
 
 @dataclass(frozen=True)
 class LoginResult:
-    credentials: CachedCredentials
+    entry: CacheEntry
     cache_path: str
     warnings: tuple[str, ...] = ()
 
@@ -72,7 +72,7 @@ def login(
         profile, announce=announce, open_browser=open_browser, exchange=exchange, timeout=timeout
     )
     path = cache.save(creds)
-    return LoginResult(credentials=creds, cache_path=path, warnings=warnings)
+    return LoginResult(entry=creds, cache_path=path, warnings=warnings)
 
 
 def _send_user(url: str, *, announce: Announce, open_browser: OpenBrowser | None) -> None:
@@ -82,9 +82,9 @@ def _send_user(url: str, *, announce: Announce, open_browser: OpenBrowser | None
         announce(f"Open this URL in a browser on this machine to sign in:\n{url}")
 
 
-def email_tag_warnings(creds: CachedCredentials) -> tuple[str, ...]:
+def email_tag_warnings(creds: CacheEntry) -> tuple[str, ...]:
     """Q Business identifies the user by the session's Email tag; say how to add it."""
-    if creds.email:
+    if creds.credentials.email:
         return ()
     return (
         "these credentials carry no Email session tag, so Amazon Q Business will refuse "
@@ -101,7 +101,7 @@ def _login_oidc(
     open_browser: OpenBrowser | None,
     exchange: RoleExchange,
     timeout: float,
-) -> tuple[CachedCredentials, tuple[str, ...]]:
+) -> tuple[CacheEntry, tuple[str, ...]]:
     from qbizfed.identity.oidc import OidcClientSettings, SyncOidcRelyingParty
 
     assert profile.issuer is not None  # validated by Profile
@@ -166,7 +166,7 @@ def _login_saml(
     open_browser: OpenBrowser | None,
     exchange: RoleExchange,
     timeout: float,
-) -> tuple[CachedCredentials, tuple[str, ...]]:
+) -> tuple[CacheEntry, tuple[str, ...]]:
     from qbizfed.identity.pkce import random_token
     from qbizfed.identity.saml import SamlServiceProvider, SamlSpSettings
     from qbizfed.identity.saml_stores import MemoryReplayCache, MemoryRequestIdStore

@@ -10,8 +10,9 @@ Shape (version 1)::
 
 The IdP client secret is never part of it. Anything that does not match this shape is
 refused as corrupt (:class:`CorruptCacheFileError`), never half-used. Light module: it is on
-the ``credential_process`` fast path, so it returns plain dicts; the frozen dataclass
-for the rest of qbizfed is :class:`qbizfed.creds.cache.CachedCredentials`.
+the ``credential_process`` fast path, so it returns plain dicts; the values for the rest
+of qbizfed are :class:`qbizfed.credentials.AwsCredentials` (the credential keys) inside a
+:class:`qbizfed.creds.cache.CacheEntry` (the profile and how to renew).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from qbizfed.creds import cache, locations, securefile
-from qbizfed.creds.cache import CachedCredentials
+from qbizfed.creds.cache import CacheEntry
 from qbizfed.creds.profiles import Profile, load_profile
 from qbizfed.creds.session import RoleExchange, cached_from, default_role_exchange
 from qbizfed.errors import IdentityError, QbizfedError
@@ -36,7 +36,7 @@ class LoginRequiredError(IdentityError):
 class Renewal:
     """The credentials to hand out and, when the refresh failed, why (for stderr)."""
 
-    credentials: CachedCredentials
+    entry: CacheEntry
     refreshed: bool
     warning: str | None = None
 
@@ -117,7 +117,7 @@ def current_credentials(
 
 
 def _renew_locked(
-    creds: CachedCredentials,
+    creds: CacheEntry,
     *,
     exchange: RoleExchange,
     profile_loader: Callable[[str], Profile],

@@ -9,31 +9,17 @@ the validation.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
-from typing import Protocol
+from dataclasses import replace
 
-from qbizfed.creds.cache import CachedCredentials
+from qbizfed.credentials import AwsCredentials
+from qbizfed.creds.cache import CacheEntry
 from qbizfed.creds.profiles import Profile
 from qbizfed.identity.federated import FederatedIdentity
 
-
-class TemporaryCredentials(Protocol):
-    """What an STS exchange yields (``qbizfed.aws.sts.AwsCredentials`` fits)."""
-
-    @property
-    def access_key_id(self) -> str: ...
-    @property
-    def secret_access_key(self) -> str: ...
-    @property
-    def session_token(self) -> str: ...
-    @property
-    def expiration(self) -> datetime: ...
+RoleExchange = Callable[[FederatedIdentity, Profile], AwsCredentials]
 
 
-RoleExchange = Callable[[FederatedIdentity, Profile], TemporaryCredentials]
-
-
-def default_role_exchange(identity: FederatedIdentity, profile: Profile) -> TemporaryCredentials:
+def default_role_exchange(identity: FederatedIdentity, profile: Profile) -> AwsCredentials:
     """Assume the profile's role through :mod:`qbizfed.aws.sts` (boto3, imported lazily).
 
     The STS endpoint is the profile's ``endpoint_url`` (a local stack), else whatever
@@ -53,19 +39,24 @@ def default_role_exchange(identity: FederatedIdentity, profile: Profile) -> Temp
 def cached_from(
     profile: Profile,
     identity: FederatedIdentity,
-    creds: TemporaryCredentials,
+    creds: AwsCredentials,
     *,
     refresh_token: str | None,
-) -> CachedCredentials:
-    return CachedCredentials(
+) -> CacheEntry:
+    """The profile's cache entry: the credentials for the profile's role and region, with
+    what the cache file records of them (the Email tag; not STS's session ARN or subject),
+    so that the entry equals what :func:`qbizfed.creds.cache.load` reads back."""
+    email = identity.tags.get("Email")
+    return CacheEntry(
         profile=profile.name,
-        access_key_id=creds.access_key_id,
-        secret_access_key=creds.secret_access_key,
-        session_token=creds.session_token,
-        expiration=creds.expiration,
-        region=profile.region,
-        email=identity.tags.get("Email") or None,
-        role_arn=profile.role_arn,
+        credentials=replace(
+            creds,
+            region=profile.region,
+            role_arn=profile.role_arn,
+            assumed_role_arn=None,
+            session_tags=(("Email", email),) if email else (),
+            subject=None,
+        ),
         protocol=identity.protocol,
         refresh_token=refresh_token,
         refresh_ahead_seconds=profile.refresh_ahead_seconds,

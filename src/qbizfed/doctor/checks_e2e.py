@@ -20,8 +20,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from qbizfed.aws.sts import AwsCredentials, role_session_name, translate_sts_error
+from qbizfed.aws.sts import credentials_from_answer, role_session_name, translate_sts_error
 from qbizfed.config import Mode, StackConfig
+from qbizfed.credentials import AwsCredentials
 from qbizfed.doctor.decode import (
     UndecodableError,
     decode_jwt_unverified,
@@ -94,11 +95,7 @@ def _assume(config: StackConfig, federation: Any, credential: str, inputs: E2eIn
     else:
         answer = federation.assume_role_with_saml(
             PrincipalArn=inputs.provider_arn, SAMLAssertion=_saml_base64(credential), **params)
-    creds = answer["Credentials"]
-    return AwsCredentials(
-        access_key_id=str(creds["AccessKeyId"]), secret_access_key=str(creds["SecretAccessKey"]),
-        session_token=str(creds["SessionToken"]), expiration=creds["Expiration"],
-        assumed_role_arn=str(answer.get("AssumedRoleUser", {}).get("Arn", "")))
+    return credentials_from_answer(answer, role_arn=inputs.role_arn, region=config.region)
 
 
 def check_end_to_end(config: StackConfig, credential: str, inputs: E2eInputs, *,

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import httpx
 
 from qbizfed.aws.provision.clients import AwsClients
-from qbizfed.aws.sts import AwsCredentials
 from qbizfed.config import Mode, StackConfig
+from qbizfed.credentials import AwsCredentials
 from qbizfed.doctor.checks_app import check_application
 from qbizfed.doctor.checks_e2e import (
     ClientFactory,
@@ -125,7 +125,7 @@ def _end_to_end(config: StackConfig, facts: StackFacts, options: DoctorOptions,
         return [skip("e2e.assume-role", looked, "no AWS clients given for the end-to-end check")]
     app = facts.application if isinstance(facts.application, ApplicationFacts) else None
     if options.signed_in is not None:
-        inputs = E2eInputs(role_arn=role_arn or options.signed_in.assumed_role_arn,
+        inputs = E2eInputs(role_arn=role_arn or options.signed_in.role_arn or "",
                            provider_arn="", application_id=app.id if app else None,
                            auto_subscribe_enabled=bool(app and app.auto_subscribe == "ENABLED"))
         return check_signed_in(options.signed_in, inputs, make_client=e2e.make_client)

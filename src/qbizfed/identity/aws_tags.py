@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from qbizfed.identity.errors import MissingEmailClaimError
+from qbizfed.identity.errors import MissingEmailClaimError, TooManySessionTagsError
 
 AWS_TAGS_CLAIM = "https://aws.amazon.com/tags"
 MAX_TAGS = 50
@@ -67,9 +67,11 @@ def session_tags_from_claims(claims: Mapping[str, Any], *, issuer: str) -> AwsSe
             remedy=_EMAIL_REMEDY,
         )
     if len(principal) > MAX_TAGS:
-        raise MissingEmailClaimError(
-            f"the ID token asks for more than {MAX_TAGS} session tags",
-            remedy="release fewer principal_tags",
+        raise TooManySessionTagsError(
+            f"the ID token from {issuer} asks for {len(principal)} session tags in "
+            f"{AWS_TAGS_CLAIM} principal_tags; STS accepts at most {MAX_TAGS}",
+            remedy=f"release at most {MAX_TAGS} principal_tags from the IdP (Amazon Q Business "
+            "needs only Email)",
         )
     tags: list[tuple[str, str]] = []
     for key, value in principal.items():

@@ -6,6 +6,7 @@ issuer URLs and the like.
     IdentityError (qbizfed.errors)
      +-- IdTokenError          an ID token failed validation (``reason`` names the check)
      +-- MissingEmailClaimError        the token has no https://aws.amazon.com/tags Email tag
+     +-- TooManySessionTagsError       the token asks for more session tags than STS allows
      +-- AuthorizationError      the IdP answered the redirect with an error, or state mismatch
      +-- TokenEndpointError       the IdP's token endpoint refused a grant
      +-- DiscoveryDocumentError   the discovery document is malformed or for another issuer
@@ -36,6 +37,11 @@ class IdTokenError(IdentityError):
 
 class MissingEmailClaimError(IdentityError):
     """The ID token lacks ``https://aws.amazon.com/tags`` -> ``principal_tags.Email``."""
+
+
+class TooManySessionTagsError(IdentityError):
+    """The ID token's ``https://aws.amazon.com/tags`` claim asks for more session tags
+    than STS accepts in one call (50)."""
 
 
 class AuthorizationError(IdentityError):

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from qbizfed.aws.chat import RETRY_CONFIG, ChatClient
-from qbizfed.creds.cache import CachedCredentials
+from qbizfed.credentials import AwsCredentials
 from qbizfed.creds.profiles import Profile, load_profile
 from qbizfed.creds.refresh import Renewal, current_credentials
 from qbizfed.errors import ConfigError
@@ -24,21 +24,14 @@ from qbizfed.errors import ConfigError
 APP_ID_ENV = "QBUSINESS_APPLICATION_ID"
 
 CredentialSource = Callable[[str], Renewal]
-ClientFactory = Callable[[CachedCredentials, Profile, str], ChatClient]
+ClientFactory = Callable[[AwsCredentials, Profile, str], ChatClient]
 
 
-def boto3_chat_client(
-    creds: CachedCredentials, profile: Profile, application_id: str
-) -> ChatClient:
+def boto3_chat_client(creds: AwsCredentials, profile: Profile, application_id: str) -> ChatClient:
     """A chat client on exactly these credentials (never the environment's or a profile's)."""
     import boto3
 
-    session = boto3.session.Session(
-        aws_access_key_id=creds.access_key_id,
-        aws_secret_access_key=creds.secret_access_key,
-        aws_session_token=creds.session_token,
-        region_name=profile.region,
-    )
+    session = boto3.session.Session(**creds.boto3_session_kwargs(), region_name=profile.region)
     client = session.client("qbusiness", endpoint_url=profile.endpoint_url, config=RETRY_CONFIG)
     return ChatClient(qbusiness=client, application_id=application_id)
 
@@ -94,7 +87,7 @@ class ProfileUser:
     def chat(self) -> ChatClient:
         """A client for the signed-in user, or :class:`LoginRequiredError` with the fix."""
         renewal = self._credentials(self.profile_name)
-        creds = renewal.credentials
+        creds = renewal.entry.credentials
         with self._lock:
             if self._client is None or self._client_key != creds.access_key_id:
                 self._client = self._factory(creds, self.served.profile, self.served.application_id)

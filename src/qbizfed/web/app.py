@@ -2,7 +2,7 @@
 
 Everything with I/O is injected (session store, the httpx client used for the IdP,
 the STS credential issuer), with production defaults. Routers are split by concern
-(OIDC, SAML, account); the chat pages of a later issue add their own router here.
+(OIDC, SAML, account); :func:`qbizfed.web.routes_chat.install_chat` adds the chat pages.
 
 Middleware, outermost first: path-only access log, trusted hosts, security headers,
 unexpected-error pages, request body limits.

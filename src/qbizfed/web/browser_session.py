@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from qbizfed.credentials import AwsCredentials
 from qbizfed.identity.federated import FederatedIdentity
 from qbizfed.web.sessions import JsonObject, SessionStore
 
@@ -53,22 +54,6 @@ class SignedInUser:
 
 
 @dataclass(frozen=True)
-class SessionCredentials:
-    """Identity-aware STS credentials, kept server-side; secrets hidden from ``repr``."""
-
-    access_key_id: str
-    secret_access_key: str = field(repr=False)
-    session_token: str = field(repr=False)
-    expiration: datetime
-    region: str
-    role_arn: str
-    role_session_name: str
-
-    def seconds_left(self, now: datetime | None = None) -> float:
-        return (self.expiration - (now or datetime.now(UTC))).total_seconds()
-
-
-@dataclass(frozen=True)
 class RefreshGrant:
     """What renewing an OIDC session needs: the IdP's refresh token (a secret that never
     leaves the server) and the original login's ``nonce`` and ``auth_time``, which a
@@ -99,7 +84,7 @@ class WebSession:
     csrf_token: str = field(repr=False)
     created_at: float
     user: SignedInUser | None = None
-    credentials: SessionCredentials | None = None
+    credentials: AwsCredentials | None = None
     id_token: str | None = field(default=None, repr=False)
     """Kept only when logout sends ``id_token_hint`` by POST."""
     end_session_endpoint: str | None = None
@@ -147,7 +132,7 @@ class WebSession:
             out["creds"] = {
                 "akid": c.access_key_id, "secret": c.secret_access_key, "token": c.session_token,
                 "exp": c.expiration.isoformat(), "region": c.region, "role": c.role_arn,
-                "rsn": c.role_session_name,
+                "arn": c.assumed_role_arn,
             }  # fmt: skip
         if self.id_token is not None:
             out["idt"] = self.id_token
@@ -160,7 +145,7 @@ class WebSession:
     @classmethod
     def from_json(cls, session_id: str, data: JsonObject) -> WebSession:
         user: SignedInUser | None = None
-        creds: SessionCredentials | None = None
+        creds: AwsCredentials | None = None
         raw_user: dict[str, Any] | None = data.get("user")
         if raw_user is not None:
             user = SignedInUser(
@@ -173,14 +158,15 @@ class WebSession:
             )
         raw_creds: dict[str, Any] | None = data.get("creds")
         if raw_creds is not None:
-            creds = SessionCredentials(
+            creds = AwsCredentials(
                 access_key_id=str(raw_creds["akid"]),
                 secret_access_key=str(raw_creds["secret"]),
                 session_token=str(raw_creds["token"]),
                 expiration=datetime.fromisoformat(str(raw_creds["exp"])),
-                region=str(raw_creds["region"]),
-                role_arn=str(raw_creds["role"]),
-                role_session_name=str(raw_creds["rsn"]),
+                region=raw_creds.get("region"),
+                role_arn=raw_creds.get("role"),
+                # absent from sessions saved before the assumed-role ARN was kept ("rsn")
+                assumed_role_arn=raw_creds.get("arn"),
             )
         raw_refresh = data.get("rg")
         return cls(

@@ -2,9 +2,9 @@
 
 The formats themselves (shell ``export`` lines, ``credential_process`` JSON, an
 ``~/.aws/credentials`` block) come from the one renderer shared with ``qbizfed creds``,
-:mod:`qbizfed.creds.output`; this module only turns the session's credentials into its
-input and names the profile. The page renders them only after the user asks (a
-CSRF-protected POST). ``mask`` is what every page shows by default.
+:mod:`qbizfed.creds.output`; this module only names the profile and hands the session's
+credentials to it. The page renders them only after the user asks (a CSRF-protected
+POST). ``mask`` is what every page shows by default.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from qbizfed.credentials import AwsCredentials
 from qbizfed.creds import output
-from qbizfed.creds.record import format_expiration
-from qbizfed.web.browser_session import SessionCredentials
 
 _PROFILE_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -34,20 +33,6 @@ def profile_name(email: str) -> str:
     return "qbizfed-" + (_PROFILE_UNSAFE.sub("-", local)[:40] or "user")
 
 
-def credentials_record(creds: SessionCredentials, *, email: str) -> dict[str, object]:
-    """The session's credentials in the renderer's (cache-shaped) record."""
-    return {
-        "profile": profile_name(email),
-        "AccessKeyId": creds.access_key_id,
-        "SecretAccessKey": creds.secret_access_key,
-        "SessionToken": creds.session_token,
-        "Expiration": format_expiration(creds.expiration),
-        "region": creds.region,
-        "email": email,
-        "role_arn": creds.role_arn,
-    }
-
-
 @dataclass(frozen=True)
 class RevealedCredentials:
     """Everything the credentials page shows after the user asked to reveal them."""
@@ -58,11 +43,17 @@ class RevealedCredentials:
     profile: str
 
 
-def reveal(creds: SessionCredentials, *, email: str) -> RevealedCredentials:
-    record = credentials_record(creds, email=email)
+def reveal(creds: AwsCredentials, *, email: str) -> RevealedCredentials:
+    profile = profile_name(email)
+    record = creds.to_record(profile=profile)
     return RevealedCredentials(
         export=output.render(record, "env"),
         credential_process=output.render(record, "process"),
         credentials_file=output.render(record, "ini"),
-        profile=str(record["profile"]),
+        profile=profile,
     )
+
+
+def credential_process_json(creds: AwsCredentials) -> str:
+    """The ``credential_process`` document for tools that fetch it from serve."""
+    return output.render(creds.to_record(), "process")

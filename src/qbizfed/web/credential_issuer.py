@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from qbizfed.credentials import AwsCredentials
 from qbizfed.identity.federated import FederatedIdentity, SamlRole
-from qbizfed.web.browser_session import SessionCredentials
 
 
 class CredentialIssuer(Protocol):
@@ -18,10 +18,10 @@ class CredentialIssuer(Protocol):
 
     async def for_web_identity(
         self, identity: FederatedIdentity, *, role_arn: str, duration_seconds: int
-    ) -> SessionCredentials:
+    ) -> AwsCredentials:
         """AssumeRoleWithWebIdentity with the identity's ID token."""
 
     async def for_saml(
         self, identity: FederatedIdentity, *, role: SamlRole, duration_seconds: int
-    ) -> SessionCredentials:
+    ) -> AwsCredentials:
         """AssumeRoleWithSAML with the identity's SAML response."""

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from qbizfed.web.browser_session import WebSession
 from qbizfed.web.context import WebContext, expires_iso, web_context
-from qbizfed.web.credential_export import mask, reveal
+from qbizfed.web.credential_export import credential_process_json, mask, reveal
 from qbizfed.web.csrf import verify_csrf
 from qbizfed.web.oidc_relying_party import LazyRelyingParty
 from qbizfed.web.redirects import safe_next_path
@@ -109,16 +109,7 @@ async def credentials_json(request: Request) -> Response:
     if session is None or session.credentials is None:
         # 403, not 401: there is no WWW-Authenticate challenge to offer (RFC 9110).
         return JSONResponse({"error": "not signed in"}, status_code=403)
-    creds = session.credentials
-    return JSONResponse(
-        {
-            "Version": 1,
-            "AccessKeyId": creds.access_key_id,
-            "SecretAccessKey": creds.secret_access_key,
-            "SessionToken": creds.session_token,
-            "Expiration": expires_iso(creds.expiration),
-        }
-    )
+    return Response(credential_process_json(session.credentials), media_type="application/json")
 
 
 @router.post("/logout")

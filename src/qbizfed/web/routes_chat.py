@@ -57,8 +57,9 @@ from qbizfed.aws.chat import (
     HistoryMessage,
 )
 from qbizfed.aws.chat_controls import ChatControls
+from qbizfed.credentials import AwsCredentials
 from qbizfed.errors import AwsError, ConfigError, QbizfedError
-from qbizfed.web.browser_session import SessionCredentials, SignedInUser, WebSession
+from qbizfed.web.browser_session import SignedInUser, WebSession
 from qbizfed.web.chat_page_cache import CachedPage, ChatPageCache, last_answer_id
 from qbizfed.web.chat_rendering import SourceView, render_answer, source_views
 from qbizfed.web.chat_settings import DEFAULT_CONCURRENCY, ChatSettings
@@ -80,7 +81,7 @@ REASON_LABELS: dict[str, str] = {
 
 _T = TypeVar("_T")
 
-QBusinessFactory = Callable[[SessionCredentials], Any]
+QBusinessFactory = Callable[[AwsCredentials], Any]
 """Makes a boto3 ``qbusiness`` client from a session's credentials (blocking; thread pool)."""
 
 
@@ -93,7 +94,7 @@ class BoundedClientCache:
         self._clients: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def cached(self, credentials: SessionCredentials) -> Any | None:
+    def cached(self, credentials: AwsCredentials) -> Any | None:
         """The client already made for these credentials, without making one (no I/O)."""
         key = credentials.access_key_id
         with self._lock:
@@ -102,7 +103,7 @@ class BoundedClientCache:
                 self._clients.move_to_end(key)
             return client
 
-    def __call__(self, credentials: SessionCredentials) -> Any:
+    def __call__(self, credentials: AwsCredentials) -> Any:
         client = self.cached(credentials)
         if client is not None:
             return client
@@ -124,7 +125,7 @@ def boto3_qbusiness_factory(*, region: str, endpoint_url: str | None) -> QBusine
     session = boto3.session.Session(region_name=region)
     lock = threading.Lock()  # boto3 sessions are not thread-safe for client creation
 
-    def make(credentials: SessionCredentials) -> Any:
+    def make(credentials: AwsCredentials) -> Any:
         with lock:
             return session.client(
                 "qbusiness",
@@ -151,13 +152,13 @@ class ChatRuntime:
 
     pages: ChatPageCache | None = None
 
-    def client_for(self, user: SignedInUser, credentials: SessionCredentials) -> ChatClient:
+    def client_for(self, user: SignedInUser, credentials: AwsCredentials) -> ChatClient:
         """Blocking when the client is not cached yet (making one costs ms of CPU): call it
         in a worker, or use :meth:`cached_client_for` first."""
         return self._chat_client(user, self.qbusiness(credentials))
 
     def cached_client_for(
-        self, user: SignedInUser, credentials: SessionCredentials
+        self, user: SignedInUser, credentials: AwsCredentials
     ) -> ChatClient | None:
         """The client without leaving the event loop, when one is cached already."""
         cached = getattr(self.qbusiness, "cached", None)
@@ -235,25 +236,7 @@ class SignedIn:
     ctx: WebContext
     session: WebSession
     user: SignedInUser
-    credentials: SessionCredentials
-
-
-def _in_reading_order(history: Sequence[HistoryMessage]) -> list[HistoryMessage]:
-    """Oldest first, also among messages that carry the same time.
-
-    ``ChatClient.history`` sorts by time, stably, so ties keep ListMessages' order,
-    which is newest first (the emulator's; AWS's *unconfirmed*): a question and its
-    answer stamped in the same instant would show answer-first. Ties are reversed.
-    """
-    ordered: list[HistoryMessage] = []
-    run: list[HistoryMessage] = []
-    for message in history:
-        if run and message.time != run[0].time:
-            ordered.extend(reversed(run))
-            run = []
-        run.append(message)
-    ordered.extend(reversed(run))
-    return ordered
+    credentials: AwsCredentials
 
 
 @functools.lru_cache(maxsize=RENDERED_ANSWERS_CACHED)
@@ -284,7 +267,7 @@ def openable(
 def _messages(
     history: Sequence[HistoryMessage], conversation_id: str | None = None
 ) -> list[MessageView]:
-    """Views of a history already in reading order (:func:`_in_reading_order`)."""
+    """Views of a history in reading order (``ChatClient.history``: oldest first)."""
     answers = sum(1 for m in history if m.kind != "USER")
     views: list[MessageView] = []
     seen = 0
@@ -447,7 +430,7 @@ def _list_page(client: ChatClient, conversation_id: str | None) -> CachedPage:
         conversations.append(summary)
         if len(conversations) >= MAX_CONVERSATIONS_LISTED:
             break
-    history = _in_reading_order(client.history(conversation_id)) if conversation_id else []
+    history = client.history(conversation_id) if conversation_id else []
     return CachedPage(conversation_id, tuple(conversations), tuple(history))
 
 

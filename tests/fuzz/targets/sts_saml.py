@@ -3,7 +3,7 @@
 ``validate_saml_response`` against one IAM SAML provider built from a test IdP's
 metadata. Input as for the SP target: a mode byte, then XML (base64-encoded here) or
 the raw ``SAMLAssertion`` parameter. Allowed outcome: a SAML identity or an
-:class:`StsError`.
+:class:`StsRefusalError`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import contextlib
 from datetime import UTC, datetime
 
 from qbizfed.local.moto_backend import SamlProvider
-from qbizfed.local.sts.refusal import StsError
+from qbizfed.local.sts.refusal import StsRefusalError
 from qbizfed.local.sts.saml_response import validate_saml_response
 from tests.support.rp_idp import SamlIdp
 
@@ -50,7 +50,7 @@ class StsSamlTarget:
             value = payload.decode("utf-8", errors="replace")
         else:
             value = base64.b64encode(payload).decode()
-        with contextlib.suppress(StsError):
+        with contextlib.suppress(StsRefusalError):
             validate_saml_response(
                 value, provider=self.provider, role_arn=ROLE_ARN, now=datetime.now(UTC)
             )

@@ -2,7 +2,7 @@
 
 ``validate_web_identity_token`` with one registered OIDC provider whose discovery
 document and JWKS are served at the httpx seam. Allowed outcome: a web identity or an
-:class:`StsError` (AWS's wire error).
+:class:`StsRefusalError` (AWS's wire error).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from joserfc.jwk import RSAKey
 
 from qbizfed.local.moto_backend import OidcProvider
 from qbizfed.local.sts.jwks import JwksCache
-from qbizfed.local.sts.refusal import StsError
+from qbizfed.local.sts.refusal import StsRefusalError
 from qbizfed.local.sts.web_identity import validate_web_identity_token
 from tests.fuzz.targets.id_token import CLIENT_ID, ISSUER, good_claims
 from tests.fuzz.targets.jwt_inputs import signed_seed, text_seed, token_from
@@ -60,7 +60,7 @@ class StsWebIdentityTarget:
 
     def check(self, data: bytes) -> None:
         token = token_from(data, key=self.rsa, kid=self.key.kid)
-        with contextlib.suppress(StsError):
+        with contextlib.suppress(StsRefusalError):
             validate_web_identity_token(
                 token, providers=[PROVIDER], keys=self.keys, now=datetime.now(UTC)
             )

@@ -3,7 +3,7 @@
 Loopback only, demo users (alice, bob, carol; password ``demo``), keys made at start.
 
     server.py         DevIdp / DevIdpSettings: run it in a background thread (the API)
-    command.py        ``qbizfed local idp``
+    (the ``qbizfed local idp`` command is :mod:`qbizfed.cli.local_idp`)
     app.py            the WSGI app and its fixed paths
     oidc.py           OIDC provider logic (codes, PKCE, tokens, userinfo, logout)
     saml_request.py   AuthnRequest decoding and checks (bindings, signatures, SP, ACS)

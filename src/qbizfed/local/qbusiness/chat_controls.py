@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from qbizfed.local.qbusiness.api_errors import ValidationError
-from qbizfed.local.qbusiness.control_plane import get_application, state_of
 from qbizfed.local.qbusiness.operations import (
     Access,
     OperationContext,
@@ -41,6 +40,7 @@ from qbizfed.local.qbusiness.operations import (
     Result,
 )
 from qbizfed.local.qbusiness.pagination import page
+from qbizfed.local.qbusiness.resource_lookup import get_application, state_of
 
 registry = OperationRegistry()
 

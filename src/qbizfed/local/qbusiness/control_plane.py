@@ -23,7 +23,6 @@ Behaviour follows the Q Business API reference and docs/aws-facts.md:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,6 +32,7 @@ from qbizfed.local.qbusiness.api_errors import (
     QuotaExceededError,
     ValidationError,
 )
+from qbizfed.local.qbusiness.idempotency import idempotent
 from qbizfed.local.qbusiness.operations import (
     Access,
     OperationContext,
@@ -41,10 +41,15 @@ from qbizfed.local.qbusiness.operations import (
     Result,
 )
 from qbizfed.local.qbusiness.pagination import page
+from qbizfed.local.qbusiness.resource_lookup import (
+    arn,
+    get_application,
+    get_child,
+    state_of,
+    visible,
+)
 from qbizfed.local.qbusiness.state import (
-    EmulatorState,
     Resource,
-    fingerprint,
     new_id,
     random_host_label,
 )
@@ -58,96 +63,6 @@ _APP_FIELDS = (
     "clientIdsForOIDC", "encryptionConfiguration", "attachmentsConfiguration",
     "qAppsConfiguration", "personalizationConfiguration", "quickSightConfiguration",
 )  # fmt: skip
-
-
-def state_of(ctx: OperationContext) -> EmulatorState:
-    state: EmulatorState = ctx.state
-    return state
-
-
-def arn(ctx: OperationContext, path: str) -> str:
-    return f"arn:aws:qbusiness:{ctx.region}:{ctx.account_id}:{path}"
-
-
-def _visible(ctx: OperationContext, resource: Resource) -> bool:
-    return resource.account_id == ctx.account_id and resource.region == ctx.region
-
-
-def get_application(ctx: OperationContext, application_id: str) -> Resource:
-    """The caller's application, or ``ResourceNotFoundException``."""
-    resource = state_of(ctx).resources.get(application_id)
-    if resource is None or resource.kind != "application" or not _visible(ctx, resource):
-        raise NotFoundError(
-            f"The application {application_id} was not found.",
-            resource_id=application_id,
-            resource_type="AWS::QBusiness::Application",
-        )
-    return resource
-
-
-def get_child(ctx: OperationContext, application_id: str, kind: str, child_id: str) -> Resource:
-    get_application(ctx, application_id)
-    resource = state_of(ctx).resources.get(child_id)
-    if resource is None or resource.kind != kind or resource.application_id != application_id:
-        type_name = {"index": "Index", "retriever": "Retriever"}.get(kind, "WebExperience")
-        raise NotFoundError(
-            f"The {kind.replace('-', ' ')} {child_id} was not found in application "
-            f"{application_id}.",
-            resource_id=child_id,
-            resource_type=f"AWS::QBusiness::{type_name}",
-        )
-    return resource
-
-
-def idempotent(
-    ctx: OperationContext,
-    params: Params,
-    scope: str,
-    create: Callable[[], Result],
-    *,
-    exclusive: bool = True,
-) -> Result:
-    """Run ``create`` once per client token; replay its result for the same input.
-
-    ``exclusive`` runs ``create`` under the state lock (resource creation: strictly
-    once). Slow work such as a chat turn passes ``exclusive=False``: it runs outside
-    the lock and the first result stored for the token wins.
-    """
-    token = params.get("clientToken")
-    if not token:
-        return create()
-    state = state_of(ctx)
-    key = (ctx.account_id, ctx.region, ctx.operation, scope, str(token))
-    digest = fingerprint(params)
-
-    def replay() -> Result | None:
-        seen = state.idempotency.get(key)
-        if seen is None:
-            return None
-        if seen[0] != digest:
-            raise ConflictError(
-                "The client token was already used with a different request. "
-                "Use a new client token for a new request.",
-                resource_id=str(token),
-                resource_type="ClientToken",
-            )
-        return dict(seen[1])
-
-    with state.lock:
-        earlier = replay()
-        if earlier is not None:
-            return earlier
-        if exclusive:
-            result = create()
-            state.idempotency[key] = (digest, dict(result))
-            return result
-    result = create()
-    with state.lock:
-        earlier = replay()
-        if earlier is not None:
-            return earlier
-        state.idempotency[key] = (digest, dict(result))
-    return result
 
 
 def _tags_in(params: Params) -> dict[str, str]:
@@ -248,7 +163,7 @@ def create_application(ctx: OperationContext, params: Params) -> Result:
 
     def create() -> Result:
         state = state_of(ctx)
-        mine = [r for r in state.resources.values() if r.kind == "application" and _visible(ctx, r)]
+        mine = [r for r in state.resources.values() if r.kind == "application" and visible(ctx, r)]
         if len(mine) >= state.application_quota:
             raise QuotaExceededError(
                 f"You have reached the limit of {state.application_quota} applications in this "
@@ -295,7 +210,7 @@ def get_application_op(ctx: OperationContext, params: Params) -> Result:
 @registry.operation("ListApplications")
 def list_applications(ctx: OperationContext, params: Params) -> Result:
     apps = [
-        r for r in state_of(ctx).resources.values() if r.kind == "application" and _visible(ctx, r)
+        r for r in state_of(ctx).resources.values() if r.kind == "application" and visible(ctx, r)
     ]
     chunk, token = _paged(ctx, params, apps, 100)
     summaries = [
@@ -700,7 +615,7 @@ def delete_web_experience(ctx: OperationContext, params: Params) -> Result:
 
 def _tagged(ctx: OperationContext, resource_arn: str) -> Resource:
     resource = state_of(ctx).by_arn(resource_arn)
-    if resource is None or not _visible(ctx, resource):
+    if resource is None or not visible(ctx, resource):
         raise NotFoundError(
             f"The resource {resource_arn} was not found.",
             resource_id=resource_arn,

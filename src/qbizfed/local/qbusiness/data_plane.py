@@ -47,7 +47,6 @@ from qbizfed.local.qbusiness.api_errors import (
     NotImplementedByLocalError,
     ValidationError,
 )
-from qbizfed.local.qbusiness.control_plane import get_application, get_child, idempotent, state_of
 from qbizfed.local.qbusiness.dataplane_attributes import AttributeFilter, DocumentAttribute
 from qbizfed.local.qbusiness.dataplane_errors import DataPlaneError
 from qbizfed.local.qbusiness.document_content import (
@@ -58,6 +57,7 @@ from qbizfed.local.qbusiness.document_content import (
     mime_type,
     presigned_url,
 )
+from qbizfed.local.qbusiness.idempotency import idempotent
 from qbizfed.local.qbusiness.operations import (
     Access,
     OperationContext,
@@ -76,6 +76,7 @@ from qbizfed.local.qbusiness.permissions import (
     ReadAccess,
     may_see,
 )
+from qbizfed.local.qbusiness.resource_lookup import get_application, get_child, state_of
 from qbizfed.local.qbusiness.state import EmulatorState, Resource
 
 if TYPE_CHECKING:

@@ -21,9 +21,10 @@ from __future__ import annotations
 import uuid
 
 from qbizfed.local.qbusiness.api_errors import AccessDeniedError, ConflictError, NotFoundError
-from qbizfed.local.qbusiness.control_plane import arn, get_application, idempotent, state_of
+from qbizfed.local.qbusiness.idempotency import idempotent
 from qbizfed.local.qbusiness.operations import OperationContext, OperationRegistry, Params, Result
 from qbizfed.local.qbusiness.pagination import page
+from qbizfed.local.qbusiness.resource_lookup import arn, get_application, state_of
 from qbizfed.local.qbusiness.state import Resource, Subscription, new_id
 
 registry = OperationRegistry()

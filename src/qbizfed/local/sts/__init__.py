@@ -12,5 +12,5 @@ trust_policy.py    policy statements: Principal, Action, Effect (Deny beats Allo
 session_tags.py    session tag limits and their condition keys
 parameters.py      RoleArn, RoleSessionName, DurationSeconds, Policy validation
 responses.py       success responses in the query protocol
-refusal.py         StsError: an STS error code, message and HTTP status
+refusal.py         StsRefusalError: an STS error code, message and HTTP status
 """

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 
 from qbizfed.iam.policy import PermissionPolicy, PolicyError
-from qbizfed.local.sts.refusal import StsError, validation_error
+from qbizfed.local.sts.refusal import StsRefusalError, validation_error
 
 ROLE_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}", re.ASCII)
@@ -25,7 +25,7 @@ MAX_SESSION_POLICY_ARNS = 10
 POLICY_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[\w+=,.@/-]{1,512}", re.ASCII)
 
 
-def _constraint(value: str, member: str, constraint: str) -> StsError:
+def _constraint(value: str, member: str, constraint: str) -> StsRefusalError:
     shown = value if len(value) <= 200 else value[:200] + "..."
     return validation_error(
         f"1 validation error detected: Value '{shown}' at '{member}' failed to satisfy "
@@ -106,20 +106,21 @@ def session_policy(raw: str | None) -> str | None:
     if raw is None or raw == "":
         return None
     if len(raw) > MAX_SESSION_POLICY_CHARS:
-        raise StsError(
+        raise StsRefusalError(
             "PackedPolicyTooLarge",
             "Packed policy consumes more than 100% of allotted space",
         )
     try:
         parsed = json.loads(raw)
     except ValueError as exc:
-        raise StsError("MalformedPolicyDocument", "Syntax errors in policy.") from exc
+        raise StsRefusalError("MalformedPolicyDocument", "Syntax errors in policy.") from exc
     if not isinstance(parsed, dict) or "Statement" not in parsed:
-        raise StsError("MalformedPolicyDocument", "Syntax errors in policy.")
+        raise StsRefusalError("MalformedPolicyDocument", "Syntax errors in policy.")
     try:
         PermissionPolicy.parse(raw)
     except PolicyError as exc:
-        raise StsError("MalformedPolicyDocument", f"Syntax errors in policy: {exc}.") from exc
+        message = f"Syntax errors in policy: {exc}."
+        raise StsRefusalError("MalformedPolicyDocument", message) from exc
     return raw
 
 

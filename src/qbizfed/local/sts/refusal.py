@@ -1,6 +1,6 @@
 """Why the local STS refuses a call, in AWS's words.
 
-``StsError`` is a wire-level error: it carries STS's error code, message and HTTP
+``StsRefusalError`` is a wire-level error: it carries STS's error code, message and HTTP
 status, and ``FederationSts`` turns it into the query-protocol ``ErrorResponse`` that
 boto3 and the AWS CLI parse. Codes are the ones in botocore's STS model
 (``InvalidIdentityToken``, ``IDPRejectedClaim``, ``IDPCommunicationError``,
@@ -11,7 +11,7 @@ plus the common ``AccessDenied`` and ``ValidationError``.
 from __future__ import annotations
 
 
-class StsError(Exception):
+class StsRefusalError(Exception):
     """An STS error response: ``code`` and ``message`` as AWS sends them."""
 
     def __init__(self, code: str, message: str, *, status: int = 400) -> None:
@@ -21,21 +21,21 @@ class StsError(Exception):
         self.status = status
 
 
-def invalid_token(message: str) -> StsError:
-    return StsError("InvalidIdentityToken", message)
+def invalid_token(message: str) -> StsRefusalError:
+    return StsRefusalError("InvalidIdentityToken", message)
 
 
-def access_denied(message: str) -> StsError:
-    return StsError("AccessDenied", message, status=403)
+def access_denied(message: str) -> StsRefusalError:
+    return StsRefusalError("AccessDenied", message, status=403)
 
 
-def validation_error(message: str) -> StsError:
-    return StsError("ValidationError", message)
+def validation_error(message: str) -> StsRefusalError:
+    return StsRefusalError("ValidationError", message)
 
 
-def expired_token(message: str) -> StsError:
-    return StsError("ExpiredTokenException", message)
+def expired_token(message: str) -> StsRefusalError:
+    return StsRefusalError("ExpiredTokenException", message)
 
 
-def idp_communication(message: str) -> StsError:
-    return StsError("IDPCommunicationError", message)
+def idp_communication(message: str) -> StsRefusalError:
+    return StsRefusalError("IDPCommunicationError", message)

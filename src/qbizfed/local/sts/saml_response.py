@@ -338,7 +338,7 @@ def validate_saml_response(
     role_arn: str,
     now: datetime,
 ) -> SamlIdentity:
-    """Decode, verify and read ``assertion_b64``; raise ``StsError`` if anything is off."""
+    """Decode, verify and read ``assertion_b64``; raise ``StsRefusalError`` if anything is off."""
     data = _decode(assertion_b64)
     try:
         root = parse_untrusted(data)

@@ -26,7 +26,7 @@ from qbizfed.local.sigv4 import SignatureError, SigV4Verifier
 from qbizfed.local.sts import parameters
 from qbizfed.local.sts.authorization import authorize_federation
 from qbizfed.local.sts.jwks import JwksCache
-from qbizfed.local.sts.refusal import StsError, access_denied, invalid_token
+from qbizfed.local.sts.refusal import StsRefusalError, access_denied, invalid_token
 from qbizfed.local.sts.responses import (
     caller_identity_response,
     saml_response,
@@ -113,7 +113,7 @@ class FederationSts:
                 return self._assume_role_with_saml(_form(request))
             if action == CALLER_IDENTITY:
                 return self._get_caller_identity(request)
-        except StsError as refusal:
+        except StsRefusalError as refusal:
             return error_response(
                 "sts", status=refusal.status, code=refusal.code, message=refusal.message
             )
@@ -307,7 +307,7 @@ class FederationSts:
             caller = self._verifier.verify(request)
         except SignatureError as exc:
             code = _STS_SIGNATURE_CODES.get(exc.code, exc.code)
-            raise StsError(code, exc.message, status=exc.status) from exc
+            raise StsRefusalError(code, exc.message, status=exc.status) from exc
         if caller.session is None:  # pragma: no cover - the key was looked up above
             return None
         return caller_identity_response(caller.session)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from qbizfed.local.sts.refusal import StsError, validation_error
+from qbizfed.local.sts.refusal import StsRefusalError, validation_error
 
 MAX_TAGS = 50
 MAX_KEY = 128
@@ -64,7 +64,7 @@ def build_session_tags(
         seen.add(key.lower())
         tags[key] = value
     if len(tags) > MAX_TAGS:
-        raise StsError(
+        raise StsRefusalError(
             "PackedPolicyTooLarge",
             f"Session tags exceed the limit: {len(tags)} tags were passed, at most {MAX_TAGS} "
             "are allowed.",

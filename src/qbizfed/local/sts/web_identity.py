@@ -227,7 +227,7 @@ def _source_identity(claims: Mapping[str, object]) -> str | None:
 def validate_web_identity_token(
     token: str, *, providers: Sequence[OidcProvider], keys: JwksCache, now: datetime
 ) -> WebIdentity:
-    """Parse and validate ``token``; raise ``StsError`` with AWS's code if anything is off."""
+    """Parse and validate ``token``; ``StsRefusalError`` with AWS's code if anything is off."""
     if len(token) < 4 or len(token) > MAX_TOKEN_CHARS:
         raise validation_error(
             "1 validation error detected: Value at 'webIdentityToken' failed to satisfy "
