@@ -75,7 +75,7 @@ def test_doctor_makes_read_calls_only_and_names_refused_permissions(
             report = run_doctor(config, DoctorOptions(credential=assertion, assume=True),
                                 clients=clients, http=http,
                                 e2e=EndToEndClients(federation, make_client))
-    assert report.by_name("app.auto-subscription").status is Status.FAIL
+    assert report.by_name("stack.auto-subscription").status is Status.FAIL
     listed = report.by_name("e2e.list-conversations")
     assert listed.status is Status.FAIL
     assert "does not have a subscription" in listed.detail
@@ -109,8 +109,8 @@ def _deny(operations: set[str]) -> Any:
     ("denied", "skipped", "permission"),
     [
         ({"GetRole"}, "role.tag-session", "iam:GetRole"),
-        ({"GetSAMLProvider"}, "idp.iam-saml-provider", "iam:GetSAMLProvider"),
-        ({"ListApplications"}, "app.auto-subscription", "qbusiness:ListApplications"),
+        ({"ListSAMLProviders"}, "idp.iam-saml-provider", "iam:ListSAMLProviders"),
+        ({"ListApplications"}, "stack.auto-subscription", "qbusiness:ListApplications"),
     ],
 )
 def test_refused_reads_skip_their_checks_and_name_the_permission(

@@ -234,6 +234,9 @@ def _allowed(role: ObservedRole, needed: tuple[tuple[str, str], ...], context: R
 def _chat_permissions(config: StackConfig, facts: DoctorFacts, role: ObservedRole) -> CheckResult:
     app_arn = desired.application_arn_or_pending(config, facts.stack)
     looked = f"permission policies of {role.name} on {app_arn}"
+    unknown = facts.unknown(Part.APPLICATION)
+    if unknown is not None:
+        return skip("role.chat-permissions", looked, unknown.reason, unknown.needs)
     web = facts.stack.web_experience
     labels = {"applicationId": app_arn.rsplit("/", 1)[-1], "webExperienceId": web.id if web
               else "<web-experience-id>"}  # fmt: skip
