@@ -81,7 +81,7 @@ def test_exit_codes_and_output_of_a_healthy_then_broken_stack(
     )
     broken = runner.invoke(_app(), ["--config", str(config_file)], terminal_width=200)
     assert broken.exit_code == 1, broken.output
-    assert "app.auto-subscription" in broken.output
+    assert "stack.auto-subscription" in broken.output
     assert "aws qbusiness update-application" in broken.output
     assert "1 FAIL" in broken.output
 

@@ -170,7 +170,8 @@ def test_healthy_oidc_stack_reports_no_problems_end_to_end(stack: OidcStack) -> 
     assert report.by_name("token.email-tag").detail == "Email alice@example.com"
     assert report.by_name("e2e.caller-identity").detail.endswith("/alice@example.com")
     assert report.by_name("e2e.list-conversations").status is Status.OK
-    assert report.by_name("app.identity").detail == f"AWS_IAM_IDP_OIDC with {stack.provider_arn}"
+    assert report.by_name("stack.application").status is Status.OK
+    assert report.by_name("stack.identity-provider").status is Status.OK
 
 
 def test_issuer_differing_from_discovery_is_found(stack: OidcStack) -> None:

@@ -18,12 +18,14 @@ import httpx
 import pytest
 from rich.console import Console
 
-from qbizfed.aws.provision import AwsClients, CallLog, apply_stack
+from qbizfed.aws.provision import AwsClients, CallLog, apply_stack, observe
+from qbizfed.aws.provision.observed import Part, read_stack
 from qbizfed.aws.sts import federation_client
-from qbizfed.config import config_from_mapping
+from qbizfed.config import StackConfig, config_from_mapping
 from qbizfed.credentials import AwsCredentials
 from qbizfed.doctor import DoctorOptions, Status, render_json, render_text, run_doctor
 from qbizfed.doctor.run import EndToEndClients
+from qbizfed.errors import AwsError
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import ServiceProvider
 from qbizfed.local.stack import LocalAws
@@ -76,7 +78,7 @@ def test_doctor_makes_read_calls_only_and_names_refused_permissions(
             report = run_doctor(config, DoctorOptions(credential=assertion, assume=True),
                                 clients=clients, http=http,
                                 e2e=EndToEndClients(federation, make_client))
-    assert report.by_name("app.auto-subscription").status is Status.FAIL
+    assert report.by_name("stack.auto-subscription").status is Status.FAIL
     listed = report.by_name("e2e.list-conversations")
     assert listed.status is Status.FAIL
     assert "does not have a subscription" in listed.detail
@@ -91,6 +93,14 @@ def test_doctor_makes_read_calls_only_and_names_refused_permissions(
 @functools.cache
 def _metadata() -> str:
     return make_idp().metadata_xml()
+
+
+def _saml_config(name: str) -> StackConfig:
+    """A SAML stack nobody applied: every read finds nothing (or is refused)."""
+    return config_from_mapping({
+        "name": name, "mode": "saml", "region": REGION,
+        "saml": {"metadata_document": _metadata(), "sso_url": "https://idp.example.com/sso",
+                 "custom_acs_url": ACS_URL}})
 
 
 def _deny(operations: set[str]) -> Any:
@@ -110,17 +120,14 @@ def _deny(operations: set[str]) -> Any:
     ("denied", "skipped", "permission"),
     [
         ({"GetRole"}, "role.tag-session", "iam:GetRole"),
-        ({"GetSAMLProvider"}, "idp.iam-saml-provider", "iam:GetSAMLProvider"),
-        ({"ListApplications"}, "app.auto-subscription", "qbusiness:ListApplications"),
+        ({"ListSAMLProviders"}, "idp.iam-saml-provider", "iam:ListSAMLProviders"),
+        ({"ListApplications"}, "stack.auto-subscription", "qbusiness:ListApplications"),
     ],
 )
 def test_refused_reads_skip_their_checks_and_name_the_permission(
     local_aws: LocalAws, unique_name: str, denied: set[str], skipped: str, permission: str
 ) -> None:
-    config = config_from_mapping({
-        "name": unique_name, "mode": "saml", "region": REGION,
-        "saml": {"metadata_document": _metadata(), "sso_url": "https://idp.example.com/sso",
-                 "custom_acs_url": ACS_URL}})
+    config = _saml_config(unique_name)
     clients = AwsClients.from_session(region=REGION, endpoint_url=local_aws.url)
     handler = _deny(denied)
     for client in (clients.iam, clients.qbusiness):
@@ -136,3 +143,22 @@ def test_refused_reads_skip_their_checks_and_name_the_permission(
     render_text(report, Console(file=out, width=160))
     assert "read-only permissions: " in out.getvalue()
     assert permission in out.getvalue()
+
+
+def test_a_refused_read_is_unknown_for_doctor_and_an_error_for_admin_plan(
+    local_aws: LocalAws, unique_name: str
+) -> None:
+    """One reader, two policies: doctor goes on without the part, admin stops and says why."""
+    config = _saml_config(unique_name)
+    clients = AwsClients.from_session(region=REGION, endpoint_url=local_aws.url)
+    clients.iam.meta.events.register("before-call.*.*", _deny({"GetRole"}))
+    reading = read_stack(config, clients)
+    unknown = reading.unknown_part(Part.WEB_ROLE)
+    assert unknown is not None
+    assert "iam:GetRole" in unknown.needs
+    assert [u.part for u in reading.unknown] == [Part.WEB_ROLE]
+    assert reading.stack.web_role is None
+    with pytest.raises(AwsError) as raised:
+        observe(config, clients)
+    assert raised.value.code == "AccessDenied"
+    assert "reading the stack's resources failed: AccessDenied" in raised.value.message

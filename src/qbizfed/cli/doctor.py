@@ -90,9 +90,11 @@ def doctor(
         None, "--saml-response",
         help="File with a SAMLResponse (base64 as posted, or XML) to check locally."),
     role_arn: str | None = typer.Option(
-        None, "--role-arn", help="The web experience role (default: the web experience's)."),
+        None, "--role-arn",
+        help="The web experience role (default: the stack's, as admin names it)."),
     application_id: str | None = typer.Option(
-        None, "--application-id", help="The application (default: found by the config's name)."),
+        None, "--application-id",
+        help="The application (default: the stack's, found by name and tag as admin does)."),
     duration: int = typer.Option(
         DEFAULT_DURATION_SECONDS, "--duration", min=900, max=43200,
         help="Session duration you request, checked against the role's maximum."),

@@ -1,10 +1,14 @@
 """``qbizfed doctor``: find what breaks IAM federation, and say how to fix it.
 
-Read-only by construction: collectors (:mod:`.collect`) make Get/List calls only and
-turn what they read into frozen *facts*; checks (``checks_*``) are pure functions of
-those facts returning :class:`~qbizfed.doctor.result.CheckResult` values, each saying
-what it looked at, OK/WARN/FAIL/SKIP, and for every problem the exact fix. Fix
-documents come from :mod:`qbizfed.policies`, the same functions ``admin apply`` uses.
+Doctor stands on ``admin``'s model: :mod:`.collect` reads the account with the reader
+``admin plan`` uses (:func:`qbizfed.aws.provision.observed.read_stack`, Get/List calls
+only; a refused read is an unknown part, SKIP with the permission to grant) and the
+IdP over HTTP, into frozen *facts*. Checks (``checks_*``) are pure functions of those
+facts returning :class:`~qbizfed.doctor.result.CheckResult` values, each saying what it
+looked at, OK/WARN/FAIL/SKIP, and for every problem the exact fix. :mod:`.checks_plan`
+is ``admin plan`` itself, one check per resource against ``desired(config)``; the other
+checks say why federation breaks. Fix documents come from
+:mod:`qbizfed.aws.provision.desired`, what ``admin apply`` writes.
 
 Tokens and assertions given to doctor are decoded *without* verifying their
 signature, for diagnosis only (:mod:`.decode`); nothing decoded there is trusted.

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import datetime as dt
 
+from qbizfed.aws.provision import desired
 from qbizfed.aws.provision.names import StackNames
+from qbizfed.aws.provision.observed import ObservedProvider, Part
 from qbizfed.config import StackConfig
-from qbizfed.doctor.facts import SamlProviderFacts, StackFacts, Unreadable
-from qbizfed.doctor.fixes import exact_oidc_provider, expected_provider_arn
+from qbizfed.doctor.facts import DoctorFacts
 from qbizfed.doctor.result import CheckResult, Fix, fail, ok, skip, warn
 from qbizfed.doctor.saml_metadata import IdpMetadata, MetadataError, parse_idp_metadata
 
 EXPIRY_WARNING = dt.timedelta(days=30)
 
 
-def check_oidc_idp(config: StackConfig, facts: StackFacts) -> list[CheckResult]:
+def check_oidc_idp(config: StackConfig, facts: DoctorFacts) -> list[CheckResult]:
     assert config.oidc is not None
     assert facts.idp is not None
     discovery = facts.idp.discovery
@@ -56,7 +57,7 @@ def _provider_create_fix(url: str, client_id: str) -> Fix:
     )
 
 
-def _issuer(config: StackConfig, facts: StackFacts, published: str | None) -> CheckResult:
+def _issuer(config: StackConfig, facts: DoctorFacts, published: str | None) -> CheckResult:
     """``published``: the discovery document's issuer (None: no discovery document)."""
     assert config.oidc is not None
     configured = config.oidc.issuer_url
@@ -69,22 +70,22 @@ def _issuer(config: StackConfig, facts: StackFacts, published: str | None) -> Ch
             Fix(f"set oidc.issuer_url (IDP_ISSUER_URL) to exactly {published!r} and run "
                 "`qbizfed admin apply` so the IAM OIDC provider has that URL"),
         )
-    if isinstance(facts.oidc_providers, Unreadable):
-        return skip("idp.issuer", looked, facts.oidc_providers.reason, facts.oidc_providers.needs)
-    exact = exact_oidc_provider(config, facts)
+    unknown = facts.unknown(Part.PROVIDER)
+    if unknown is not None:
+        return skip("idp.issuer", looked, unknown.reason, unknown.needs)
+    exact = facts.stack.provider
     if exact is None:
-        near = ", ".join(repr(p.url) for p in facts.oidc_providers) or "none"
         return fail(
             "idp.issuer", looked,
-            f"no IAM OIDC provider has URL {configured.split('://', 1)[-1]!r} (providers for "
-            f"this host: {near}); STS answers \"No OpenIDConnect provider found\"",
+            f"no IAM OIDC provider has URL {configured.split('://', 1)[-1]!r}; STS answers "
+            "\"No OpenIDConnect provider found\"",
             _provider_create_fix(configured, config.oidc.client_id),
         )
     return ok("idp.issuer", looked,
               f"issuer {configured} = IAM OIDC provider {exact.arn}")
 
 
-def _jwks(facts: StackFacts) -> CheckResult:
+def _jwks(facts: DoctorFacts) -> CheckResult:
     assert facts.idp is not None
     jwks = facts.idp.jwks
     if jwks is None:
@@ -99,7 +100,7 @@ def _jwks(facts: StackFacts) -> CheckResult:
     return ok("idp.jwks", jwks.url, f"{len(keys)} key(s) published")
 
 
-def _redirect_uris(config: StackConfig, facts: StackFacts) -> CheckResult:
+def _redirect_uris(config: StackConfig, facts: DoctorFacts) -> CheckResult:
     assert config.oidc is not None
     assert facts.idp is not None
     client_id = config.oidc.client_id
@@ -121,14 +122,14 @@ def _redirect_uris(config: StackConfig, facts: StackFacts) -> CheckResult:
     return ok("idp.redirect-uris", looked, listing)
 
 
-def _client_id(config: StackConfig, facts: StackFacts) -> CheckResult:
+def _client_id(config: StackConfig, facts: DoctorFacts) -> CheckResult:
     assert config.oidc is not None
     client_id = config.oidc.client_id
     looked = "client ID list of the IAM OIDC provider"
-    if isinstance(facts.oidc_providers, Unreadable):
-        return skip("idp.client-id", looked, facts.oidc_providers.reason,
-                    facts.oidc_providers.needs)
-    provider = exact_oidc_provider(config, facts)
+    unknown = facts.unknown(Part.PROVIDER)
+    if unknown is not None:
+        return skip("idp.client-id", looked, unknown.reason, unknown.needs)
+    provider = facts.stack.provider
     if provider is None:
         return skip("idp.client-id", looked, "no IAM OIDC provider for the issuer (see idp.issuer)")
     if client_id not in provider.client_ids:
@@ -144,7 +145,7 @@ def _client_id(config: StackConfig, facts: StackFacts) -> CheckResult:
     return ok("idp.client-id", f"{looked} {provider.arn}", f"{client_id} is listed")
 
 
-def check_device_flow(facts: StackFacts, device_profiles: tuple[str, ...]) -> list[CheckResult]:
+def check_device_flow(facts: DoctorFacts, device_profiles: tuple[str, ...]) -> list[CheckResult]:
     """For profiles set to device sign-in: does the IdP offer it? (No profiles: no check.)"""
     if not device_profiles or facts.idp is None:
         return []
@@ -192,7 +193,7 @@ def _update_provider_fix(provider_arn: str) -> Fix:
     )
 
 
-def check_saml_idp(config: StackConfig, facts: StackFacts, *, now: dt.datetime
+def check_saml_idp(config: StackConfig, facts: DoctorFacts, *, now: dt.datetime
                    ) -> list[CheckResult]:
     assert config.saml is not None
     results: list[CheckResult] = []
@@ -213,11 +214,12 @@ def check_saml_idp(config: StackConfig, facts: StackFacts, *, now: dt.datetime
             "idp.saml-certificate", looked, metadata, now,
             Fix("rotate the signing certificate at the IdP, download its metadata again, and "
                 "update the IAM SAML provider (`qbizfed admin apply`)")))
-    provider_arn = expected_provider_arn(config, facts)
-    provider = facts.saml_provider
+    provider_arn = desired.identity_provider_arn(config, facts.stack)
+    provider = facts.stack.provider
     iam_looked = f"IAM SAML provider {provider_arn}"
-    if isinstance(provider, Unreadable):
-        results.append(skip("idp.iam-saml-provider", iam_looked, provider.reason, provider.needs))
+    unknown = facts.unknown(Part.PROVIDER)
+    if unknown is not None:
+        results.append(skip("idp.iam-saml-provider", iam_looked, unknown.reason, unknown.needs))
         return results
     if provider is None:
         results.append(fail(
@@ -232,12 +234,12 @@ def check_saml_idp(config: StackConfig, facts: StackFacts, *, now: dt.datetime
     return results
 
 
-def _iam_provider(provider: SamlProviderFacts, metadata: IdpMetadata | None, now: dt.datetime
+def _iam_provider(provider: ObservedProvider, metadata: IdpMetadata | None, now: dt.datetime
                   ) -> list[CheckResult]:
     looked = f"IAM SAML provider {provider.arn}"
     fix = _update_provider_fix(provider.arn)
     try:
-        held = parse_idp_metadata(provider.metadata_document)
+        held = parse_idp_metadata(provider.metadata_document or "")
     except MetadataError as exc:
         return [fail("idp.iam-saml-provider", looked, f"IAM holds unusable metadata: {exc}", fix)]
     results = [_expiry("idp.iam-saml-certificate", looked, held, now, fix)]

@@ -14,21 +14,19 @@ a permission that depends on a user's session tags counts as not granted.
 
 from __future__ import annotations
 
+from qbizfed.aws.provision import desired
+from qbizfed.aws.provision.names import StackNames
+from qbizfed.aws.provision.observed import ObservedRole, Part
 from qbizfed.config import Mode, StackConfig
 from qbizfed.doctor import statements as st
-from qbizfed.doctor.facts import RoleFacts, StackFacts, Unreadable
+from qbizfed.doctor.facts import DoctorFacts
 from qbizfed.doctor.fixes import (
-    application_arn,
     assume_action,
     create_claim_statement,
-    expected_provider_arn,
-    expected_saml_audiences,
     permission_command,
-    recommended_permission_policy,
-    recommended_trust_policy,
+    saml_audiences,
     tag_session_statement,
     trust_command,
-    web_experience,
 )
 from qbizfed.doctor.result import CheckResult, Fix, fail, ok, skip, warn
 from qbizfed.doctor.statements import Statement
@@ -42,38 +40,36 @@ from qbizfed.iam.policy import (
 from qbizfed.iam.qbusiness import required_permissions
 from qbizfed.policies import CONVERSATION_ACTIONS, EMAIL_REQUEST_TAG
 
-PERMISSION_POLICY_NAME = "qbizfed-web-experience"
 CHECKS = ("role.trust-provider", "role.trust-audience", "role.tag-session", "role.email-tag",
           "role.session-duration", "role.chat-permissions", "role.create-claim")
 
 
-def _trust_fix(config: StackConfig, facts: StackFacts, role: RoleFacts, what: str) -> Fix:
+def _trust_fix(config: StackConfig, facts: DoctorFacts, role: ObservedRole, what: str) -> Fix:
     return Fix(f"{what}: replace the trust policy of {role.name} with this one "
                "(what `qbizfed admin apply` writes)",
                command=trust_command(role.name),
-               document=st.dumps(recommended_trust_policy(config, facts)))
+               document=st.dumps(desired.web_role_trust_policy(config, facts.stack)))
 
 
-def _assume_statements(config: StackConfig, role: RoleFacts, provider_arn: str
+def _assume_statements(config: StackConfig, role: ObservedRole, provider_arn: str
                        ) -> list[Statement]:
     return [s for s in st.allowing(role.trust_policy, assume_action(config))
             if provider_arn in st.federated_principals(s)]
 
 
-def check_role(config: StackConfig, facts: StackFacts, *, duration_seconds: int
+def check_role(config: StackConfig, facts: DoctorFacts, *, duration_seconds: int
                ) -> list[CheckResult]:
-    role = facts.role
-    if isinstance(role, Unreadable) or role is None:
-        why = role.reason if isinstance(role, Unreadable) else (
-            f"no role found from {facts.role_source}")
-        needs = role.needs if isinstance(role, Unreadable) else ()
-        if role is None:
-            missing = fail("role.trust-provider", facts.role_source, why,
-                           Fix("create the web experience role with `qbizfed admin apply`, or "
-                               "name it with --role-arn"))
-            return [missing, *(skip(n, facts.role_source, "no role") for n in CHECKS[1:])]
-        return [skip(n, facts.role_source, why, needs) for n in CHECKS]
-    provider_arn = expected_provider_arn(config, facts)
+    role = facts.stack.web_role
+    unknown = facts.unknown(Part.WEB_ROLE)
+    if unknown is not None:
+        return [skip(n, facts.role_source, unknown.reason, unknown.needs) for n in CHECKS]
+    if role is None:
+        missing = fail("role.trust-provider", facts.role_source,
+                       f"no role found from {facts.role_source}",
+                       Fix("create the web experience role with `qbizfed admin apply`, or "
+                           "name it with --role-arn"))
+        return [missing, *(skip(n, facts.role_source, "no role") for n in CHECKS[1:])]
+    provider_arn = desired.identity_provider_arn(config, facts.stack)
     assume = _assume_statements(config, role, provider_arn)
     results = [_trust_provider(config, facts, role, provider_arn, assume)]
     if assume:
@@ -89,7 +85,7 @@ def check_role(config: StackConfig, facts: StackFacts, *, duration_seconds: int
     return results
 
 
-def _trust_provider(config: StackConfig, facts: StackFacts, role: RoleFacts,
+def _trust_provider(config: StackConfig, facts: DoctorFacts, role: ObservedRole,
                     provider_arn: str, assume: list[Statement]) -> CheckResult:
     looked = f"trust policy of {role.name} ({facts.role_source})"
     action = assume_action(config)
@@ -103,7 +99,7 @@ def _trust_provider(config: StackConfig, facts: StackFacts, role: RoleFacts,
                 _trust_fix(config, facts, role, f"trust {provider_arn} with {action}"))
 
 
-def _audience(config: StackConfig, facts: StackFacts, role: RoleFacts,
+def _audience(config: StackConfig, facts: DoctorFacts, role: ObservedRole,
               assume: list[Statement]) -> CheckResult:
     looked = f"audience condition of the {assume_action(config)} statement of {role.name}"
     if config.mode is Mode.OIDC:
@@ -112,7 +108,7 @@ def _audience(config: StackConfig, facts: StackFacts, role: RoleFacts,
         wanted = [config.oidc.client_id]
     else:
         key = "SAML:aud"
-        wanted = expected_saml_audiences(config, facts)
+        wanted = saml_audiences(config, facts)
     entries = [st.condition_on(s, key) for s in assume]
     present = [e for e in entries if e is not None]
     if not present:
@@ -156,7 +152,7 @@ def _required_audiences(config: StackConfig, wanted: list[str]) -> list[str]:
     return [config.saml.custom_acs_url] if config.saml.custom_acs_url else []
 
 
-def _tag_session(config: StackConfig, facts: StackFacts, role: RoleFacts, provider_arn: str
+def _tag_session(config: StackConfig, facts: DoctorFacts, role: ObservedRole, provider_arn: str
                  ) -> CheckResult:
     looked = f"sts:TagSession in the trust policy of {role.name}"
     tagging = [s for s in st.allowing(role.trust_policy, "sts:TagSession")
@@ -175,7 +171,7 @@ def _tag_session(config: StackConfig, facts: StackFacts, role: RoleFacts, provid
     )
 
 
-def _email_tag(config: StackConfig, facts: StackFacts, role: RoleFacts,
+def _email_tag(config: StackConfig, facts: DoctorFacts, role: ObservedRole,
                assume: list[Statement]) -> CheckResult:
     looked = f"{EMAIL_REQUEST_TAG} conditions in the trust policy of {role.name}"
     required = any(st.condition_on(s, EMAIL_REQUEST_TAG) is not None for s in assume)
@@ -193,7 +189,7 @@ def _email_tag(config: StackConfig, facts: StackFacts, role: RoleFacts,
                            f"require {EMAIL_REQUEST_TAG} on the assume statement"))
 
 
-def _duration(role: RoleFacts, duration_seconds: int) -> CheckResult:
+def _duration(role: ObservedRole, duration_seconds: int) -> CheckResult:
     looked = f"MaxSessionDuration of {role.name}"
     if role.max_session_duration < duration_seconds:
         return fail("role.session-duration", looked,
@@ -207,13 +203,13 @@ def _duration(role: RoleFacts, duration_seconds: int) -> CheckResult:
               f"{role.max_session_duration} s ≥ requested {duration_seconds} s")
 
 
-def _permission_fix(config: StackConfig, facts: StackFacts, role: RoleFacts, what: str) -> Fix:
+def _permission_fix(config: StackConfig, facts: DoctorFacts, role: ObservedRole, what: str) -> Fix:
     return Fix(f"{what}: put this permission policy on {role.name} (what `qbizfed admin apply` "
-               "writes)", command=permission_command(role.name, PERMISSION_POLICY_NAME),
-               document=st.dumps(recommended_permission_policy(config, facts)))
+               "writes)", command=permission_command(role.name, StackNames(config.name).web_policy),
+               document=st.dumps(desired.web_role_permission_policy(config, facts.stack)))
 
 
-def _role_context(config: StackConfig, role: RoleFacts, **extra: str) -> RequestContext:
+def _role_context(config: StackConfig, role: ObservedRole, **extra: str) -> RequestContext:
     """What IAM knows about any session of the role, before knowing who signed in."""
     return RequestContext({
         "aws:RequestedRegion": config.region,
@@ -224,21 +220,24 @@ def _role_context(config: StackConfig, role: RoleFacts, **extra: str) -> Request
     })  # fmt: skip
 
 
-def _allowed(role: RoleFacts, needed: tuple[tuple[str, str], ...], context: RequestContext
+def _allowed(role: ObservedRole, needed: tuple[tuple[str, str], ...], context: RequestContext
              ) -> bool:
     """Would IAM allow every (action, resource) pair to a session of this role?"""
     try:
-        policies = [PermissionPolicy.parse(doc) for _, doc in role.permission_policies]
+        policies = [PermissionPolicy.parse(doc) for _, doc in role.policies]
         return all(evaluate(AccessRequest(action, resource, context), policies).allowed
                    for action, resource in needed)
     except PolicyError:
         return False  # IAM (and the local stack) refuse what they cannot evaluate
 
 
-def _chat_permissions(config: StackConfig, facts: StackFacts, role: RoleFacts) -> CheckResult:
-    app_arn = application_arn(config, facts)
+def _chat_permissions(config: StackConfig, facts: DoctorFacts, role: ObservedRole) -> CheckResult:
+    app_arn = desired.application_arn_or_pending(config, facts.stack)
     looked = f"permission policies of {role.name} on {app_arn}"
-    web = web_experience(facts)
+    unknown = facts.unknown(Part.APPLICATION)
+    if unknown is not None:
+        return skip("role.chat-permissions", looked, unknown.reason, unknown.needs)
+    web = facts.stack.web_experience
     labels = {"applicationId": app_arn.rsplit("/", 1)[-1], "webExperienceId": web.id if web
               else "<web-experience-id>"}  # fmt: skip
     context = _role_context(config, role)
@@ -256,7 +255,7 @@ def _chat_permissions(config: StackConfig, facts: StackFacts, role: RoleFacts) -
               f"{len(CONVERSATION_ACTIONS)} chat actions allowed")
 
 
-def _create_claim(config: StackConfig, facts: StackFacts, role: RoleFacts) -> CheckResult:
+def _create_claim(config: StackConfig, facts: DoctorFacts, role: ObservedRole) -> CheckResult:
     looked = f"user-subscriptions:CreateClaim in the permission policies of {role.name}"
     # The claim Q Business makes for a user's first chat, with its context keys.
     context = _role_context(config, role, **{"user-subscriptions:CreateForSelf": "true",
@@ -266,8 +265,8 @@ def _create_claim(config: StackConfig, facts: StackFacts, role: RoleFacts) -> Ch
     statement = create_claim_statement(config, facts)
     fix = Fix("add this statement to the permission policy:\n" + st.dumps(statement)
               + "\n(the document below is the whole policy `qbizfed admin apply` writes)",
-              command=permission_command(role.name, PERMISSION_POLICY_NAME),
-              document=st.dumps(recommended_permission_policy(config, facts)))
+              command=permission_command(role.name, StackNames(config.name).web_policy),
+              document=st.dumps(desired.web_role_permission_policy(config, facts.stack)))
     detail = ("not allowed: the first chat of a user cannot create the user's subscription "
               "(AccessDenied \"User does not have a subscription\")")
     if config.auto_subscribe is None:

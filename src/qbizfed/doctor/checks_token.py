@@ -13,6 +13,8 @@ import datetime as dt
 import re
 from typing import Any
 
+from qbizfed.aws.provision import desired
+from qbizfed.aws.provision.observed import Part
 from qbizfed.config import StackConfig
 from qbizfed.doctor import statements as st
 from qbizfed.doctor.decode import (
@@ -21,12 +23,8 @@ from qbizfed.doctor.decode import (
     decode_jwt_unverified,
     decode_saml_response_unverified,
 )
-from qbizfed.doctor.facts import RoleFacts, StackFacts
-from qbizfed.doctor.fixes import (
-    exact_oidc_provider,
-    expected_provider_arn,
-    expected_saml_audiences,
-)
+from qbizfed.doctor.facts import DoctorFacts
+from qbizfed.doctor.fixes import saml_audiences
 from qbizfed.doctor.result import CheckResult, Fix, fail, ok, skip, warn
 from qbizfed.errors import QbizfedError
 from qbizfed.identity.aws_tags import AWS_TAGS_CLAIM, session_tags_from_claims
@@ -46,7 +44,7 @@ def _remedy(err: QbizfedError) -> Fix:
     return Fix(err.remedy or "see the message")
 
 
-def check_id_token(config: StackConfig, facts: StackFacts, token: str, *, now: dt.datetime
+def check_id_token(config: StackConfig, facts: DoctorFacts, token: str, *, now: dt.datetime
                    ) -> list[CheckResult]:
     assert config.oidc is not None
     looked = "the ID token given with --token"
@@ -64,7 +62,7 @@ def check_id_token(config: StackConfig, facts: StackFacts, token: str, *, now: d
     return results
 
 
-def _issuer(config: StackConfig, facts: StackFacts, claims: dict[str, Any]) -> CheckResult:
+def _issuer(config: StackConfig, facts: DoctorFacts, claims: dict[str, Any]) -> CheckResult:
     assert config.oidc is not None
     iss = str(claims.get("iss", ""))
     looked = "iss claim vs IAM OIDC providers"
@@ -74,7 +72,7 @@ def _issuer(config: StackConfig, facts: StackFacts, claims: dict[str, Any]) -> C
                     "looks the provider up by iss exactly (\"No OpenIDConnect provider found\")",
                     Fix(f"set oidc.issuer_url to {iss!r} and run `qbizfed admin apply`, or "
                         "sign in with the IdP the config names"))
-    if isinstance(facts.oidc_providers, tuple) and exact_oidc_provider(config, facts) is None:
+    if facts.unknown(Part.PROVIDER) is None and facts.stack.provider is None:
         return fail("token.issuer", looked,
                     f"no IAM OIDC provider has URL {iss.split('://', 1)[-1]!r} "
                     "(\"No OpenIDConnect provider found\")",
@@ -84,7 +82,7 @@ def _issuer(config: StackConfig, facts: StackFacts, claims: dict[str, Any]) -> C
     return ok("token.issuer", looked, f"iss {iss}")
 
 
-def _audience(config: StackConfig, facts: StackFacts, claims: dict[str, Any]) -> CheckResult:
+def _audience(config: StackConfig, facts: DoctorFacts, claims: dict[str, Any]) -> CheckResult:
     assert config.oidc is not None
     raw = claims.get("aud")
     audiences = [raw] if isinstance(raw, str) else [a for a in raw or [] if isinstance(a, str)]
@@ -94,7 +92,7 @@ def _audience(config: StackConfig, facts: StackFacts, claims: dict[str, Any]) ->
                     f"aud is {audiences}, not the client ID {config.oidc.client_id!r}",
                     Fix("sign in through the app integration whose client ID the config "
                         "names, or set oidc.client_id to the token's aud"))
-    provider = exact_oidc_provider(config, facts)
+    provider = facts.stack.provider
     if provider is not None and not set(audiences) & set(provider.client_ids):
         return fail("token.audience", f"{looked} vs {provider.arn}",
                     f"none of {audiences} is on the IAM OIDC provider "
@@ -142,7 +140,7 @@ def _email_claim(config: StackConfig, claims: dict[str, Any]) -> CheckResult:
 # -- SAML ---------------------------------------------------------------------------------
 
 
-def check_saml_response(config: StackConfig, facts: StackFacts, raw: str, *, role_arn: str | None,
+def check_saml_response(config: StackConfig, facts: DoctorFacts, raw: str, *, role_arn: str | None,
                         now: dt.datetime) -> list[CheckResult]:
     looked = "the SAML response given with --saml-response"
     try:
@@ -165,14 +163,14 @@ def check_saml_response(config: StackConfig, facts: StackFacts, raw: str, *, rol
     return results
 
 
-def _role_attribute(config: StackConfig, facts: StackFacts, assertion: UnverifiedAssertion,
+def _role_attribute(config: StackConfig, facts: DoctorFacts, assertion: UnverifiedAssertion,
                     role_arn: str | None) -> CheckResult:
     looked = "https://aws.amazon.com/SAML/Attributes/Role"
     try:
         roles = parse_roles(assertion.attributes)
     except QbizfedError as err:
         return fail("assertion.role", looked, err.message, _remedy(err))
-    provider = expected_provider_arn(config, facts)
+    provider = desired.identity_provider_arn(config, facts.stack)
     wanted = role_arn or "<role arn>"
     if role_arn is None or any(r.role_arn == role_arn and r.provider_arn == provider
                                for r in roles):
@@ -206,10 +204,10 @@ def _principal_tag(assertion: UnverifiedAssertion) -> CheckResult:
     return ok("assertion.email-tag", looked, f"Email {email}")
 
 
-def _recipient(config: StackConfig, facts: StackFacts, assertion: UnverifiedAssertion
+def _recipient(config: StackConfig, facts: DoctorFacts, assertion: UnverifiedAssertion
                ) -> CheckResult:
     looked = "SubjectConfirmationData Recipient (STS's SAML:aud)"
-    expected = trusted_saml_audiences(facts) or expected_saml_audiences(config, facts)
+    expected = trusted_saml_audiences(facts) or saml_audiences(config, facts)
     if assertion.subject_confirmations != 1 or not assertion.recipients:
         return fail("assertion.recipient", looked,
                     f"{assertion.subject_confirmations} SubjectConfirmation(s), recipients "
@@ -227,12 +225,13 @@ def _recipient(config: StackConfig, facts: StackFacts, assertion: UnverifiedAsse
     return ok("assertion.recipient", looked, recipient)
 
 
-def trusted_saml_audiences(facts: StackFacts) -> list[str]:
+def trusted_saml_audiences(facts: DoctorFacts) -> list[str]:
     """The ``SAML:aud`` values the role's trust policy allows (what STS compares with)."""
-    if not isinstance(facts.role, RoleFacts):
+    role = facts.stack.web_role
+    if role is None:
         return []
     values: list[str] = []
-    for statement in st.allowing(facts.role.trust_policy, "sts:AssumeRoleWithSAML"):
+    for statement in st.allowing(role.trust_policy, "sts:AssumeRoleWithSAML"):
         entry = st.condition_on(statement, "SAML:aud")
         if entry is not None:
             values += [v for v in entry.values if v not in values]

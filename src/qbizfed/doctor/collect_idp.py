@@ -9,14 +9,7 @@ from __future__ import annotations
 
 import httpx
 
-from qbizfed.config import StackConfig
-from qbizfed.doctor.facts import (
-    HttpDocument,
-    OidcIdpFacts,
-    RedirectProbe,
-    Unreadable,
-    WebExperienceFacts,
-)
+from qbizfed.doctor.facts import HttpDocument, OidcIdpFacts, RedirectProbe
 
 MAX_DOCUMENT_BYTES = 512 * 1024
 
@@ -76,16 +69,3 @@ def collect_oidc_idp(issuer_url: str, http: httpx.Client, *, client_id: str = ""
                        for uri in redirect_uris)
     return OidcIdpFacts(discovery=discovery, jwks=jwks, redirect_probes=probes)
 
-
-def expected_redirect_uris(config: StackConfig,
-                           web_experiences: tuple[WebExperienceFacts, ...] | Unreadable
-                           ) -> tuple[str, ...]:
-    """Where the IdP must be allowed to send users back (``admin``'s IdP instructions)."""
-    assert config.oidc is not None
-    uris = []
-    if isinstance(web_experiences, tuple):
-        uris += [w.endpoint.rstrip("/") + "/authorization-code/callback"
-                 for w in web_experiences if w.endpoint]
-    if config.oidc.custom_app_redirect_uri:
-        uris.append(config.oidc.custom_app_redirect_uri)
-    return tuple(dict.fromkeys(uris))

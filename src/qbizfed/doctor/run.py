@@ -1,5 +1,5 @@
-"""Run every check in order: IdP, role, application, token/assertion, the streaming
-endpoint's reachability, end to end.
+"""Run every check in order: IdP, role, application, the stack against admin's desired
+state, token/assertion, the streaming endpoint's reachability, end to end.
 
 :func:`run_doctor` takes the config, injected clients and the user's options and
 returns a :class:`~.result.DoctorReport`; it prints nothing (``report`` renders) and
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from qbizfed.aws.provision import desired
 from qbizfed.aws.provision.clients import AwsClients
 from qbizfed.config import Mode, StackConfig
 from qbizfed.credentials import AwsCredentials
@@ -24,12 +25,12 @@ from qbizfed.doctor.checks_e2e import (
     check_signed_in,
 )
 from qbizfed.doctor.checks_idp import check_device_flow, check_oidc_idp, check_saml_idp
+from qbizfed.doctor.checks_plan import check_stack
 from qbizfed.doctor.checks_role import check_role
 from qbizfed.doctor.checks_stream import check_streaming_endpoint
 from qbizfed.doctor.checks_token import check_id_token, check_no_credential, check_saml_response
 from qbizfed.doctor.collect import Targets, collect
-from qbizfed.doctor.facts import ApplicationFacts, RoleFacts, StackFacts
-from qbizfed.doctor.fixes import expected_provider_arn
+from qbizfed.doctor.facts import DoctorFacts
 from qbizfed.doctor.result import CheckResult, DoctorReport, skip
 
 DEFAULT_DURATION_SECONDS = 3600
@@ -67,7 +68,7 @@ class EndToEndClients:
     make_client: ClientFactory
 
 
-def run_checks(config: StackConfig, facts: StackFacts, options: DoctorOptions, *,
+def run_checks(config: StackConfig, facts: DoctorFacts, options: DoctorOptions, *,
                now: dt.datetime) -> list[CheckResult]:
     """The pure part: every check over the facts already read."""
     results: list[CheckResult] = []
@@ -78,13 +79,15 @@ def run_checks(config: StackConfig, facts: StackFacts, options: DoctorOptions, *
         results += check_saml_idp(config, facts, now=now)
     results += check_role(config, facts, duration_seconds=options.duration_seconds)
     results += check_application(config, facts)
+    results += check_stack(config, facts)
     kind = "token" if config.mode is Mode.OIDC else "assertion"
     if options.credential is None:
         results.append(check_no_credential(kind))
     elif config.mode is Mode.OIDC:
         results += check_id_token(config, facts, options.credential, now=now)
     else:
-        role_arn = facts.role.arn if isinstance(facts.role, RoleFacts) else options.role_arn
+        role = facts.stack.web_role
+        role_arn = role.arn if role is not None else options.role_arn
         results += check_saml_response(config, facts, options.credential, role_arn=role_arn,
                                        now=now)
     return results
@@ -117,13 +120,14 @@ def run_doctor(
     return DoctorReport(results=tuple(results), notes=tuple(notes))
 
 
-def _end_to_end(config: StackConfig, facts: StackFacts, options: DoctorOptions,
+def _end_to_end(config: StackConfig, facts: DoctorFacts, options: DoctorOptions,
                 e2e: EndToEndClients | None) -> list[CheckResult]:
     looked = "end to end"
-    role_arn = facts.role.arn if isinstance(facts.role, RoleFacts) else options.role_arn
+    role = facts.stack.web_role
+    role_arn = role.arn if role is not None else options.role_arn
     if e2e is None:
         return [skip("e2e.assume-role", looked, "no AWS clients given for the end-to-end check")]
-    app = facts.application if isinstance(facts.application, ApplicationFacts) else None
+    app = facts.stack.application
     if options.signed_in is not None:
         inputs = E2eInputs(role_arn=role_arn or options.signed_in.role_arn or "",
                            provider_arn="", application_id=app.id if app else None,
@@ -135,7 +139,7 @@ def _end_to_end(config: StackConfig, facts: StackFacts, options: DoctorOptions,
         return [skip("e2e.assume-role", looked, "no role to assume (see role.*)")]
     inputs = E2eInputs(
         role_arn=role_arn,
-        provider_arn=expected_provider_arn(config, facts),
+        provider_arn=desired.identity_provider_arn(config, facts.stack),
         application_id=app.id if app else None,
         auto_subscribe_enabled=bool(app and app.auto_subscribe == "ENABLED"),
         duration_seconds=(options.duration_seconds

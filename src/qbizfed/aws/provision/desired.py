@@ -23,10 +23,19 @@ def identity_type(config: StackConfig) -> str:
 
 
 def provider_arn(config: StackConfig, account_id: str) -> str:
+    """The ARN of the IAM identity provider ``apply`` creates for this config."""
     if config.mode is Mode.OIDC:
         assert config.oidc is not None
         return f"arn:aws:iam::{account_id}:oidc-provider/{config.oidc.provider_path}"
     return f"arn:aws:iam::{account_id}:saml-provider/{StackNames(config.name).saml_provider}"
+
+
+def identity_provider_arn(config: StackConfig, observed: ObservedStack) -> str:
+    """The IAM identity provider the role and the application must name: the one found,
+    else the one ``apply`` creates."""
+    if observed.provider is not None:
+        return observed.provider.arn
+    return provider_arn(config, observed.account_id)
 
 
 def service_role_arn(config: StackConfig, observed: ObservedStack) -> str:
@@ -34,7 +43,8 @@ def service_role_arn(config: StackConfig, observed: ObservedStack) -> str:
             or service_linked_role_arn(observed.account_id))
 
 
-def application_arn(config: StackConfig, observed: ObservedStack) -> str:
+def application_arn_or_pending(config: StackConfig, observed: ObservedStack) -> str:
+    """The application's ARN, or one with a placeholder id before it exists."""
     if observed.application is not None:
         return observed.application.arn
     return policies.application_arn(region=config.region, account_id=observed.account_id,
@@ -51,8 +61,7 @@ def saml_audiences(config: StackConfig, web_endpoint: str | None) -> list[str]:
 
 
 def web_role_trust_policy(config: StackConfig, observed: ObservedStack) -> dict[str, Any]:
-    arn = (observed.provider.arn if observed.provider is not None
-           else provider_arn(config, observed.account_id))
+    arn = identity_provider_arn(config, observed)
     if config.mode is Mode.OIDC:
         assert config.oidc is not None
         return policies.oidc_trust_policy(
@@ -68,14 +77,15 @@ def web_role_trust_policy(config: StackConfig, observed: ObservedStack) -> dict[
 
 def web_role_permission_policy(config: StackConfig, observed: ObservedStack) -> dict[str, Any]:
     return policies.web_experience_permission_policy(
-        application_arn=application_arn(config, observed), region=config.region,
+        application_arn=application_arn_or_pending(config, observed), region=config.region,
         kms_key_arn=config.kms_key_arn, q_apps=config.q_apps,
     )
 
 
 def secrets_role_trust_policy(config: StackConfig, observed: ObservedStack) -> dict[str, Any]:
     return policies.secrets_role_trust_policy(
-        account_id=observed.account_id, application_arn=application_arn(config, observed))
+        account_id=observed.account_id,
+        application_arn=application_arn_or_pending(config, observed))
 
 
 def secrets_role_permission_policy(config: StackConfig, observed: ObservedStack

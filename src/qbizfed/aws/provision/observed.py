@@ -1,19 +1,25 @@
 """What exists in the account for one stack, read with Get/List/Describe calls only.
 
-:func:`observe` finds each resource by its derived name and the ``qbizfed:stack`` tag
-and returns an :class:`ObservedStack` (frozen). Planning compares it with the config;
-applying threads an updated copy from step to step.
+The one reader of AWS state: ``admin`` (plan, apply, status, destroy) and ``doctor``
+both stand on it. :func:`read_stack` finds each resource by its derived name and the
+``qbizfed:stack`` tag and reads each part on its own: a part whose read is refused
+(AccessDenied) or fails becomes an :class:`Unknown` naming the IAM permissions to
+grant, and the other parts are still read. :func:`observe` is admin's entry: it
+raises on the first unknown part (a plan over a guess would be wrong) and returns an
+:class:`ObservedStack` (frozen). Planning compares it with the config; applying
+threads an updated copy from step to step.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from qbizfed.aws.provision.clients import AwsClients
 from qbizfed.aws.provision.kms_keys import resolve_key_arn
@@ -26,6 +32,9 @@ from qbizfed.config import Mode, StackConfig
 from qbizfed.errors import AwsError, ConfigError
 
 NOT_FOUND_CODES = frozenset({"ResourceNotFoundException", "NoSuchEntity", "NoSuchEntityException"})
+DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
+                          "UnrecognizedClientException", "InvalidClientTokenId"})
+T = TypeVar("T")
 
 
 def is_not_found(err: ClientError) -> bool:
@@ -46,7 +55,11 @@ class ObservedRole:
     arn: str
     trust_policy: dict[str, Any]
     permission_policy: dict[str, Any] | None
+    """The inline policy the stack writes (``None``: missing)."""
     owned: bool
+    max_session_duration: int = 3600
+    policies: tuple[tuple[str, dict[str, Any]], ...] = ()
+    """(name, document) of every permission policy, inline and attached: what IAM evaluates."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +122,93 @@ def wrap_client_error(err: ClientError, doing: str) -> AwsError:
                     remedy=remedy)
 
 
+class Part(StrEnum):
+    """The parts of a stack read on their own (:data:`NEEDS`: the permissions each needs)."""
+
+    ACCOUNT = "account"
+    CLIENT_SECRET_ENTRY = "secret"  # noqa: S105 - a part name, not a secret
+    SERVICE_ROLE = "service-linked role"
+    PROVIDER = "IAM identity provider"
+    APPLICATION = "application"
+    WEB_ROLE = "web experience role"
+    SECRETS_ROLE = "secrets role"
+    SECRET_KMS_KEY = "secret's KMS key"  # noqa: S105 - a part name
+
+
+ROLE_NEEDS = ("iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy",
+              "iam:ListAttachedRolePolicies", "iam:GetPolicy", "iam:GetPolicyVersion")
+NEEDS: dict[Part, tuple[str, ...]] = {
+    Part.ACCOUNT: ("sts:GetCallerIdentity",),
+    Part.CLIENT_SECRET_ENTRY: ("secretsmanager:DescribeSecret",),
+    Part.SERVICE_ROLE: ("iam:ListRoles",),
+    Part.PROVIDER: ("iam:ListOpenIDConnectProviders", "iam:GetOpenIDConnectProvider",
+                    "iam:ListSAMLProviders", "iam:GetSAMLProvider"),
+    Part.APPLICATION: ("qbusiness:ListApplications", "qbusiness:GetApplication",
+                       "qbusiness:ListTagsForResource", "qbusiness:ListIndices",
+                       "qbusiness:GetIndex", "qbusiness:ListRetrievers",
+                       "qbusiness:GetRetriever", "qbusiness:ListWebExperiences",
+                       "qbusiness:GetWebExperience"),
+    Part.WEB_ROLE: ROLE_NEEDS,
+    Part.SECRETS_ROLE: ROLE_NEEDS,
+    Part.SECRET_KMS_KEY: ("kms:DescribeKey",),
+}
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A part of the stack that could not be read: why, and what to grant."""
+
+    part: Part
+    reason: str
+    needs: tuple[str, ...]
+    error: Exception
+    """What the read raised (admin re-raises it, wrapped as :class:`AwsError`)."""
+
+
+@dataclass(frozen=True)
+class StackReading:
+    """The stack as read: unknown parts are ``None`` in ``stack`` and listed in ``unknown``."""
+
+    stack: ObservedStack
+    unknown: tuple[Unknown, ...] = ()
+
+    def unknown_part(self, part: Part) -> Unknown | None:
+        return next((u for u in self.unknown if u.part == part), None)
+
+    def known(self) -> ObservedStack:
+        """The stack, or the first refused read as an :class:`AwsError` (admin's view)."""
+        if not self.unknown:
+            return self.stack
+        first = self.unknown[0].error
+        if isinstance(first, ClientError):
+            raise wrap_client_error(first, "reading the stack's resources") from first
+        raise first
+
+
+class _Reader:
+    """Runs each part's read, turning a refused or failed read into an :class:`Unknown`."""
+
+    def __init__(self) -> None:
+        self.unknown: list[Unknown] = []
+
+    def read(self, part: Part, read: Callable[[], T], default: T) -> T:
+        try:
+            return read()
+        except ClientError as err:
+            error = err.response.get("Error", {})
+            code = str(error.get("Code", "Unknown"))
+            reason = (f"{code}: the caller may not read the {part}" if code in DENIED_CODES
+                      else f"{code}: {str(error.get('Message', ''))[:200]}")
+            self.unknown.append(Unknown(part, reason, NEEDS[part], err))
+        except NoCredentialsError as err:
+            self.unknown.append(Unknown(part, "no AWS credentials (use --profile or "
+                                        "AWS_PROFILE)", NEEDS[part], err))
+        except BotoCoreError as err:
+            self.unknown.append(Unknown(part, f"AWS could not be reached "
+                                        f"({type(err).__name__})", NEEDS[part], err))
+        return default
+
+
 def paginate(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
     """Every item under ``key`` of a Q Business list operation, following ``nextToken``."""
     token: str | None = None
@@ -136,7 +236,10 @@ def _qtags(clients: AwsClients, arn: str) -> dict[str, str]:
 def _decode_policy(document: Any) -> dict[str, Any]:
     if isinstance(document, dict):
         return document
-    decoded = json.loads(unquote(str(document)))
+    try:
+        decoded = json.loads(unquote(str(document)))
+    except ValueError:
+        return {}
     return decoded if isinstance(decoded, dict) else {}
 
 
@@ -186,21 +289,31 @@ def observe_role(clients: AwsClients, name: str, policy_name: str, stack: str
             return None
         raise
     tags = {t["Key"]: t["Value"] for t in role.get("Tags", [])}
-    permission: dict[str, Any] | None
-    try:
-        got = clients.iam.get_role_policy(RoleName=name, PolicyName=policy_name)
-        permission = _decode_policy(got["PolicyDocument"])
-    except ClientError as err:
-        if not is_not_found(err):
-            raise
-        permission = None
+    policies = _role_policies(clients, name)
     return ObservedRole(
         name=name,
         arn=str(role["Arn"]),
         trust_policy=_decode_policy(role.get("AssumeRolePolicyDocument", {})),
-        permission_policy=permission,
+        permission_policy=dict(policies).get(policy_name),
         owned=tags.get(STACK_TAG) == stack,
+        max_session_duration=int(role.get("MaxSessionDuration", 3600)),
+        policies=policies,
     )
+
+
+def _role_policies(clients: AwsClients, name: str) -> tuple[tuple[str, dict[str, Any]], ...]:
+    found: list[tuple[str, dict[str, Any]]] = []
+    for policy_name in clients.iam.list_role_policies(RoleName=name).get("PolicyNames", []):
+        got = clients.iam.get_role_policy(RoleName=name, PolicyName=policy_name)
+        found.append((str(policy_name), _decode_policy(got["PolicyDocument"])))
+    attached = clients.iam.list_attached_role_policies(RoleName=name).get("AttachedPolicies", [])
+    for entry in attached:
+        meta = clients.iam.get_policy(PolicyArn=entry["PolicyArn"])["Policy"]
+        version = clients.iam.get_policy_version(PolicyArn=entry["PolicyArn"],
+                                                 VersionId=meta["DefaultVersionId"])
+        found.append((str(entry["PolicyName"]),
+                      _decode_policy(version["PolicyVersion"]["Document"])))
+    return tuple(found)
 
 
 def _oidc_provider(config: StackConfig, clients: AwsClients, stack: str
@@ -234,25 +347,39 @@ def _saml_provider(clients: AwsClients, names: StackNames) -> ObservedProvider |
     return None
 
 
-def _application(clients: AwsClients, names: StackNames) -> ObservedApplication | None:
+def _application_of(app: dict[str, Any]) -> ObservedApplication:
+    auto = app.get("autoSubscriptionConfiguration") or {}
+    return ObservedApplication(
+        id=str(app["applicationId"]),
+        arn=str(app["applicationArn"]),
+        status=str(app.get("status", "")),
+        identity_type=app.get("identityType"),
+        provider_arn=app.get("iamIdentityProviderArn"),
+        client_ids=tuple(app.get("clientIdsForOIDC") or []),
+        role_arn=app.get("roleArn"),
+        auto_subscribe=auto.get("autoSubscribe"),
+        default_subscription_type=auto.get("defaultSubscriptionType"),
+    )
+
+
+def _application(clients: AwsClients, names: StackNames, application_id: str | None = None
+                 ) -> ObservedApplication | None:
+    """The stack's application by name and tag, or the one ``application_id`` names."""
+    if application_id is not None:
+        try:
+            return _application_of(clients.qbusiness.get_application(
+                applicationId=application_id))
+        except ClientError as err:
+            if is_not_found(err):
+                return None
+            raise
     for summary in paginate(clients.qbusiness, "list_applications", "applications"):
         if summary.get("displayName") != names.application:
             continue
         app = clients.qbusiness.get_application(applicationId=summary["applicationId"])
         if _qtags(clients, app["applicationArn"]).get(STACK_TAG) != names.stack:
             continue
-        auto = app.get("autoSubscriptionConfiguration") or {}
-        return ObservedApplication(
-            id=str(app["applicationId"]),
-            arn=str(app["applicationArn"]),
-            status=str(app.get("status", "")),
-            identity_type=app.get("identityType"),
-            provider_arn=app.get("iamIdentityProviderArn"),
-            client_ids=tuple(app.get("clientIdsForOIDC", [])),
-            role_arn=app.get("roleArn"),
-            auto_subscribe=auto.get("autoSubscribe"),
-            default_subscription_type=auto.get("defaultSubscriptionType"),
-        )
+        return _application_of(app)
     return None
 
 
@@ -307,30 +434,68 @@ def _web_experience(clients: AwsClients, app: ObservedApplication, names: StackN
     return None
 
 
-def observe(config: StackConfig, clients: AwsClients) -> ObservedStack:
-    """Read the stack's current state (read-only calls only)."""
+@dataclass(frozen=True)
+class _ApplicationParts:
+    application: ObservedApplication | None = None
+    index: ObservedChild | None = None
+    retriever: ObservedChild | None = None
+    web_experience: ObservedWebExperience | None = None
+
+
+def _application_parts(clients: AwsClients, names: StackNames, application_id: str | None
+                       ) -> _ApplicationParts:
+    app = _application(clients, names, application_id)
+    if app is None:
+        return _ApplicationParts()
+    return _ApplicationParts(app, _index(clients, app, names), _retriever(clients, app, names),
+                             _web_experience(clients, app, names))
+
+
+def read_stack(config: StackConfig, clients: AwsClients, *, application_id: str | None = None,
+               web_role_name: str | None = None) -> StackReading:
+    """Read the stack's current state (read-only calls only), each part on its own.
+
+    ``application_id`` and ``web_role_name`` name an application and a role to read
+    instead of the stack's own (doctor's ``--application-id`` and ``--role-arn``).
+    A refused read leaves its part ``None`` and listed in :attr:`StackReading.unknown`.
+    """
     names = StackNames(config.name)
-    try:
-        account = account_id_of(config, clients)
-        provider = (_oidc_provider(config, clients, names.stack) if config.mode is Mode.OIDC
-                    else _saml_provider(clients, names))
-        app = _application(clients, names)
-        return ObservedStack(
-            account_id=account,
-            secret_arn=_secret_arn(config, clients),
-            service_role_arn=_service_role(config, clients),
-            provider=provider,
-            application=app,
-            index=_index(clients, app, names) if app else None,
-            retriever=_retriever(clients, app, names) if app else None,
-            web_role=observe_role(clients, names.web_role, names.web_policy, names.stack),
-            secrets_role=(observe_role(clients, names.secrets_role, names.secrets_policy,
-                                       names.stack) if config.mode is Mode.OIDC else None),
-            web_experience=_web_experience(clients, app, names) if app else None,
-            secret_kms_key_arn=_secret_kms_key_arn(config, clients),
-        )
-    except ClientError as err:
-        raise wrap_client_error(err, "reading the stack's resources") from err
+    reader = _Reader()
+    account = reader.read(Part.ACCOUNT, lambda: account_id_of(config, clients),
+                          config.account_id or "<account-id>")
+    provider = reader.read(
+        Part.PROVIDER, lambda: (_oidc_provider(config, clients, names.stack)
+                                if config.mode is Mode.OIDC else _saml_provider(clients, names)),
+        None)
+    parts = reader.read(Part.APPLICATION,
+                        lambda: _application_parts(clients, names, application_id),
+                        _ApplicationParts())
+    web_role = web_role_name or names.web_role
+    stack = ObservedStack(
+        account_id=account,
+        secret_arn=reader.read(Part.CLIENT_SECRET_ENTRY, lambda: _secret_arn(config, clients),
+                               None),
+        service_role_arn=reader.read(Part.SERVICE_ROLE, lambda: _service_role(config, clients),
+                                     None),
+        provider=provider,
+        application=parts.application,
+        index=parts.index,
+        retriever=parts.retriever,
+        web_role=reader.read(Part.WEB_ROLE, lambda: observe_role(
+            clients, web_role, names.web_policy, names.stack), None),
+        secrets_role=(reader.read(Part.SECRETS_ROLE, lambda: observe_role(
+            clients, names.secrets_role, names.secrets_policy, names.stack), None)
+            if config.mode is Mode.OIDC else None),
+        web_experience=parts.web_experience,
+        secret_kms_key_arn=reader.read(Part.SECRET_KMS_KEY,
+                                       lambda: _secret_kms_key_arn(config, clients), None),
+    )
+    return StackReading(stack, tuple(reader.unknown))
+
+
+def observe(config: StackConfig, clients: AwsClients) -> ObservedStack:
+    """Read the stack's current state (read-only calls only); any refused read raises."""
+    return read_stack(config, clients).known()
 
 
 def observe_index(config: StackConfig, clients: AwsClients) -> tuple[str, str]:

@@ -128,8 +128,7 @@ def diff_application(config: StackConfig, observed: ObservedStack) -> Change:
     want_type = desired.identity_type(config)
     if app.identity_type != want_type:
         blocked.append(f"identityType is {app.identity_type}, wants {want_type}")
-    want_provider = (observed.provider.arn if observed.provider
-                     else desired.provider_arn(config, observed.account_id))
+    want_provider = desired.identity_provider_arn(config, observed)
     if app.provider_arn != want_provider:
         blocked.append(f"iamIdentityProviderArn is {app.provider_arn}, wants {want_provider}")
     if config.oidc is not None and config.oidc.client_id not in app.client_ids:
