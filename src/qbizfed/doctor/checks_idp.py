@@ -18,7 +18,7 @@ from qbizfed.config import StackConfig
 from qbizfed.doctor.facts import SamlProviderFacts, StackFacts, Unreadable
 from qbizfed.doctor.fixes import exact_oidc_provider, expected_provider_arn
 from qbizfed.doctor.result import CheckResult, Fix, fail, ok, skip, warn
-from qbizfed.doctor.saml_metadata import IdpMetadata, MetadataError, parse_idp_metadata
+from qbizfed.identity.saml_metadata import IdpMetadata, SamlMetadataError, parse_idp_metadata
 
 EXPIRY_WARNING = dt.timedelta(days=30)
 
@@ -200,7 +200,7 @@ def check_saml_idp(config: StackConfig, facts: StackFacts, *, now: dt.datetime
     metadata: IdpMetadata | None
     try:
         metadata = parse_idp_metadata(config.saml.metadata_document)
-    except MetadataError as exc:
+    except SamlMetadataError as exc:
         metadata = None
         results.append(fail("idp.saml-metadata", looked, f"the IdP metadata is unusable: {exc}",
                             Fix("download the IdP's SAML 2.0 metadata XML again (with its "
@@ -238,7 +238,7 @@ def _iam_provider(provider: SamlProviderFacts, metadata: IdpMetadata | None, now
     fix = _update_provider_fix(provider.arn)
     try:
         held = parse_idp_metadata(provider.metadata_document)
-    except MetadataError as exc:
+    except SamlMetadataError as exc:
         return [fail("idp.iam-saml-provider", looked, f"IAM holds unusable metadata: {exc}", fix)]
     results = [_expiry("idp.iam-saml-certificate", looked, held, now, fix)]
     if metadata is None:

@@ -1,23 +1,31 @@
-"""OpenID Provider metadata: fetch ``/.well-known/openid-configuration`` and check it.
+"""The product's one reader of an OpenID Provider: discovery document and JSON documents.
 
-The document must name exactly the issuer we asked for (OIDC Discovery 1.0 §4.3),
-and every endpoint must pass :func:`require_secure_url`.
+:func:`fetch_json` is the one fetcher of IdP documents (the discovery document, the
+JWKS): bounded in size, redirects not followed, every failure an
+:class:`IdpUnreachableError` that says whether the IdP answered. :func:`discover` fetches
+and checks ``/.well-known/openid-configuration``: it must name exactly the issuer we asked
+for (OIDC Discovery 1.0 §4.3), and every endpoint must pass
+:func:`~qbizfed.url_policy.require_secure_url`. ``serve`` and ``login`` await them;
+``admin``'s preflight and ``doctor`` call them through :func:`fetch_blocking`, the one
+blocking wrapper.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
-from qbizfed.identity.endpoint_policy import require_secure_url
 from qbizfed.identity.errors import DiscoveryDocumentError, IdpUnreachableError
+from qbizfed.url_policy import require_secure_url
 
 MAX_DOCUMENT_BYTES = 512 * 1024
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -65,7 +73,7 @@ def parse_provider_metadata(
         raise DiscoveryDocumentError(
             f"the discovery document names issuer {issuer!r}, expected {expected_issuer!r}",
             remedy="configure the issuer exactly as the IdP publishes it (scheme, host, path, "
-            "trailing slash)",
+            "trailing slash): STS compares it byte for byte with the token's iss",
         )
 
     def url(key: str, *, required: bool) -> str | None:
@@ -104,32 +112,40 @@ def parse_provider_metadata(
 
 
 async def fetch_json(http: httpx.AsyncClient, url: str, *, what: str) -> Any:
-    """GET a JSON document from an IdP, bounded in size, wrapping transport errors."""
+    """GET a JSON document from an IdP, bounded in size, wrapping every failure.
+
+    ``what`` names the document in the error ("discovery document", "JWKS").
+    """
     try:
         response = await http.get(url, headers={"Accept": "application/json"})
     except httpx.HTTPError as exc:
         raise IdpUnreachableError(
-            f"could not reach the IdP's {what} at {url}: {type(exc).__name__}",
+            f"the IdP's {what} at {url} cannot be reached ({type(exc).__name__})",
             remedy="check the issuer URL and that the IdP is reachable from here",
+            answer=f"cannot be reached ({type(exc).__name__})",
         ) from exc
-    if response.status_code != 200:
+    status = response.status_code
+    if status != 200:
         raise IdpUnreachableError(
-            f"the IdP's {what} at {url} answered HTTP {response.status_code}",
+            f"the IdP's {what} at {url} answered HTTP {status}",
             remedy="check the issuer URL (it must be the exact issuer, without "
             "/.well-known/openid-configuration)",
-        )
+            status=status, answer=f"answered HTTP {status}",
+        )  # fmt: skip
     if len(response.content) > MAX_DOCUMENT_BYTES:
         raise IdpUnreachableError(
             f"the IdP's {what} at {url} is larger than {MAX_DOCUMENT_BYTES} bytes",
             remedy="check that the URL points at the IdP",
-        )
+            status=status, answer=f"answered more than {MAX_DOCUMENT_BYTES // 1024} KiB",
+        )  # fmt: skip
     try:
         return json.loads(response.content)
     except ValueError as exc:
         raise IdpUnreachableError(
             f"the IdP's {what} at {url} is not JSON",
             remedy="check that the URL points at the IdP",
-        ) from exc
+            status=status, answer="did not answer JSON",
+        ) from exc  # fmt: skip
 
 
 async def discover(
@@ -150,15 +166,17 @@ async def discover(
     )
 
 
-def discover_sync(
-    issuer: str, *, allow_insecure_loopback_http: bool = False, timeout: float = 10.0
-) -> ProviderMetadata:
-    """Blocking :func:`discover` for the CLI (never call it from inside an event loop)."""
+def fetch_blocking(
+    fetch: Callable[[httpx.AsyncClient], Awaitable[T]], *, timeout: float | httpx.Timeout = 10.0
+) -> T:
+    """Run one of the fetches above to completion in its own client, for blocking callers.
 
-    async def run() -> ProviderMetadata:
+    For example ``fetch_blocking(lambda http: discover(issuer, http=http))``. Redirects
+    are not followed. Never call it from inside an event loop (``asyncio.run`` refuses).
+    """
+
+    async def run() -> T:
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
-            return await discover(
-                issuer, http=http, allow_insecure_loopback_http=allow_insecure_loopback_http
-            )
+            return await fetch(http)
 
     return asyncio.run(run())
