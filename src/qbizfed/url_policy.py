@@ -40,13 +40,14 @@ def is_loopback_ip(host: str | None) -> bool:
     """True for an IP literal in ``127.0.0.0/8``, ``::1`` or IPv4-mapped ``127.0.0.0/8``."""
     if not host:
         return False
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
+    bracketed = host.startswith("[") and host.endswith("]")  # as in a URL: IPv6 only
     try:
-        address = ipaddress.ip_address(host)
+        address = ipaddress.ip_address(host[1:-1] if bracketed else host)
     except ValueError:
         return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+    if not isinstance(address, ipaddress.IPv6Address):
+        return not bracketed and address.is_loopback
+    if address.ipv4_mapped is not None:
         return address.ipv4_mapped.is_loopback
     return address.is_loopback
 

@@ -141,3 +141,32 @@ HOSTILE_METADATA = [
 def test_hostile_or_unusable_metadata_is_refused(case: str, document: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_idp_metadata(document)
+
+
+def test_endpoint_on_plain_http_elsewhere_is_refused(
+    issuer: OidcIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Preflight reads discovery as serve and login do: every endpoint must be https
+    (plain http only on loopback, with the switch)."""
+    document = {**issuer.discovery(), "token_endpoint": "http://idp.example.test/token"}
+    monkeypatch.setattr(issuer, "discovery", lambda: document)
+    with pytest.raises(ConfigError, match=r"the token_endpoint URL .* is not https"):
+        check_oidc(oidc_config(issuer.url))
+
+
+def test_discovery_lacking_an_endpoint_is_refused(
+    issuer: OidcIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = {k: v for k, v in issuer.discovery().items() if k != "jwks_uri"}
+    monkeypatch.setattr(issuer, "discovery", lambda: document)
+    with pytest.raises(ConfigError, match="lacks 'jwks_uri'"):
+        check_oidc(oidc_config(issuer.url))
+
+
+def test_issuer_without_rs256_is_a_warning(
+    issuer: OidcIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = {**issuer.discovery(), "id_token_signing_alg_values_supported": ["ES256"]}
+    monkeypatch.setattr(issuer, "discovery", lambda: document)
+    assert check_oidc(oidc_config(issuer.url)).warnings == (
+        "the issuer does not advertise RS256 ID tokens; STS expects RS256",)
