@@ -1,24 +1,18 @@
 """Which URLs qbizfed talks to: https only, plain http solely to loopback when asked loudly.
 
 The one place that says what "loopback" means for the product (admin, doctor, serve,
-login, the chat stream, the MCP server's bind check). A host is loopback when it is:
+login, the chat stream, the MCP server's bind check). The decision, host by host:
 
-==========================  ==========  ==============================================
-host                        loopback    why
-==========================  ==========  ==============================================
-``127.0.0.1``, ``127.1.2.3``  yes       an IPv4 literal in ``127.0.0.0/8``
-``::1``, ``[::1]``          yes         the IPv6 loopback literal (URL brackets allowed)
-``::ffff:127.0.0.1``        yes         IPv4-mapped ``127.0.0.0/8``: a dual-stack socket
-                                        reaches the IPv4 loopback (Python before 3.13
-                                        says no; we decide explicitly)
-``localhost``               yes         RFC 6761 §6.3; compared case-insensitively
-``LOCALHOST.``              yes         the same name written fully qualified
-``127.0.0.1.evil.com``      no          a DNS name that merely starts with ``127.``
-``localhost.evil.com``      no          a DNS name that merely starts with ``localhost``
-``sub.localhost``           no          only the name itself (resolvers differ on these)
-``0.0.0.0``, ``::``         no          the unspecified address, not loopback
-``127.1``, ``2130706433``   no          shorthand IPv4 forms ``ipaddress`` refuses
-==========================  ==========  ==============================================
+* loopback: an IP literal in ``127.0.0.0/8`` (``127.0.0.1``, ``127.1.2.3``); ``::1``,
+  also as ``[::1]`` (URL brackets, IPv6 only); IPv4-mapped ``::ffff:127.x.y.z`` (a
+  dual-stack socket reaches the IPv4 loopback with it; Python before 3.13 says no, so
+  the rule is explicit); the name ``localhost`` in any case, also fully qualified
+  (``LOCALHOST.``; RFC 6761 section 6.3).
+* not loopback: names that merely start like one (``127.0.0.1.evil.com``,
+  ``localhost.evil.com``), subdomains of ``localhost`` (resolvers differ on them), the
+  unspecified addresses ``0.0.0.0`` and ``::``, shorthand IPv4 that :mod:`ipaddress`
+  refuses (``127.1``, ``2130706433``), an IPv4 literal in brackets (``[127.0.0.1]``) or
+  with a trailing dot.
 
 Hosts are parsed with :mod:`ipaddress`, never compared by string prefix. The switch that
 allows plain http is named ``allow_insecure_loopback_http`` so that nobody turns it on by
@@ -56,10 +50,7 @@ def is_loopback_host(host: str | None) -> bool:
     """True for a loopback IP literal (:func:`is_loopback_ip`) or the name ``localhost``."""
     if not host:
         return False
-    name = host.lower()
-    if name.endswith("."):
-        name = name[:-1]
-    return name == _LOOPBACK_NAME or is_loopback_ip(host)
+    return host.lower().removesuffix(".") == _LOOPBACK_NAME or is_loopback_ip(host)
 
 
 def require_secure_url(url: str, *, what: str, allow_insecure_loopback_http: bool = False) -> str:

@@ -114,11 +114,18 @@ class Documents:
         self._thread.join(timeout=5)
 
 
+@pytest.fixture(scope="module")
+def server() -> Iterator[Documents]:
+    running = Documents()
+    yield running
+    running.stop()
+
+
 @pytest.fixture
-def documents() -> Iterator[Documents]:
-    server = Documents()
-    yield server
-    server.stop()
+def documents(server: Documents) -> Documents:
+    server.routes.clear()
+    server.requests.clear()
+    return server
 
 
 def run(fetch: Callable[[httpx.AsyncClient], Awaitable[T]]) -> T:

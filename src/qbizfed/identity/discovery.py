@@ -24,6 +24,8 @@ from qbizfed.identity.errors import DiscoveryDocumentError, IdpUnreachableError
 from qbizfed.url_policy import require_secure_url
 
 MAX_DOCUMENT_BYTES = 512 * 1024
+BLOCKING_TIMEOUT_SECONDS = 10.0
+"""How long :func:`fetch_blocking` waits for the IdP by default (connect, read, each)."""
 
 T = TypeVar("T")
 
@@ -76,10 +78,8 @@ def parse_provider_metadata(
             "trailing slash): STS compares it byte for byte with the token's iss",
         )
 
-    def url(key: str, *, required: bool) -> str | None:
+    def url(key: str) -> str:
         value = doc.get(key)
-        if value is None and not required:
-            return None
         if not isinstance(value, str) or not value:
             raise DiscoveryDocumentError(
                 f"discovery document lacks {key!r}",
@@ -89,25 +89,28 @@ def parse_provider_metadata(
             value, what=key, allow_insecure_loopback_http=allow_insecure_loopback_http
         )
 
+    def optional_url(key: str) -> str | None:
+        return None if doc.get(key) is None else url(key)
+
     require_secure_url(
         expected_issuer, what="issuer", allow_insecure_loopback_http=allow_insecure_loopback_http
     )
     algs = _strings(doc, "id_token_signing_alg_values_supported", ("RS256",))
     return ProviderMetadata(
         issuer=expected_issuer,
-        authorization_endpoint=str(url("authorization_endpoint", required=True)),
-        token_endpoint=str(url("token_endpoint", required=True)),
-        jwks_uri=str(url("jwks_uri", required=True)),
+        authorization_endpoint=url("authorization_endpoint"),
+        token_endpoint=url("token_endpoint"),
+        jwks_uri=url("jwks_uri"),
         id_token_signing_alg_values_supported=algs,
         token_endpoint_auth_methods_supported=_strings(
             doc, "token_endpoint_auth_methods_supported", ("client_secret_basic",)
         ),
         code_challenge_methods_supported=_strings(doc, "code_challenge_methods_supported", ()),
         scopes_supported=_strings(doc, "scopes_supported", ()),
-        userinfo_endpoint=url("userinfo_endpoint", required=False),
-        end_session_endpoint=url("end_session_endpoint", required=False),
-        device_authorization_endpoint=url("device_authorization_endpoint", required=False),
-        revocation_endpoint=url("revocation_endpoint", required=False),
+        userinfo_endpoint=optional_url("userinfo_endpoint"),
+        end_session_endpoint=optional_url("end_session_endpoint"),
+        device_authorization_endpoint=optional_url("device_authorization_endpoint"),
+        revocation_endpoint=optional_url("revocation_endpoint"),
     )
 
 
@@ -167,7 +170,7 @@ async def discover(
 
 
 def fetch_blocking(
-    fetch: Callable[[httpx.AsyncClient], Awaitable[T]], *, timeout: float | httpx.Timeout = 10.0
+    fetch: Callable[[httpx.AsyncClient], Awaitable[T]], *, timeout: float | httpx.Timeout = BLOCKING_TIMEOUT_SECONDS
 ) -> T:
     """Run one of the fetches above to completion in its own client, for blocking callers.
 
