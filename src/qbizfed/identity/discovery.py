@@ -170,7 +170,9 @@ async def discover(
 
 
 def fetch_blocking(
-    fetch: Callable[[httpx.AsyncClient], Awaitable[T]], *, timeout: float | httpx.Timeout = BLOCKING_TIMEOUT_SECONDS
+    fetch: Callable[[httpx.AsyncClient], Awaitable[T]],
+    *,
+    timeout: float | httpx.Timeout = BLOCKING_TIMEOUT_SECONDS,
 ) -> T:
     """Run one of the fetches above to completion in its own client, for blocking callers.
 
