@@ -147,3 +147,22 @@ def test_nesting_deeper_than_libxml2_allows_by_default_is_refused() -> None:
     # huge_tree=False keeps libxml2's depth limit (256): no unbounded recursion.
     deep = "<a>" * 300 + "</a>" * 300
     assert refusal(deep).message.startswith("it is not well-formed XML (")
+
+
+def test_a_comment_inside_the_certificate_text_is_dropped_not_cut_at() -> None:
+    text = b64(SIGNING)
+    commented = text[:40] + "<!-- exported by the IdP console -->" + text[40:]
+    (cert,) = parse_idp_metadata(idp_metadata(key_descriptor(commented))).certificates
+    assert cert.subject == "CN=signing"
+
+
+@pytest.mark.parametrize("stray", ["*", "!", "%"])
+def test_a_certificate_with_characters_outside_base64_is_refused(stray: str) -> None:
+    text = b64(SIGNING)
+    document = idp_metadata(key_descriptor(text[:40] + stray + text[40:]))
+    assert refusal(document).message == "a signing certificate cannot be read"
+
+
+def test_an_empty_certificate_element_is_refused() -> None:
+    assert refusal(idp_metadata(key_descriptor(""))).message == (
+        "a signing certificate cannot be read")

@@ -334,6 +334,8 @@ def test_an_unreachable_error_built_elsewhere_answers_with_its_message() -> None
     error = IdpUnreachableError("the token endpoint is down", remedy="wait")
     assert (error.status, error.answer, error.remedy) == (None, "the token endpoint is down",
                                                           "wait")
+    bare = IdpUnreachableError("down")
+    assert (bare.message, bare.remedy, bare.status, bare.answer) == ("down", "", None, "down")
 
 
 # -- discover ------------------------------------------------------------------------------

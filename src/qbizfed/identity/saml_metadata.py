@@ -57,18 +57,16 @@ def safe_parser() -> etree.XMLParser:
                            dtd_validation=False, huge_tree=False, remove_comments=True)
 
 
-def _refuse(why: str, remedy: str) -> SamlMetadataError:
-    return SamlMetadataError(why, remedy=remedy)
-
-
 def _certificate(element: etree._Element) -> SigningCertificate:
     text = "".join((element.text or "").split())
     try:
         der = base64.b64decode(text, validate=True)
         cert = x509.load_der_x509_certificate(der)
     except (ValueError, binascii.Error) as exc:
-        raise _refuse("a signing certificate cannot be read",
-                      "download the metadata again from the IdP") from exc
+        raise SamlMetadataError(
+            "a signing certificate cannot be read",
+            remedy="download the metadata again from the IdP",
+        ) from exc
     return SigningCertificate(der=der, subject=cert.subject.rfc4514_string(),
                               not_after=cert.not_valid_after_utc)
 
@@ -80,28 +78,42 @@ def parse_idp_metadata(document: str) -> IdpMetadata:
     ``KeyDescriptor`` without ``use`` counts as a signing key (SAML metadata §2.4.1.1).
     """
     if "<!DOCTYPE" in document or "<!ENTITY" in document:
-        raise _refuse("it contains a DTD or entity declaration",
-                      "use the IdP's metadata as published (no DOCTYPE)")
+        raise SamlMetadataError(
+            "it contains a DTD or entity declaration",
+            remedy="use the IdP's metadata as published (no DOCTYPE)",
+        )
     try:
         root = etree.fromstring(document.encode("utf-8"), parser=safe_parser())
     except etree.XMLSyntaxError as exc:
-        raise _refuse(f"it is not well-formed XML ({exc})",
-                      "download the metadata XML again from the IdP") from exc
+        raise SamlMetadataError(
+            f"it is not well-formed XML ({exc})",
+            remedy="download the metadata XML again from the IdP",
+        ) from exc
     if root.tag == f"{{{MD_NS}}}EntitiesDescriptor":
         first = root.find(f"{{{MD_NS}}}EntityDescriptor")
         if first is None:
-            raise _refuse("it has no EntityDescriptor", "use the metadata of one IdP")
+            raise SamlMetadataError(
+                "it has no EntityDescriptor",
+                remedy="use the metadata of one IdP",
+            )
         root = first
     if root.tag != f"{{{MD_NS}}}EntityDescriptor":
-        raise _refuse(f"it is not SAML 2.0 metadata (its root is {root.tag})",
-                      "use the IdP's SAML 2.0 metadata XML")
+        raise SamlMetadataError(
+            f"it is not SAML 2.0 metadata (its root is {root.tag})",
+            remedy="use the IdP's SAML 2.0 metadata XML",
+        )
     entity_id = root.get("entityID") or ""
     if not entity_id:
-        raise _refuse("it has no entityID", "use the IdP's metadata as published")
+        raise SamlMetadataError(
+            "it has no entityID",
+            remedy="use the IdP's metadata as published",
+        )
     idp = root.find(f"{{{MD_NS}}}IDPSSODescriptor")
     if idp is None:
-        raise _refuse("it has no IDPSSODescriptor (is it the SP's metadata?)",
-                      "use the *IdP* metadata (not the SP's)")
+        raise SamlMetadataError(
+            "it has no IDPSSODescriptor (is it the SP's metadata?)",
+            remedy="use the *IdP* metadata (not the SP's)",
+        )
     sso = tuple(str(e.get("Location")) for e in idp.findall(f"{{{MD_NS}}}SingleSignOnService")
                 if e.get("Location"))
     certificates = [
@@ -111,6 +123,8 @@ def parse_idp_metadata(document: str) -> IdpMetadata:
         for element in key.iter(f"{{{DS_NS}}}X509Certificate")
     ]
     if not certificates:
-        raise _refuse("it has no signing certificate",
-                      "export metadata that includes the IdP's signing certificate")
+        raise SamlMetadataError(
+            "it has no signing certificate",
+            remedy="export metadata that includes the IdP's signing certificate",
+        )
     return IdpMetadata(entity_id=entity_id, sso_urls=sso, certificates=tuple(certificates))
