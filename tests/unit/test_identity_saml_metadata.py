@@ -6,18 +6,21 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from lxml import etree
 
 from qbizfed.errors import ConfigError
 from qbizfed.identity.saml_metadata import (
     SamlMetadataError,
     SigningCertificate,
     parse_idp_metadata,
+    safe_parser,
 )
 
 MD = "urn:oasis:names:tc:SAML:2.0:metadata"
@@ -166,3 +169,18 @@ def test_a_certificate_with_characters_outside_base64_is_refused(stray: str) -> 
 def test_an_empty_certificate_element_is_refused() -> None:
     assert refusal(idp_metadata(key_descriptor(""))).message == (
         "a signing certificate cannot be read")
+
+
+def test_the_safe_parser_expands_no_entity_even_when_a_dtd_gets_past_the_text_check(
+) -> None:
+    # parse_idp_metadata refuses DTDs before parsing; the parser is the second defence.
+    document = b'<!DOCTYPE a [<!ENTITY e "expanded">]><a>&e;</a>'
+    root = etree.fromstring(document, parser=safe_parser())
+    assert "expanded" not in etree.tostring(root).decode()
+
+
+def test_the_safe_parser_loads_no_external_dtd(tmp_path: Path) -> None:
+    dtd = tmp_path / "defaults.dtd"
+    dtd.write_text('<!ATTLIST a injected CDATA "from-the-dtd">')
+    document = f'<!DOCTYPE a SYSTEM "{dtd.as_uri()}"><a/>'.encode()
+    assert etree.fromstring(document, parser=safe_parser()).get("injected") is None
