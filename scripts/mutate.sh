@@ -29,7 +29,7 @@ fi
 # What each area mutates (mutmut only_mutate globs, one a line).
 area_globs() {
   case $1 in
-    identity) echo "src/qbizfed/identity/*" ;;
+    identity) printf '%s\n' "src/qbizfed/identity/*" src/qbizfed/url_policy.py ;;
     web)
       # Sign-in (OIDC relying party, SAML service provider, their routes) and CSRF.
       printf '%s\n' src/qbizfed/web/csrf.py src/qbizfed/web/oidc_relying_party.py \

@@ -18,7 +18,6 @@ the fix.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping
@@ -30,6 +29,7 @@ from urllib.parse import urlsplit
 
 from qbizfed.errors import ConfigError
 from qbizfed.setting_keys import refuse_unknown_keys
+from qbizfed.url_policy import is_loopback_host
 
 #: Regions where Amazon Q Business is offered (docs/aws-facts.md).
 QBUSINESS_REGIONS = frozenset({"us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"})
@@ -144,17 +144,6 @@ def regional_signin_url(region: str) -> str:
 # --------------------------------------------------------------------------- parsing
 
 
-def _is_loopback(host: str | None) -> bool:
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_url(
     setting: str,
     value: str,
@@ -184,11 +173,11 @@ def check_url(
             f"{setting} must not have a query or fragment",
             remedy=f"remove '?...' and '#...' from {setting}",
         )
-    loopback_ok = allow_loopback_http and _is_loopback(split.hostname)
+    loopback_ok = allow_loopback_http and is_loopback_host(split.hostname)
     if split.scheme == "http" and https_only and not loopback_ok:
         switch = (
             f"; for a development IdP on loopback set {loopback_http_switch}"
-            if loopback_http_switch and _is_loopback(split.hostname) else ""
+            if loopback_http_switch and is_loopback_host(split.hostname) else ""
         )
         raise ConfigError(
             f"{setting} = {value!r} uses http",
@@ -258,7 +247,7 @@ def slug_from_url(url: str) -> str:
     """
     split = urlsplit(url if "//" in url else "//" + url)
     try:
-        port = split.port if _is_loopback(split.hostname) else None
+        port = split.port if is_loopback_host(split.hostname) else None
     except ValueError:  # a malformed port: named without it, refused by check_url
         port = None
     host = f"{split.hostname or ''}" + (f"-{port}" if port is not None else "")

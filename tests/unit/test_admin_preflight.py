@@ -12,9 +12,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
-from qbizfed.aws.provision.preflight import check_oidc, check_saml, parse_saml_metadata
+from qbizfed.aws.provision.preflight import check_oidc, check_saml
 from qbizfed.config import StackConfig, config_from_mapping
 from qbizfed.errors import ConfigError, NetworkError
+from qbizfed.identity.saml_metadata import parse_idp_metadata
 from tests.support.oidc_issuer import OidcIssuer, running_oidc_issuer
 from tests.support.saml_assertions import SamlIdp, make_idp
 
@@ -44,7 +45,7 @@ def test_consistent_issuer_passes(issuer: OidcIssuer) -> None:
 
 
 def test_issuer_with_trailing_slash_is_not_the_same_issuer(issuer: OidcIssuer) -> None:
-    with pytest.raises(ConfigError, match="discovery document says issuer") as info:
+    with pytest.raises(ConfigError, match="discovery document names issuer") as info:
         check_oidc(oidc_config(issuer.url + "/"))
     assert "byte for byte" in info.value.remedy
 
@@ -74,9 +75,9 @@ def test_unreachable_issuer_is_a_network_error() -> None:
 
 def test_metadata_is_parsed_and_expiry_reported() -> None:
     idp = make_idp()
-    metadata = parse_saml_metadata(idp.metadata_xml())
+    metadata = parse_idp_metadata(idp.metadata_xml())
     assert metadata.entity_id == idp.entity_id
-    assert metadata.certificate_expiries == (idp.certificate.not_valid_after_utc,)
+    assert [c.not_after for c in metadata.certificates] == [idp.certificate.not_valid_after_utc]
     report = check_saml(saml_config(idp.metadata_xml()))
     assert any("valid until" in note for note in report.notes)
     assert report.warnings == ()
@@ -139,4 +140,33 @@ HOSTILE_METADATA = [
                          ids=[h[0] for h in HOSTILE_METADATA])
 def test_hostile_or_unusable_metadata_is_refused(case: str, document: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        parse_saml_metadata(document)
+        parse_idp_metadata(document)
+
+
+def test_endpoint_on_plain_http_elsewhere_is_refused(
+    issuer: OidcIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Preflight reads discovery as serve and login do: every endpoint must be https
+    (plain http only on loopback, with the switch)."""
+    document = {**issuer.discovery(), "token_endpoint": "http://idp.example.test/token"}
+    monkeypatch.setattr(issuer, "discovery", lambda: document)
+    with pytest.raises(ConfigError, match=r"the token_endpoint URL .* is not https"):
+        check_oidc(oidc_config(issuer.url))
+
+
+def test_discovery_lacking_an_endpoint_is_refused(
+    issuer: OidcIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = {k: v for k, v in issuer.discovery().items() if k != "jwks_uri"}
+    monkeypatch.setattr(issuer, "discovery", lambda: document)
+    with pytest.raises(ConfigError, match="lacks 'jwks_uri'"):
+        check_oidc(oidc_config(issuer.url))
+
+
+def test_issuer_without_rs256_is_a_warning(
+    issuer: OidcIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = {**issuer.discovery(), "id_token_signing_alg_values_supported": ["ES256"]}
+    monkeypatch.setattr(issuer, "discovery", lambda: document)
+    assert check_oidc(oidc_config(issuer.url)).warnings == (
+        "the issuer does not advertise RS256 ID tokens; STS expects RS256",)

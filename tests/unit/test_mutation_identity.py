@@ -31,7 +31,7 @@ from qbizfed.identity.device_authorization import (
     poll_for_tokens,
     start_device_authorization,
 )
-from qbizfed.identity.discovery import ProviderMetadata, discover_sync
+from qbizfed.identity.discovery import ProviderMetadata, discover, fetch_blocking
 from qbizfed.identity.errors import (
     IdpUnreachableError,
     IdTokenError,
@@ -582,8 +582,11 @@ def test_blocking_discovery_needs_the_loud_switch_for_loopback_http(
     oidc_idp: LoopbackOidcIdp,
 ) -> None:
     with pytest.raises(InsecureEndpointError):
-        discover_sync(oidc_idp.issuer)
-    metadata = discover_sync(oidc_idp.issuer, allow_insecure_loopback_http=True, timeout=5)
+        fetch_blocking(lambda http: discover(oidc_idp.issuer, http=http))
+    metadata = fetch_blocking(
+        lambda http: discover(oidc_idp.issuer, http=http, allow_insecure_loopback_http=True),
+        timeout=5,
+    )
     assert metadata.issuer == oidc_idp.issuer
     assert metadata.jwks_uri == f"{oidc_idp.base_url}/jwks"
 

@@ -20,6 +20,8 @@ from qbizfed.local.sigv4 import (
     SignatureError,
     SigV4Verifier,
     parse_authorization,
+    parse_credential_scope,
+    request_credential_scope,
 )
 
 NOW = datetime(2026, 11, 26, 9, 0, 0, tzinfo=UTC)
@@ -283,3 +285,37 @@ def test_credentials_never_render_their_secrets(registry: SessionRegistry) -> No
         for secret in ("moto-secret-value", "moto-token-value", session.secret_access_key,
                        session.session_token):  # fmt: skip
             assert secret not in text
+
+
+@pytest.mark.parametrize(("credential", "parts", "well_formed"), [
+    ("AKIDEXAMPLE/20261126/us-east-1/sts/aws4_request",
+     ("AKIDEXAMPLE", "20261126", "us-east-1", "sts", "aws4_request"), True),
+    ("AKIDEXAMPLE/20261126/us-east-1/sts/aws5_request",
+     ("AKIDEXAMPLE", "20261126", "us-east-1", "sts", "aws5_request"), False),
+    ("/20261126/us-east-1/sts/aws4_request", ("", "20261126", "us-east-1", "sts", "aws4_request"),
+     False),
+    ("AKIDEXAMPLE/20261126/us-east-1/sts", ("AKIDEXAMPLE", "", "", "", ""), False),
+    ("AKIDEXAMPLE/20261126/us-east-1/sts/aws4_request/x", ("AKIDEXAMPLE", "", "", "", ""), False),
+    ("", ("", "", "", "", ""), False),
+])
+def test_the_credential_scope_is_split_once_for_routing_lookup_and_verification(
+    credential: str, parts: tuple[str, ...], well_formed: bool
+) -> None:
+    scope = parse_credential_scope(credential)
+    assert (scope.access_key_id, scope.date, scope.region, scope.service,
+            scope.terminator) == parts
+    assert scope.well_formed is well_formed
+
+
+def test_the_request_scope_comes_from_the_header_or_the_presigned_query() -> None:
+    authorization = ("AWS4-HMAC-SHA256 Credential=ASIAX/20261126/us-east-1/qbusiness/"
+                     "aws4_request, SignedHeaders=host, Signature=00")
+    header = Request(EnvironBuilder(
+        path="/", headers=[("Authorization", authorization)]).get_environ())
+    assert request_credential_scope(header).service == "qbusiness"
+    query = Request(EnvironBuilder(
+        path="/", query_string="X-Amz-Credential=ASIAY%2F20261126%2Fus-east-1%2Fsts%2Faws4_request"
+    ).get_environ())
+    assert request_credential_scope(query).access_key_id == "ASIAY"
+    assert request_credential_scope(Request(EnvironBuilder(path="/").get_environ())) == (
+        parse_credential_scope(""))

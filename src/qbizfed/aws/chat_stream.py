@@ -58,7 +58,7 @@ from qbizfed.aws.chat import (
 )
 from qbizfed.aws.event_stream import ChatInput
 from qbizfed.errors import ConfigError
-from qbizfed.identity.endpoint_policy import is_loopback_host
+from qbizfed.url_policy import is_loopback_host
 
 SERVICE: Final = "qbusiness"
 STREAM_PATH: Final = "/chat"

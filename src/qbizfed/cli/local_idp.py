@@ -84,8 +84,9 @@ def idp(
     started = time.perf_counter()
     from qbizfed.cli.signals import install_stop_signal, wait_for_stop_signal
     from qbizfed.local.idp.device import DeviceFlowSettings
-    from qbizfed.local.idp.server import DevIdp, DevIdpSettings, is_loopback_host
+    from qbizfed.local.idp.server import DevIdp, DevIdpSettings
     from qbizfed.local.idp.users import DEMO_PASSWORD, OidcClient, Secret, ServiceProvider
+    from qbizfed.local.loopback import is_loopback_host
 
     console = Console()
     clients = []

@@ -136,7 +136,7 @@ def _login_oidc(
 def _fetch_metadata(profile: Profile) -> str:
     import httpx
 
-    from qbizfed.identity.endpoint_policy import require_secure_url
+    from qbizfed.url_policy import require_secure_url
 
     assert profile.idp_metadata_url is not None  # validated by Profile
     url = require_secure_url(

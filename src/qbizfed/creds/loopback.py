@@ -21,6 +21,7 @@ from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
 
 from qbizfed.errors import IdentityError
+from qbizfed.url_policy import is_loopback_ip
 
 CALLBACK_PATH = "/callback"
 SAML_ACS_PATH = "/saml/acs"
@@ -63,7 +64,7 @@ class LoopbackReceiver:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        if host not in ("127.0.0.1", "::1"):
+        if not is_loopback_ip(host):  # an IP literal: a name could resolve elsewhere
             raise ValueError("the login redirect must listen on a loopback IP address")
         self._expected_state = expected_state or (lambda: None)
         self._results: queue.Queue[dict[str, str]] = queue.Queue(maxsize=1)
@@ -124,7 +125,7 @@ class LoopbackReceiver:
                     return
                 self._answer(200, _DONE_PAGE)
 
-        server_class = _V6Server if host == "::1" else ThreadingHTTPServer
+        server_class = _V6Server if ":" in host else ThreadingHTTPServer
         try:
             self._server = server_class((host, port), Handler)
         except OSError as exc:

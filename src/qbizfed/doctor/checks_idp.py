@@ -19,7 +19,7 @@ from qbizfed.aws.provision.observed import ObservedProvider, Part
 from qbizfed.config import StackConfig
 from qbizfed.doctor.facts import DoctorFacts
 from qbizfed.doctor.result import CheckResult, Fix, fail, ok, skip, warn
-from qbizfed.doctor.saml_metadata import IdpMetadata, MetadataError, parse_idp_metadata
+from qbizfed.identity.saml_metadata import IdpMetadata, SamlMetadataError, parse_idp_metadata
 
 EXPIRY_WARNING = dt.timedelta(days=30)
 
@@ -201,7 +201,7 @@ def check_saml_idp(config: StackConfig, facts: DoctorFacts, *, now: dt.datetime
     metadata: IdpMetadata | None
     try:
         metadata = parse_idp_metadata(config.saml.metadata_document)
-    except MetadataError as exc:
+    except SamlMetadataError as exc:
         metadata = None
         results.append(fail("idp.saml-metadata", looked, f"the IdP metadata is unusable: {exc}",
                             Fix("download the IdP's SAML 2.0 metadata XML again (with its "
@@ -240,7 +240,7 @@ def _iam_provider(provider: ObservedProvider, metadata: IdpMetadata | None, now:
     fix = _update_provider_fix(provider.arn)
     try:
         held = parse_idp_metadata(provider.metadata_document or "")
-    except MetadataError as exc:
+    except SamlMetadataError as exc:
         return [fail("idp.iam-saml-provider", looked, f"IAM holds unusable metadata: {exc}", fix)]
     results = [_expiry("idp.iam-saml-certificate", looked, held, now, fix)]
     if metadata is None:

@@ -1,7 +1,10 @@
 """Read the OIDC IdP the way STS and a browser do: discovery, JWKS, redirect-URI probes.
 
-Plain HTTP GETs through an injected ``httpx.Client`` (redirects not followed). The
-redirect-URI probe is an authorization request with ``prompt=none``: it cannot log
+The discovery document and the JWKS come through the product's one fetcher
+(:func:`qbizfed.identity.discovery.fetch_json`, with the injected client's timeout), but
+kept as they are: doctor reports a document that names another issuer instead of
+refusing it. The redirect-URI probe is a plain GET through the injected ``httpx.Client``
+(redirects not followed): an authorization request with ``prompt=none``, which cannot log
 anyone in or issue a code, and tells whether the IdP accepts the redirect URI.
 """
 
@@ -10,24 +13,16 @@ from __future__ import annotations
 import httpx
 
 from qbizfed.doctor.facts import HttpDocument, OidcIdpFacts, RedirectProbe
+from qbizfed.identity.discovery import fetch_blocking, fetch_json, well_known_url
+from qbizfed.identity.errors import IdpUnreachableError
 
-MAX_DOCUMENT_BYTES = 512 * 1024
 
-
-def fetch_json(http: httpx.Client, url: str) -> HttpDocument:
+def read_document(url: str, *, what: str, timeout: httpx.Timeout) -> HttpDocument:
+    """A JSON object from the IdP, or why it could not be read."""
     try:
-        response = http.get(url, headers={"Accept": "application/json"})
-    except httpx.HTTPError as exc:
-        return HttpDocument(url, error=f"cannot be reached ({type(exc).__name__})")
-    if response.status_code != 200:
-        return HttpDocument(url, status=response.status_code,
-                            error=f"answered HTTP {response.status_code}")
-    if len(response.content) > MAX_DOCUMENT_BYTES:
-        return HttpDocument(url, status=200, error="answered more than 512 KiB")
-    try:
-        document = response.json()
-    except ValueError:
-        return HttpDocument(url, status=200, error="did not answer JSON")
+        document = fetch_blocking(lambda http: fetch_json(http, url, what=what), timeout=timeout)
+    except IdpUnreachableError as exc:
+        return HttpDocument(url, status=exc.status, error=exc.answer)
     if not isinstance(document, dict):
         return HttpDocument(url, status=200, error="did not answer a JSON object")
     return HttpDocument(url, status=200, document=document)
@@ -59,9 +54,11 @@ def probe_redirect_uri(http: httpx.Client, authorization_endpoint: str, client_i
 
 def collect_oidc_idp(issuer_url: str, http: httpx.Client, *, client_id: str = "",
                      redirect_uris: tuple[str, ...] = ()) -> OidcIdpFacts:
-    discovery = fetch_json(http, issuer_url.rstrip("/") + "/.well-known/openid-configuration")
+    discovery = read_document(well_known_url(issuer_url), what="discovery document",
+                              timeout=http.timeout)
     jwks_uri = (discovery.document or {}).get("jwks_uri")
-    jwks = fetch_json(http, jwks_uri) if isinstance(jwks_uri, str) and jwks_uri else None
+    jwks = (read_document(jwks_uri, what="JWKS", timeout=http.timeout)
+            if isinstance(jwks_uri, str) and jwks_uri else None)
     endpoint = (discovery.document or {}).get("authorization_endpoint")
     probes: tuple[RedirectProbe, ...] = ()
     if isinstance(endpoint, str) and endpoint.startswith(("https://", "http://")) and client_id:

@@ -17,7 +17,7 @@ from typing import Any
 
 from lxml import etree
 
-from qbizfed.doctor.saml_metadata import safe_parser
+from qbizfed.identity.saml_metadata import safe_parser
 
 SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"

@@ -9,7 +9,7 @@ adapter. Both protocols end in a frozen :class:`FederatedIdentity`, which
   (``validate_id_token`` -> ``ValidatedIdToken``) and :mod:`.aws_tags`.
 * SAML: :mod:`.saml` (``SamlServiceProvider``), :mod:`.saml_attributes` and
   :mod:`.saml_stores` (request-ID store and replay cache interfaces).
-* Policies and errors: :mod:`.endpoint_policy`, :mod:`.errors`.
+* Errors: :mod:`.errors` (the URL policy is :mod:`qbizfed.url_policy`).
 """
 
 from qbizfed.identity.federated import FederatedIdentity, SamlRole

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qbizfed.errors import ConfigError, IdentityError
-from qbizfed.identity.endpoint_policy import require_secure_url
 from qbizfed.identity.errors import TokenEndpointError
 from qbizfed.identity.oidc import OidcRelyingParty, TokenSet
+from qbizfed.url_policy import require_secure_url
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 DEFAULT_INTERVAL_SECONDS = 5  # RFC 8628 §3.2

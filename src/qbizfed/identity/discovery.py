@@ -1,23 +1,33 @@
-"""OpenID Provider metadata: fetch ``/.well-known/openid-configuration`` and check it.
+"""The product's one reader of an OpenID Provider: discovery document and JSON documents.
 
-The document must name exactly the issuer we asked for (OIDC Discovery 1.0 §4.3),
-and every endpoint must pass :func:`require_secure_url`.
+:func:`fetch_json` is the one fetcher of IdP documents (the discovery document, the
+JWKS): bounded in size, redirects not followed, every failure an
+:class:`IdpUnreachableError` that says whether the IdP answered. :func:`discover` fetches
+and checks ``/.well-known/openid-configuration``: it must name exactly the issuer we asked
+for (OIDC Discovery 1.0 §4.3), and every endpoint must pass
+:func:`~qbizfed.url_policy.require_secure_url`. ``serve`` and ``login`` await them;
+``admin``'s preflight and ``doctor`` call them through :func:`fetch_blocking`, the one
+blocking wrapper.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
-from qbizfed.identity.endpoint_policy import require_secure_url
 from qbizfed.identity.errors import DiscoveryDocumentError, IdpUnreachableError
+from qbizfed.url_policy import require_secure_url
 
 MAX_DOCUMENT_BYTES = 512 * 1024
+BLOCKING_TIMEOUT_SECONDS = 10.0
+"""How long :func:`fetch_blocking` waits for the IdP by default (connect, read, each)."""
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -65,13 +75,11 @@ def parse_provider_metadata(
         raise DiscoveryDocumentError(
             f"the discovery document names issuer {issuer!r}, expected {expected_issuer!r}",
             remedy="configure the issuer exactly as the IdP publishes it (scheme, host, path, "
-            "trailing slash)",
+            "trailing slash): STS compares it byte for byte with the token's iss",
         )
 
-    def url(key: str, *, required: bool) -> str | None:
+    def url(key: str) -> str:
         value = doc.get(key)
-        if value is None and not required:
-            return None
         if not isinstance(value, str) or not value:
             raise DiscoveryDocumentError(
                 f"discovery document lacks {key!r}",
@@ -81,55 +89,66 @@ def parse_provider_metadata(
             value, what=key, allow_insecure_loopback_http=allow_insecure_loopback_http
         )
 
+    def optional_url(key: str) -> str | None:
+        return None if doc.get(key) is None else url(key)
+
     require_secure_url(
         expected_issuer, what="issuer", allow_insecure_loopback_http=allow_insecure_loopback_http
     )
     algs = _strings(doc, "id_token_signing_alg_values_supported", ("RS256",))
     return ProviderMetadata(
         issuer=expected_issuer,
-        authorization_endpoint=str(url("authorization_endpoint", required=True)),
-        token_endpoint=str(url("token_endpoint", required=True)),
-        jwks_uri=str(url("jwks_uri", required=True)),
+        authorization_endpoint=url("authorization_endpoint"),
+        token_endpoint=url("token_endpoint"),
+        jwks_uri=url("jwks_uri"),
         id_token_signing_alg_values_supported=algs,
         token_endpoint_auth_methods_supported=_strings(
             doc, "token_endpoint_auth_methods_supported", ("client_secret_basic",)
         ),
         code_challenge_methods_supported=_strings(doc, "code_challenge_methods_supported", ()),
         scopes_supported=_strings(doc, "scopes_supported", ()),
-        userinfo_endpoint=url("userinfo_endpoint", required=False),
-        end_session_endpoint=url("end_session_endpoint", required=False),
-        device_authorization_endpoint=url("device_authorization_endpoint", required=False),
-        revocation_endpoint=url("revocation_endpoint", required=False),
+        userinfo_endpoint=optional_url("userinfo_endpoint"),
+        end_session_endpoint=optional_url("end_session_endpoint"),
+        device_authorization_endpoint=optional_url("device_authorization_endpoint"),
+        revocation_endpoint=optional_url("revocation_endpoint"),
     )
 
 
 async def fetch_json(http: httpx.AsyncClient, url: str, *, what: str) -> Any:
-    """GET a JSON document from an IdP, bounded in size, wrapping transport errors."""
+    """GET a JSON document from an IdP, bounded in size, wrapping every failure.
+
+    ``what`` names the document in the error ("discovery document", "JWKS").
+    """
     try:
         response = await http.get(url, headers={"Accept": "application/json"})
     except httpx.HTTPError as exc:
         raise IdpUnreachableError(
-            f"could not reach the IdP's {what} at {url}: {type(exc).__name__}",
+            f"the IdP's {what} at {url} cannot be reached ({type(exc).__name__})",
             remedy="check the issuer URL and that the IdP is reachable from here",
+            answer=f"cannot be reached ({type(exc).__name__})",
         ) from exc
-    if response.status_code != 200:
+    status = response.status_code
+    if status != 200:
         raise IdpUnreachableError(
-            f"the IdP's {what} at {url} answered HTTP {response.status_code}",
+            f"the IdP's {what} at {url} answered HTTP {status}",
             remedy="check the issuer URL (it must be the exact issuer, without "
             "/.well-known/openid-configuration)",
-        )
+            status=status, answer=f"answered HTTP {status}",
+        )  # fmt: skip
     if len(response.content) > MAX_DOCUMENT_BYTES:
         raise IdpUnreachableError(
             f"the IdP's {what} at {url} is larger than {MAX_DOCUMENT_BYTES} bytes",
             remedy="check that the URL points at the IdP",
-        )
+            status=status, answer=f"answered more than {MAX_DOCUMENT_BYTES // 1024} KiB",
+        )  # fmt: skip
     try:
         return json.loads(response.content)
     except ValueError as exc:
         raise IdpUnreachableError(
             f"the IdP's {what} at {url} is not JSON",
             remedy="check that the URL points at the IdP",
-        ) from exc
+            status=status, answer="did not answer JSON",
+        ) from exc  # fmt: skip
 
 
 async def discover(
@@ -150,15 +169,19 @@ async def discover(
     )
 
 
-def discover_sync(
-    issuer: str, *, allow_insecure_loopback_http: bool = False, timeout: float = 10.0
-) -> ProviderMetadata:
-    """Blocking :func:`discover` for the CLI (never call it from inside an event loop)."""
+def fetch_blocking(
+    fetch: Callable[[httpx.AsyncClient], Awaitable[T]],
+    *,
+    timeout: float | httpx.Timeout = BLOCKING_TIMEOUT_SECONDS,
+) -> T:
+    """Run one of the fetches above to completion in its own client, for blocking callers.
 
-    async def run() -> ProviderMetadata:
+    For example ``fetch_blocking(lambda http: discover(issuer, http=http))``. Redirects
+    are not followed. Never call it from inside an event loop (``asyncio.run`` refuses).
+    """
+
+    async def run() -> T:
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
-            return await discover(
-                issuer, http=http, allow_insecure_loopback_http=allow_insecure_loopback_http
-            )
+            return await fetch(http)
 
     return asyncio.run(run())

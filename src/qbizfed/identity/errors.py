@@ -96,4 +96,16 @@ class InsecureEndpointError(ConfigError):
 
 
 class IdpUnreachableError(NetworkError):
-    """An IdP endpoint could not be reached or did not answer JSON."""
+    """An IdP endpoint could not be reached or did not answer JSON.
+
+    ``status`` is the HTTP status the IdP answered (None: no answer at all, a network
+    problem rather than a configuration one); ``answer`` says what happened in a few
+    words ("answered HTTP 404"), for reports that name the URL themselves.
+    """
+
+    def __init__(
+        self, message: str, *, remedy: str = "", status: int | None = None, answer: str = ""
+    ) -> None:
+        super().__init__(message, remedy=remedy)
+        self.status = status
+        self.answer = answer or message

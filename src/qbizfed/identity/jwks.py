@@ -20,8 +20,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import Key, import_key
 
 from qbizfed.identity.discovery import fetch_json
-from qbizfed.identity.endpoint_policy import require_secure_url
 from qbizfed.identity.errors import IdTokenError
+from qbizfed.url_policy import require_secure_url
 
 MIN_RSA_BITS = 2048
 

@@ -33,7 +33,6 @@ import httpx
 
 from qbizfed.identity.aws_tags import session_tags_from_claims
 from qbizfed.identity.discovery import ProviderMetadata, discover
-from qbizfed.identity.endpoint_policy import require_secure_url
 from qbizfed.identity.errors import (
     AuthorizationError,
     DiscoveryDocumentError,
@@ -53,6 +52,7 @@ from qbizfed.identity.id_token import (
 )
 from qbizfed.identity.jwks import JwksCache
 from qbizfed.identity.pkce import PkcePair, random_token
+from qbizfed.url_policy import require_secure_url
 
 __all__ = [
     "AuthorizationError",

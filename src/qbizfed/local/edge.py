@@ -24,6 +24,7 @@ from werkzeug.wrappers import Request, Response
 from qbizfed.errors import ConfigError
 from qbizfed.local.faults import FaultInjector, FaultKind, FaultRule
 from qbizfed.local.moto_backend import WsgiApp
+from qbizfed.local.sigv4 import request_credential_scope
 from qbizfed.local.wire import error_response, server_error_response, throttling_response
 
 MOTO_SERVICES = ("iam", "sts", "secretsmanager", "kms", "s3")
@@ -40,20 +41,6 @@ class ServiceHandler(Protocol):
 
     def handle(self, request: Request) -> Response | None:
         """Answer the request, or return None to let moto answer it."""
-
-
-def _credential_scope_service(request: Request) -> str | None:
-    auth = request.headers.get("Authorization", "")
-    credential = ""
-    if auth.startswith("AWS4-HMAC-SHA256"):
-        for part in auth[len("AWS4-HMAC-SHA256") :].split(","):
-            key, _, value = part.strip().partition("=")
-            if key == "Credential":
-                credential = value
-    else:
-        credential = request.args.get("X-Amz-Credential", "")
-    scope = credential.split("/")
-    return scope[3].lower() if len(scope) == 5 else None
 
 
 def _keep_raw_uri(environ: dict[str, Any]) -> None:
@@ -86,7 +73,7 @@ def _read_body(environ: dict[str, Any]) -> bytes:
 
 def service_of(request: Request) -> str | None:
     """Which AWS service a request is for, as AWS's front door decides it."""
-    signed = _credential_scope_service(request)
+    signed = request_credential_scope(request).service.lower()
     if signed:
         return signed
     if request.values.get("Action") in UNSIGNED_STS_ACTIONS:

@@ -112,6 +112,54 @@ class AuthorizationHeader:
     signature: str
 
 
+@dataclass(frozen=True)
+class CredentialScope:
+    """``Credential=AKID/yyyymmdd/region/service/aws4_request`` split in its parts.
+
+    A credential that is not five parts keeps only its first one (the key id, which the
+    STS needs to tell its own sessions from moto's); the others are then empty."""
+
+    access_key_id: str
+    date: str = ""
+    region: str = ""
+    service: str = ""
+    terminator: str = ""
+
+    @property
+    def well_formed(self) -> bool:
+        """Five parts, a key id and the ``aws4_request`` terminator (AWS's own check)."""
+        return bool(self.access_key_id) and self.terminator == "aws4_request"
+
+
+def parse_credential_scope(credential: str) -> CredentialScope:
+    access_key_id, *rest = credential.split("/")
+    if len(rest) != 4:
+        return CredentialScope(access_key_id)
+    date, region, service, terminator = rest
+    return CredentialScope(access_key_id, date, region, service, terminator)
+
+
+def _authorization_parts(value: str) -> dict[str, str]:
+    """``key=value`` pairs of an ``Authorization`` header after the algorithm name."""
+    parts: dict[str, str] = {}
+    for item in value[len(ALGORITHM) :].split(","):
+        key, sep, val = item.strip().partition("=")
+        if sep:
+            parts[key.strip()] = val.strip()
+    return parts
+
+
+def request_credential_scope(request: Request) -> CredentialScope:
+    """The scope a request claims to be signed with (``Authorization`` header or presigned
+    ``X-Amz-Credential``), before any verification: for routing and session lookup."""
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith(ALGORITHM):
+        credential = _authorization_parts(auth).get("Credential", "")
+    else:
+        credential = request.args.get("X-Amz-Credential", "")
+    return parse_credential_scope(credential)
+
+
 def parse_authorization(value: str) -> AuthorizationHeader:
     """Parse an ``Authorization`` header; raise ``IncompleteSignatureException`` if malformed."""
     if not value.startswith(ALGORITHM + " "):
@@ -121,11 +169,7 @@ def parse_authorization(value: str) -> AuthorizationHeader:
             f"header and the {ALGORITHM} algorithm. Authorization={_redact(value)}",
             status=400,
         )
-    parts: dict[str, str] = {}
-    for item in value[len(ALGORITHM) :].split(","):
-        key, sep, val = item.strip().partition("=")
-        if sep:
-            parts[key.strip()] = val.strip()
+    parts = _authorization_parts(value)
     missing = [name for name in ("Credential", "SignedHeaders", "Signature") if not parts.get(name)]
     if missing:
         raise SignatureError(
@@ -134,18 +178,18 @@ def parse_authorization(value: str) -> AuthorizationHeader:
             + f" Authorization={_redact(value)}",
             status=400,
         )
-    scope = parts["Credential"].split("/")
-    if len(scope) != 5 or scope[4] != "aws4_request" or not scope[0]:
+    scope = parse_credential_scope(parts["Credential"])
+    if not scope.well_formed:
         raise SignatureError(
             "IncompleteSignatureException",
             "Credential should be scoped to a valid region, service and aws4_request terminator.",
             status=400,
         )
     return AuthorizationHeader(
-        access_key_id=scope[0],
-        date=scope[1],
-        region=scope[2],
-        service=scope[3],
+        access_key_id=scope.access_key_id,
+        date=scope.date,
+        region=scope.region,
+        service=scope.service,
         signed_headers=tuple(h.strip().lower() for h in parts["SignedHeaders"].split(";")),
         signature=parts["Signature"],
     )

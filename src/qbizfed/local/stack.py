@@ -4,7 +4,6 @@ thread; HTTP/1.1, HTTP/2 and WebSocket on that port (``qbizfed.local.transports`
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from qbizfed.errors import LocalStackError
 from qbizfed.local.edge import Edge
 from qbizfed.local.faults import FaultInjector, FaultRule
 from qbizfed.local.iam_gaps import IamGaps
+from qbizfed.local.loopback import is_loopback_host
 from qbizfed.local.moto_backend import IamView, moto_wsgi_app, reset_moto
 from qbizfed.local.qbusiness.service import QBusinessEmulator
 from qbizfed.local.qbusiness.state import DEFAULT_APPLICATION_QUOTA
@@ -38,21 +38,12 @@ class LocalAwsSettings:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class LocalAws:
     """The running local AWS endpoint. ``start()`` returns once it accepts requests."""
 
     def __init__(self, settings: LocalAwsSettings | None = None) -> None:
         self.settings = settings or LocalAwsSettings()
-        if not is_loopback(self.settings.host) and not self.settings.allow_non_loopback:
+        if not is_loopback_host(self.settings.host) and not self.settings.allow_non_loopback:
             raise LocalStackError(
                 f"refusing to serve unauthenticated AWS emulation on {self.settings.host}",
                 remedy="bind to 127.0.0.1 (the default), or pass --allow-non-loopback if you "

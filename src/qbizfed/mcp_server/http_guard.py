@@ -10,12 +10,12 @@ layer parses anything.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import secrets
 from typing import TYPE_CHECKING
 
 from qbizfed.errors import ConfigError
+from qbizfed.url_policy import is_loopback_host
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -27,18 +27,9 @@ def new_bearer_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def require_loopback(host: str, *, allow_non_loopback: bool) -> None:
     """Refuse a bind beyond this machine unless explicitly allowed."""
-    if not is_loopback(host) and not allow_non_loopback:
+    if not is_loopback_host(host) and not allow_non_loopback:
         raise ConfigError(
             f"refusing to serve MCP on {host}: the server answers as the signed-in user, "
             "so anyone who can reach it could ask as them",

@@ -49,8 +49,8 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Secret
 
 from qbizfed.errors import ConfigError
-from qbizfed.identity.endpoint_policy import require_secure_url
 from qbizfed.setting_keys import refuse_unknown_keys
+from qbizfed.url_policy import require_secure_url
 
 WELL_KNOWN_SUFFIX = "/.well-known/openid-configuration"
 EndSessionMethod = Literal["redirect", "post"]

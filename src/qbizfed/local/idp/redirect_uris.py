@@ -11,18 +11,10 @@ qualify (RFC 8252 section 8.3), and a registration that names a port stays exact
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
-
-def _is_loopback_ip_literal(host: str | None) -> bool:
-    if not host:
-        return False
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a name such as localhost: not an IP literal
-        return False
+from qbizfed.local.loopback import is_loopback_ip
 
 
 def _without_port(uri: str) -> str | None:
@@ -30,7 +22,7 @@ def _without_port(uri: str) -> str | None:
     canonically written port; otherwise None (only an exact match can then apply)."""
     split = urlsplit(uri)
     # urlsplit lowercases the scheme: compare the text itself, as every other part.
-    if not uri.startswith("http://") or not _is_loopback_ip_literal(split.hostname):
+    if not uri.startswith("http://") or not is_loopback_ip(split.hostname):
         return None
     host = split.hostname or ""
     shown = f"[{host}]" if ":" in host else host

@@ -11,7 +11,6 @@ It refuses to bind to a non-loopback address unless ``allow_non_loopback`` is se
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 import time
 from collections.abc import Iterable
@@ -29,6 +28,7 @@ from qbizfed.local.idp.keys import SigningMaterial, load_or_create_signing_mater
 from qbizfed.local.idp.oidc import TokenLifetimes
 from qbizfed.local.idp.saml_response import AssertionLifetimes
 from qbizfed.local.idp.users import Directory, OidcClient, ServiceProvider, load_directory
+from qbizfed.local.loopback import is_loopback_host
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse
@@ -49,15 +49,6 @@ class DevIdpSettings:
     assertion_lifetimes: AssertionLifetimes = field(default_factory=AssertionLifetimes)
     device_flow: DeviceFlowSettings = field(default_factory=DeviceFlowSettings)
     """Device sign-in (RFC 8628): code lifetime and polling interval."""
-
-
-def is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -26,6 +26,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from qbizfed.local.loopback import is_loopback_host
 from qbizfed.local.qbusiness.api_errors import (
     ConflictError,
     NotFoundError,
@@ -506,16 +507,12 @@ _WEB_FIELDS = (
 )  # fmt: skip
 
 
-def _is_loopback_host(host: str | None) -> bool:
-    return host in ("localhost", "127.0.0.1", "::1") or (host or "").startswith("127.")
-
-
 def _check_identity_provider(params: Params) -> None:
     config = params.get("identityProviderConfiguration") or {}
     saml = config.get("samlConfiguration")
     if saml:
         url = urlsplit(str(saml.get("authenticationUrl", "")))
-        if url.scheme != "https" and not (url.scheme == "http" and _is_loopback_host(url.hostname)):
+        if url.scheme != "https" and not (url.scheme == "http" and is_loopback_host(url.hostname)):
             raise ValidationError(
                 "samlConfiguration.authenticationUrl must be an https URL.",
                 fields=[

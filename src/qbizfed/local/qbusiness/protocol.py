@@ -27,6 +27,7 @@ from botocore.model import ListShape, MapShape, OperationModel, Shape, Structure
 from botocore.validate import ParamValidator
 from werkzeug.wrappers import Request, Response
 
+from qbizfed.local.loopback import is_loopback_host
 from qbizfed.local.qbusiness.api_errors import ValidationError
 from qbizfed.local.qbusiness.dataplane_errors import DataPlaneError
 
@@ -272,8 +273,12 @@ def _check_length(
         out.append((path, f"Member must have {noun} less than or equal to {meta['max']}"))
 
 
-_LOOPBACK_PROVIDER = re.compile(r"(:oidc-provider/(?:127\.\d+\.\d+\.\d+|localhost)):\d{1,5}(?=/|$)")
-_LOOPBACK_HTTP = re.compile(r"http://(?:127\.\d+\.\d+\.\d+|localhost)(?::\d{1,5})?(?=/|$)")
+_PROVIDER_HOST_PORT = re.compile(r"(:oidc-provider/([^/:]+)):\d{1,5}(?=/|$)")
+_HTTP_HOST = re.compile(r"http://([^/:@?#]+)(?::\d{1,5})?(?=/|$)")
+
+
+def _without_loopback_port(match: re.Match[str]) -> str:
+    return match.group(1) if is_loopback_host(match.group(2)) else match.group(0)
 
 
 def with_loopback_concessions(shape_name: str, value: str) -> str:
@@ -283,8 +288,9 @@ def with_loopback_concessions(shape_name: str, value: str) -> str:
     must be https. For loopback hosts only, the value is checked as if it had no port
     and used https; everything else is held to AWS's patterns."""
     if shape_name == "IAMIdentityProviderArn":
-        return _LOOPBACK_PROVIDER.sub(r"\1", value)
-    if shape_name == "SamlAuthenticationUrl" and _LOOPBACK_HTTP.match(value):
+        return _PROVIDER_HOST_PORT.sub(_without_loopback_port, value)
+    http = _HTTP_HOST.match(value) if shape_name == "SamlAuthenticationUrl" else None
+    if http is not None and is_loopback_host(http.group(1)):
         return "https://" + value[len("http://") :]
     return value
 

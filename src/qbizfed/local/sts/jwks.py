@@ -11,7 +11,6 @@ local stack's dev IdP and test issuers). Fetch failures become
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 from urllib.parse import urlsplit
 
@@ -19,19 +18,11 @@ import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, Key, KeySet, RSAKey
 
+from qbizfed.local.loopback import is_loopback_host
 from qbizfed.local.sts.refusal import idp_communication
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 MAX_DOCUMENT_BYTES = 512 * 1024
-
-
-def _is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def fetchable(url: str) -> bool:
@@ -45,7 +36,7 @@ def fetchable(url: str) -> bool:
         return False
     if parts.scheme == "https":
         return True
-    return parts.scheme == "http" and _is_loopback_host(host)
+    return parts.scheme == "http" and is_loopback_host(host)
 
 
 class JwksCache:

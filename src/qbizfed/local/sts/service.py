@@ -22,7 +22,7 @@ from werkzeug.wrappers import Request, Response
 from qbizfed.iam.conditions import RequestContext
 from qbizfed.local.moto_backend import IamView, RoleView
 from qbizfed.local.sessions import IssuedSession, SessionRegistry
-from qbizfed.local.sigv4 import SignatureError, SigV4Verifier
+from qbizfed.local.sigv4 import SignatureError, SigV4Verifier, request_credential_scope
 from qbizfed.local.sts import parameters
 from qbizfed.local.sts.authorization import authorize_federation
 from qbizfed.local.sts.jwks import JwksCache
@@ -55,19 +55,6 @@ _STS_SIGNATURE_CODES = {
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _access_key(request: Request) -> str | None:
-    auth = request.headers.get("Authorization", "")
-    credential = ""
-    if auth.startswith("AWS4-HMAC-SHA256"):
-        for part in auth[len("AWS4-HMAC-SHA256") :].split(","):
-            key, _, value = part.strip().partition("=")
-            if key == "Credential":
-                credential = value
-    else:
-        credential = request.args.get("X-Amz-Credential", "")
-    return credential.split("/", 1)[0] or None
 
 
 def _form(request: Request) -> dict[str, str]:
@@ -300,7 +287,7 @@ class FederationSts:
     # -- GetCallerIdentity ---------------------------------------------------------
 
     def _get_caller_identity(self, request: Request) -> Response | None:
-        key = _access_key(request)
+        key = request_credential_scope(request).access_key_id
         if not key or self._registry.lookup(key) is None:
             return None  # an admin or moto-issued key: moto answers
         try:
