@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from qbizfed.creds.record import format_expiration, parse_expiration
+from qbizfed.expiration import format_expiration, parse_expiration
 
 _MASK = "**********"
 

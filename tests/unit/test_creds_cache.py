@@ -16,6 +16,7 @@ import pytest
 from qbizfed.credentials import AwsCredentials
 from qbizfed.creds import cache, fast, locations, record
 from qbizfed.creds.cache import CacheEntry
+from qbizfed.expiration import format_expiration
 
 
 @pytest.fixture
@@ -189,6 +190,6 @@ def test_record_refuses_naive_expiration(cache_dir: Path) -> None:
 
 def test_expiration_is_written_in_utc_with_z() -> None:
     moment = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-    assert record.format_expiration(moment) == "2030-01-01T12:00:00Z"
+    assert format_expiration(moment) == "2030-01-01T12:00:00Z"
     with pytest.raises(ValueError, match="aware"):
-        record.format_expiration(datetime(2030, 1, 1))
+        format_expiration(datetime(2030, 1, 1))

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 from qbizfed.creds import lightjson
 from qbizfed.errors import ConfigError
+from qbizfed.expiration import parse_expiration
 
 FORMAT_VERSION = 1
 DEFAULT_REFRESH_AHEAD_SECONDS = 300
@@ -41,21 +42,6 @@ def _corrupt(path: str, why: str) -> CorruptCacheFileError:
         f"the credential cache {path} is unusable: {why}",
         remedy="run qbizfed logout and then qbizfed login to write a fresh one",
     )
-
-
-def format_expiration(moment: datetime) -> str:
-    """ISO 8601 in UTC with a ``Z``, as ``credential_process`` and the AWS CLI expect."""
-    if moment.tzinfo is None:
-        raise ValueError("expiration must be timezone-aware")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_expiration(text: str) -> datetime:
-    """Parse an aware ISO 8601 timestamp; naive ones are refused."""
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        raise ValueError("timestamp without a timezone")
-    return moment
 
 
 def parse_record(data: bytes, path: str, *, profile: str) -> dict[str, object]:
