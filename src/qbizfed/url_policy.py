@@ -25,7 +25,12 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
-from qbizfed.identity.errors import InsecureEndpointError
+from qbizfed.errors import ConfigError
+
+
+class InsecureEndpointError(ConfigError):
+    """A URL is not https, and is not a loopback URL explicitly allowed."""
+
 
 _LOOPBACK_NAME = "localhost"
 

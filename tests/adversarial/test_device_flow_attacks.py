@@ -19,10 +19,10 @@ from qbizfed.identity.device_authorization import (
     DeviceAuthorizationError,
     parse_device_authorization,
 )
-from qbizfed.identity.errors import InsecureEndpointError
 from qbizfed.local.idp.device import DEVICE_CODE_GRANT, DeviceFlowSettings
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import OidcClient, Secret
+from qbizfed.url_policy import InsecureEndpointError
 from tests.peers.flows import new_browser, parse_forms
 
 A, A_SECRET = "device-a", "device-a-secret-0123456789abcdef"

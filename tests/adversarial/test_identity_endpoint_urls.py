@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from qbizfed.identity.discovery import parse_provider_metadata
-from qbizfed.identity.errors import DiscoveryDocumentError, InsecureEndpointError
-from qbizfed.url_policy import require_secure_url
+from qbizfed.identity.errors import DiscoveryDocumentError
+from qbizfed.url_policy import InsecureEndpointError, require_secure_url
 
 NOT_HTTPS = "is not https"
 NO_HOST = "has no host"

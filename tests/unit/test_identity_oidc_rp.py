@@ -16,7 +16,6 @@ from qbizfed.identity.errors import (
     AuthorizationError,
     DiscoveryDocumentError,
     IdTokenError,
-    InsecureEndpointError,
     MissingEmailClaimError,
     TokenEndpointError,
 )
@@ -24,6 +23,7 @@ from qbizfed.identity.id_token import IdTokenExpectations, ValidatedIdToken, val
 from qbizfed.identity.jwks import JwksCache
 from qbizfed.identity.oidc import OidcClientSettings, OidcRelyingParty, SyncOidcRelyingParty
 from qbizfed.identity.pkce import PkcePair, random_token, s256_challenge
+from qbizfed.url_policy import InsecureEndpointError
 from tests.support.rp_idp import LoopbackOidcIdp
 
 T = TypeVar("T")

@@ -12,9 +12,13 @@ from collections.abc import Callable
 
 import pytest
 
-from qbizfed.identity.errors import InsecureEndpointError
 from qbizfed.local import loopback as local_loopback
-from qbizfed.url_policy import is_loopback_host, is_loopback_ip, require_secure_url
+from qbizfed.url_policy import (
+    InsecureEndpointError,
+    is_loopback_host,
+    is_loopback_ip,
+    require_secure_url,
+)
 
 HOSTS: dict[str, tuple[bool, bool]] = {  # host -> (loopback host, loopback IP literal)
     "127.0.0.1": (True, True),

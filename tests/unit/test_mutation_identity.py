@@ -35,7 +35,6 @@ from qbizfed.identity.discovery import ProviderMetadata, discover, fetch_blockin
 from qbizfed.identity.errors import (
     IdpUnreachableError,
     IdTokenError,
-    InsecureEndpointError,
     SamlAttributeError,
     SamlResponseError,
     TokenEndpointError,
@@ -45,6 +44,7 @@ from qbizfed.identity.oidc import OidcClientSettings, OidcRelyingParty, SyncOidc
 from qbizfed.identity.saml import SamlServiceProvider, SamlSpSettings, _library_refusal
 from qbizfed.identity.saml_attributes import PRINCIPAL_TAG, parse_principal_tags, parse_roles
 from qbizfed.identity.saml_stores import MemoryReplayCache, MemoryRequestIdStore
+from qbizfed.url_policy import InsecureEndpointError
 from tests.support.rp_idp import NS, CertifiedKey, LoopbackOidcIdp, SamlIdp, b64
 
 T = TypeVar("T")

@@ -29,11 +29,8 @@ from qbizfed.identity.discovery import (
     parse_provider_metadata,
     well_known_url,
 )
-from qbizfed.identity.errors import (
-    DiscoveryDocumentError,
-    IdpUnreachableError,
-    InsecureEndpointError,
-)
+from qbizfed.identity.errors import DiscoveryDocumentError, IdpUnreachableError
+from qbizfed.url_policy import InsecureEndpointError
 
 T = TypeVar("T")
 ISSUER = "https://idp.example.test/tenant"

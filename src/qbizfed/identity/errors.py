@@ -14,14 +14,14 @@ issuer URLs and the like.
      +-- SamlResponseError     a SAML response failed validation (``reason`` names the check)
      +-- SamlAttributeError       a required SAML attribute is missing or malformed
     ConfigError (qbizfed.errors)
-     +-- InsecureEndpointError    an IdP endpoint is not https (and not an allowed loopback)
+     +-- InsecureEndpointError    (qbizfed.url_policy) a URL is not https nor an allowed loopback
     NetworkError (qbizfed.errors)
      +-- IdpUnreachableError           discovery, JWKS or token endpoint could not be reached
 """
 
 from __future__ import annotations
 
-from qbizfed.errors import ConfigError, IdentityError, NetworkError
+from qbizfed.errors import IdentityError, NetworkError
 
 
 class IdTokenError(IdentityError):
@@ -89,10 +89,6 @@ class SamlResponseError(IdentityError):
 
 class SamlAttributeError(IdentityError):
     """A SAML attribute AWS needs (Role, RoleSessionName, PrincipalTag:Email) is wrong."""
-
-
-class InsecureEndpointError(ConfigError):
-    """An IdP URL is not https, and is not a loopback URL explicitly allowed."""
 
 
 class IdpUnreachableError(NetworkError):
