@@ -33,7 +33,7 @@ from bench.stats import Latency
 from qbizfed.aws.chat import RETRY_CONFIG, ChatClient
 from qbizfed.creds import cache
 from qbizfed.creds.cache import CachedCredentials
-from qbizfed.creds.profiles import Profile, write_profile
+from qbizfed.settings.profiles import Profile, write_profile
 
 QUESTION = "How many vacation days do I get?"
 PROFILE = "bench"

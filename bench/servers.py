@@ -176,8 +176,8 @@ def _run_asgi(app: Any, fd: int, url: str, *, kind: str) -> None:
 def run_serve(config: dict[str, Any]) -> None:
     from starlette.datastructures import Secret
 
+    from qbizfed.settings.serve import OidcSettings, SamlSettings, WebSettings
     from qbizfed.web.app import create_app
-    from qbizfed.web.settings import OidcSettings, SamlSettings, WebSettings
 
     saml = config.get("saml")
     settings = WebSettings(
@@ -212,7 +212,7 @@ def run_serve(config: dict[str, Any]) -> None:
 def _install_chat(app: Any, application_id: str, concurrency: int) -> None:
     """serve's chat pages, where this tree has them (they landed with a later issue)."""
     try:
-        from qbizfed.web.chat_settings import ChatSettings
+        from qbizfed.settings.chat import ChatSettings
         from qbizfed.web.routes_chat import install_chat
     except ImportError:
         return

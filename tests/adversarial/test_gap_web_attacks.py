@@ -24,11 +24,11 @@ from starlette.datastructures import Secret
 from starlette.routing import Route
 
 from qbizfed.aws.chat import Citation
+from qbizfed.settings.chat import ChatSettings
+from qbizfed.settings.serve import OidcSettings, WebSettings
 from qbizfed.web.app import create_app
 from qbizfed.web.chat_rendering import render_answer, source_views
-from qbizfed.web.chat_settings import ChatSettings
 from qbizfed.web.routes_chat import install_chat
-from qbizfed.web.settings import OidcSettings, WebSettings
 from tests.integration.test_serve_harness import RecordingIssuer, UvicornServer
 from tests.support.rp_idp import LoopbackOidcIdp
 

@@ -18,8 +18,8 @@ import httpx
 import pytest
 from starlette.datastructures import Secret
 
+from qbizfed.settings.serve import OidcSettings, WebSettings
 from qbizfed.web.app import create_app
-from qbizfed.web.settings import OidcSettings, WebSettings
 from tests.integration.test_serve_harness import RecordingIssuer, UvicornServer
 from tests.support.rp_idp import (
     LoopbackOidcIdp,

@@ -22,8 +22,8 @@ import httpx
 import pytest
 from lxml import etree
 
+from qbizfed.settings.serve import SamlSettings, WebSettings
 from qbizfed.web.app import create_app
-from qbizfed.web.settings import SamlSettings, WebSettings
 from tests.adversarial.hostile_xml import HOSTILE_PROLOGS, with_prolog
 from tests.integration.test_serve_harness import RecordingIssuer, UvicornServer
 from tests.support.rp_idp import NS, CertifiedKey, SamlIdp, SamlResponseSpec

@@ -30,9 +30,9 @@ from qbizfed.aws.provision import (
     observe,
     status_rows,
 )
-from qbizfed.config import StackConfig, config_from_mapping
 from qbizfed.errors import ConfigError
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.stack import StackConfig, config_from_mapping
 from tests.support.saml_assertions import make_idp
 
 REGION = "us-east-1"

@@ -21,10 +21,10 @@ import pytest
 from qbizfed import policies
 from qbizfed.aws.provision import AwsClients
 from qbizfed.aws.sts import AwsCredentials, federation_client
-from qbizfed.config import config_from_mapping
 from qbizfed.doctor import DoctorOptions, Status, run_doctor
 from qbizfed.doctor.run import EndToEndClients
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.stack import config_from_mapping
 from tests.peers.conftest import running_oidc_provider
 from tests.peers.flows import Pkce, authorize_url, login_for_code
 

@@ -17,10 +17,10 @@ import pytest
 
 from qbizfed.aws.provision import AwsClients, apply_stack
 from qbizfed.aws.sts import AwsCredentials, federation_client
-from qbizfed.config import config_from_mapping
 from qbizfed.doctor import DoctorOptions, Status, run_doctor
 from qbizfed.doctor.run import EndToEndClients
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.stack import config_from_mapping
 from tests.peers.flows import login_for_saml
 
 pytestmark = pytest.mark.peers

@@ -20,12 +20,12 @@ from rich.console import Console
 
 from qbizfed.aws.provision import AwsClients, CallLog, apply_stack
 from qbizfed.aws.sts import AwsCredentials, federation_client
-from qbizfed.config import config_from_mapping
 from qbizfed.doctor import DoctorOptions, Status, render_json, render_text, run_doctor
 from qbizfed.doctor.run import EndToEndClients
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import ServiceProvider
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.stack import config_from_mapping
 from tests.peers.flows import login_for_saml
 from tests.support.saml_assertions import make_idp
 

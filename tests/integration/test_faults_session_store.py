@@ -22,10 +22,10 @@ import pytest
 from starlette.datastructures import Secret
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qbizfed.settings.serve import OidcSettings, WebSettings
 from qbizfed.web.app import create_app
 from qbizfed.web.redis_store import RedisSessionStore
 from qbizfed.web.sealing import SessionKeys
-from qbizfed.web.settings import OidcSettings, WebSettings
 from tests.integration.test_serve_harness import RecordingIssuer, UvicornServer
 from tests.support.redis_server import RedisServer, redis_or_skip
 from tests.support.rp_idp import LoopbackOidcIdp

@@ -27,9 +27,9 @@ from starlette.datastructures import Secret as StarletteSecret
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import OidcClient, Secret, ServiceProvider
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.serve import OidcSettings, WebSettings
 from qbizfed.web.app import create_app
 from qbizfed.web.sessions import InMemorySessionStore
-from qbizfed.web.settings import OidcSettings, WebSettings
 from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import REGION
 from tests.integration.test_serve_harness import UvicornServer

@@ -22,8 +22,8 @@ import pytest
 from starlette.datastructures import Secret
 
 from qbizfed.aws.sts import StsFederation, TagSessionNotAllowedError
+from qbizfed.settings.serve import EndSessionMethod, OidcSettings, WebSettings
 from qbizfed.web.app import create_app
-from qbizfed.web.settings import EndSessionMethod, OidcSettings, WebSettings
 from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.integration.test_serve_harness import RecordingIssuer, UvicornServer
 from tests.support.rp_idp import LoopbackOidcIdp

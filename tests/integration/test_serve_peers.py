@@ -26,8 +26,8 @@ import pytest
 from starlette.datastructures import Secret
 
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.serve import OidcSettings, SamlSettings, WebSettings
 from qbizfed.web.app import create_app
-from qbizfed.web.settings import OidcSettings, SamlSettings, WebSettings
 from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import REGION
 from tests.integration.test_serve_harness import UvicornServer

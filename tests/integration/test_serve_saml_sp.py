@@ -13,8 +13,8 @@ from lxml import etree
 from qbizfed.local.idp.keys import generate_signing_material
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import ServiceProvider
+from qbizfed.settings.serve import SamlSettings, WebSettings
 from qbizfed.web.app import create_app
-from qbizfed.web.settings import SamlSettings, WebSettings
 from tests.integration.test_serve_harness import RecordingIssuer, UvicornServer
 from tests.peers.flows import login_for_saml
 

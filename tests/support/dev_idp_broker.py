@@ -11,7 +11,7 @@ from typing import Any
 from starlette.datastructures import Secret
 
 from qbizfed.local.idp.server import DevIdp
-from qbizfed.web.settings import OidcSettings, SamlSettings, WebSettings
+from qbizfed.settings.serve import OidcSettings, SamlSettings, WebSettings
 
 
 def dev_idp_web_settings(

@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
 from qbizfed.aws.provision.preflight import check_oidc, check_saml, parse_saml_metadata
-from qbizfed.config import StackConfig, config_from_mapping
 from qbizfed.errors import ConfigError, NetworkError
+from qbizfed.settings.stack import StackConfig, config_from_mapping
 from tests.support.oidc_issuer import OidcIssuer, running_oidc_issuer
 from tests.support.saml_assertions import SamlIdp, make_idp
 

@@ -17,7 +17,6 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from qbizfed import policies
-from qbizfed.config import StackConfig, config_from_mapping
 from qbizfed.doctor import Status
 from qbizfed.doctor.checks_app import check_application
 from qbizfed.doctor.checks_idp import check_oidc_idp, check_saml_idp
@@ -36,6 +35,7 @@ from qbizfed.doctor.facts import (
     Unreadable,
     WebExperienceFacts,
 )
+from qbizfed.settings.stack import StackConfig, config_from_mapping
 from tests.support.saml_assertions import SamlIdp
 
 NOW = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)

@@ -9,7 +9,6 @@ import pytest
 
 from qbizfed.aws.chat import ChatClient, Citation, ConversationSummary, RelevantPassage
 from qbizfed.creds.cache import CachedCredentials
-from qbizfed.creds.profiles import Profile
 from qbizfed.creds.refresh import LoginRequiredError, Renewal
 from qbizfed.mcp_server.profile_user import ProfileUser, ServedProfile
 from qbizfed.mcp_server.tools import (
@@ -19,6 +18,7 @@ from qbizfed.mcp_server.tools import (
     render_conversations,
     render_passages,
 )
+from qbizfed.settings.profiles import Profile
 
 APP = "a" * 36
 PROFILE = Profile(

@@ -13,12 +13,12 @@ from starlette.datastructures import Secret
 
 from qbizfed.identity.errors import SamlResponseError
 from qbizfed.identity.federated import FederatedIdentity, SamlRole
+from qbizfed.settings.serve import OidcSettings, SamlSettings
 from qbizfed.web.csrf import CsrfError, own_origin, verify_csrf
 from qbizfed.web.oidc_relying_party import client_settings
 from qbizfed.web.routes_saml import _offered_role
 from qbizfed.web.saml_service_provider import SamlLogin, sp_settings
 from qbizfed.web.sessions import InMemorySessionStore
-from qbizfed.web.settings import OidcSettings, SamlSettings
 from tests.support.rp_idp import CertifiedKey
 from tests.unit.test_web_csrf import SESSION, post
 

@@ -21,13 +21,13 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
+from qbizfed.settings.chat import ChatSettings
+from qbizfed.settings.serve import OidcSettings, WebSettings
 from qbizfed.web.app import create_app
 from qbizfed.web.browser_session import SessionCredentials, SignedInUser, WebSession
-from qbizfed.web.chat_settings import ChatSettings
 from qbizfed.web.routes_chat import install_chat
 from qbizfed.web.routes_chat import router as chat_router
 from qbizfed.web.sessions import InMemorySessionStore
-from qbizfed.web.settings import OidcSettings, WebSettings
 from tests.integration.test_serve_harness import UvicornServer
 
 APP_ID = "a" * 8 + "-1111-2222-3333-" + "b" * 12

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from qbizfed.errors import ConfigError
-from qbizfed.web.settings import issuer_from_discovery_url, load_settings
+from qbizfed.settings.serve import issuer_from_discovery_url, load_settings
 
 SAMPLE_OIDC_ENV = {
     "OIDC_CLIENT_ID": "client-1",

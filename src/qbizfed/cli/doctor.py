@@ -22,11 +22,11 @@ from rich.console import Console
 
 from qbizfed.aws.provision.clients import AwsClients
 from qbizfed.aws.sts import AwsCredentials, federation_client
-from qbizfed.config import Mode, resolve_config
 from qbizfed.creds import cache as creds_cache
 from qbizfed.doctor import DoctorOptions, render_json, render_text, run_doctor
 from qbizfed.doctor.run import DEFAULT_DURATION_SECONDS, EndToEndClients
 from qbizfed.errors import ConfigError
+from qbizfed.settings.stack import Mode, resolve_config
 
 MAX_CREDENTIAL_FILE = 1024 * 1024
 
@@ -71,7 +71,7 @@ def _signed_in(profile: str) -> AwsCredentials:
 
 def _device_profiles(issuer: str) -> tuple[str, ...]:
     """Local ``qbizfed login`` profiles of this issuer set to device sign-in."""
-    from qbizfed.creds.profiles import load_profiles
+    from qbizfed.settings.profiles import load_profiles
 
     try:
         profiles = load_profiles()

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 import httpx
 
 from qbizfed.creds.cache import CachedCredentials
-from qbizfed.creds.profiles import Profile
 from qbizfed.creds.session import RoleExchange, cached_from
 from qbizfed.errors import ConfigError
+from qbizfed.settings.profiles import Profile
 
 if TYPE_CHECKING:
     from qbizfed.identity.oidc import TokenSet

@@ -21,9 +21,9 @@ from dataclasses import dataclass, replace
 from qbizfed.creds import cache
 from qbizfed.creds.cache import CachedCredentials
 from qbizfed.creds.loopback import LoopbackReceiver
-from qbizfed.creds.profiles import Profile
 from qbizfed.creds.session import RoleExchange, cached_from, default_role_exchange
 from qbizfed.errors import ConfigError, NetworkError
+from qbizfed.settings.profiles import Profile
 
 DEFAULT_TIMEOUT_SECONDS = 300.0
 

@@ -19,11 +19,11 @@ from dataclasses import dataclass, replace
 
 from qbizfed.creds import cache, locations, securefile
 from qbizfed.creds.cache import CachedCredentials
-from qbizfed.creds.profiles import Profile, load_profile
 from qbizfed.creds.session import RoleExchange, cached_from, default_role_exchange
 from qbizfed.errors import IdentityError, QbizfedError
 from qbizfed.identity.errors import TokenEndpointError
 from qbizfed.identity.federated import FederatedIdentity
+from qbizfed.settings.profiles import Profile, load_profile
 
 RETRY_DELAY_SECONDS = 60
 

@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Protocol
 
 from qbizfed.creds.cache import CachedCredentials
-from qbizfed.creds.profiles import Profile
 from qbizfed.identity.federated import FederatedIdentity
+from qbizfed.settings.profiles import Profile
 
 
 class TemporaryCredentials(Protocol):

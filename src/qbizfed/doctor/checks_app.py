@@ -9,10 +9,10 @@ retriever with an ACTIVE index is present.
 
 from __future__ import annotations
 
-from qbizfed.config import Mode, StackConfig
 from qbizfed.doctor.facts import ApplicationFacts, RoleFacts, StackFacts, Unreadable
 from qbizfed.doctor.fixes import expected_provider_arn
 from qbizfed.doctor.result import CheckResult, Fix, fail, ok, skip, warn
+from qbizfed.settings.stack import Mode, StackConfig
 
 CHECKS = ("app.exists", "app.status", "app.identity", "app.auto-subscription",
           "app.web-experience", "app.retriever")

@@ -21,7 +21,6 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from qbizfed.aws.sts import AwsCredentials, role_session_name, translate_sts_error
-from qbizfed.config import Mode, StackConfig
 from qbizfed.doctor.decode import (
     UndecodableError,
     decode_jwt_unverified,
@@ -29,6 +28,7 @@ from qbizfed.doctor.decode import (
 )
 from qbizfed.doctor.result import CheckResult, Fix, fail, ok, skip, warn
 from qbizfed.identity.federated import FederatedIdentity
+from qbizfed.settings.stack import Mode, StackConfig
 
 ClientFactory = Callable[[str, AwsCredentials], Any]
 SUBSCRIPTION_RETRY_SECONDS = 1.0

@@ -14,11 +14,11 @@ from __future__ import annotations
 import datetime as dt
 
 from qbizfed.aws.provision.names import StackNames
-from qbizfed.config import StackConfig
 from qbizfed.doctor.facts import SamlProviderFacts, StackFacts, Unreadable
 from qbizfed.doctor.fixes import exact_oidc_provider, expected_provider_arn
 from qbizfed.doctor.result import CheckResult, Fix, fail, ok, skip, warn
 from qbizfed.doctor.saml_metadata import IdpMetadata, MetadataError, parse_idp_metadata
+from qbizfed.settings.stack import StackConfig
 
 EXPIRY_WARNING = dt.timedelta(days=30)
 

@@ -14,7 +14,6 @@ a permission that depends on a user's session tags counts as not granted.
 
 from __future__ import annotations
 
-from qbizfed.config import Mode, StackConfig
 from qbizfed.doctor import statements as st
 from qbizfed.doctor.facts import RoleFacts, StackFacts, Unreadable
 from qbizfed.doctor.fixes import (
@@ -41,6 +40,7 @@ from qbizfed.iam.policy import (
 )
 from qbizfed.iam.qbusiness import required_permissions
 from qbizfed.policies import CONVERSATION_ACTIONS, EMAIL_REQUEST_TAG
+from qbizfed.settings.stack import Mode, StackConfig
 
 PERMISSION_POLICY_NAME = "qbizfed-web-experience"
 CHECKS = ("role.trust-provider", "role.trust-audience", "role.tag-session", "role.email-tag",

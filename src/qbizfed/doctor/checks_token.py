@@ -13,7 +13,6 @@ import datetime as dt
 import re
 from typing import Any
 
-from qbizfed.config import StackConfig
 from qbizfed.doctor import statements as st
 from qbizfed.doctor.decode import (
     UndecodableError,
@@ -36,6 +35,7 @@ from qbizfed.identity.saml_attributes import (
     parse_role_session_name,
     parse_roles,
 )
+from qbizfed.settings.stack import StackConfig
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 CLOCK_SKEW = dt.timedelta(minutes=5)

@@ -21,7 +21,6 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from qbizfed.aws.provision.clients import AwsClients
 from qbizfed.aws.provision.names import StackNames
 from qbizfed.aws.provision.observed import paginate
-from qbizfed.config import Mode, StackConfig
 from qbizfed.doctor.collect_idp import collect_oidc_idp, expected_redirect_uris
 from qbizfed.doctor.facts import (
     ApplicationFacts,
@@ -34,6 +33,7 @@ from qbizfed.doctor.facts import (
     Unreadable,
     WebExperienceFacts,
 )
+from qbizfed.settings.stack import Mode, StackConfig
 
 T = TypeVar("T")
 DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import httpx
 
-from qbizfed.config import StackConfig
 from qbizfed.doctor.facts import (
     HttpDocument,
     OidcIdpFacts,
@@ -17,6 +16,7 @@ from qbizfed.doctor.facts import (
     Unreadable,
     WebExperienceFacts,
 )
+from qbizfed.settings.stack import StackConfig
 
 MAX_DOCUMENT_BYTES = 512 * 1024
 

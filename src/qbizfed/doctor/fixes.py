@@ -12,7 +12,6 @@ from typing import Any
 from qbizfed import policies
 from qbizfed.aws.provision.desired import saml_audiences
 from qbizfed.aws.provision.names import StackNames
-from qbizfed.config import Mode, StackConfig
 from qbizfed.doctor.facts import (
     ApplicationFacts,
     OidcProviderFacts,
@@ -21,6 +20,7 @@ from qbizfed.doctor.facts import (
     WebExperienceFacts,
 )
 from qbizfed.doctor.statements import as_list
+from qbizfed.settings.stack import Mode, StackConfig
 
 
 def account_of(facts: StackFacts) -> str:

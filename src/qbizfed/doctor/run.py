@@ -15,7 +15,6 @@ import httpx
 
 from qbizfed.aws.provision.clients import AwsClients
 from qbizfed.aws.sts import AwsCredentials
-from qbizfed.config import Mode, StackConfig
 from qbizfed.doctor.checks_app import check_application
 from qbizfed.doctor.checks_e2e import (
     ClientFactory,
@@ -31,6 +30,7 @@ from qbizfed.doctor.collect import Targets, collect
 from qbizfed.doctor.facts import ApplicationFacts, RoleFacts, StackFacts
 from qbizfed.doctor.fixes import expected_provider_arn
 from qbizfed.doctor.result import CheckResult, DoctorReport, skip
+from qbizfed.settings.stack import Mode, StackConfig
 
 DEFAULT_DURATION_SECONDS = 3600
 

@@ -12,7 +12,7 @@ import asyncio
 import httpx
 
 from qbizfed.identity.oidc import OidcClientSettings, OidcRelyingParty
-from qbizfed.web.settings import OidcSettings
+from qbizfed.settings.serve import OidcSettings
 
 
 def client_settings(settings: OidcSettings) -> OidcClientSettings:

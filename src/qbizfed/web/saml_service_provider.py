@@ -14,9 +14,9 @@ import anyio.to_thread
 
 from qbizfed.identity.federated import FederatedIdentity
 from qbizfed.identity.saml import AuthnRedirect, SamlServiceProvider, SamlSpSettings
+from qbizfed.settings.serve import SamlSettings
 from qbizfed.web.saml_stores import StoreReplayCache, StoreRequestIds
 from qbizfed.web.sessions import SessionStore
-from qbizfed.web.settings import SamlSettings
 
 
 def sp_settings(settings: SamlSettings, *, request_ttl_seconds: int) -> SamlSpSettings:

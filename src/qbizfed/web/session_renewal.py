@@ -29,6 +29,7 @@ from dataclasses import replace
 
 from qbizfed.errors import NetworkError, QbizfedError
 from qbizfed.identity.oidc import OidcRelyingParty
+from qbizfed.settings.serve import OidcSettings
 from qbizfed.web.browser_session import (
     SESSION_PREFIX,
     BrowserSessions,
@@ -37,7 +38,6 @@ from qbizfed.web.browser_session import (
 )
 from qbizfed.web.credential_issuer import CredentialIssuer
 from qbizfed.web.oidc_relying_party import LazyRelyingParty
-from qbizfed.web.settings import OidcSettings
 
 log = logging.getLogger("qbizfed.web")
 

@@ -34,8 +34,8 @@ from qbizfed.aws.provision.observed import (
 from qbizfed.aws.provision.plan import STEPS, Action, Change, Plan, Resource, make_plan
 from qbizfed.aws.provision.progress import Progress, SilentProgress
 from qbizfed.aws.provision.waiting import wait_until_ready
-from qbizfed.config import Mode, StackConfig
 from qbizfed.errors import AwsError
+from qbizfed.settings.stack import Mode, StackConfig
 
 
 class ApplyFailedError(AwsError):

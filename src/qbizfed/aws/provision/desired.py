@@ -13,7 +13,7 @@ from typing import Any
 from qbizfed import policies
 from qbizfed.aws.provision.names import StackNames, service_linked_role_arn
 from qbizfed.aws.provision.observed import ObservedStack
-from qbizfed.config import Mode, StackConfig
+from qbizfed.settings.stack import Mode, StackConfig
 
 PENDING_APPLICATION_ID = "<application-id-after-create>"
 

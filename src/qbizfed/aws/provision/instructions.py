@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from qbizfed.aws.provision.observed import ObservedStack
-from qbizfed.config import Mode, StackConfig
+from qbizfed.settings.stack import Mode, StackConfig
 
 ROLE_ATTRIBUTE = "https://aws.amazon.com/SAML/Attributes/Role"
 SESSION_NAME_ATTRIBUTE = "https://aws.amazon.com/SAML/Attributes/RoleSessionName"

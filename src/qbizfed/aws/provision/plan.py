@@ -18,8 +18,8 @@ from enum import StrEnum
 from qbizfed.aws.provision import desired
 from qbizfed.aws.provision.names import StackNames
 from qbizfed.aws.provision.observed import ObservedRole, ObservedStack
-from qbizfed.config import Mode, StackConfig
 from qbizfed.policies import policies_equal
+from qbizfed.settings.stack import Mode, StackConfig
 
 
 class Action(StrEnum):

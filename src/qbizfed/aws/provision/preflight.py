@@ -20,8 +20,8 @@ import httpx
 from cryptography import x509
 from lxml import etree
 
-from qbizfed.config import Mode, StackConfig
 from qbizfed.errors import ConfigError, NetworkError
+from qbizfed.settings.stack import Mode, StackConfig
 
 MD_NS = "urn:oasis:names:tc:SAML:2.0:metadata"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"

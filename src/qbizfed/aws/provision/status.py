@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from qbizfed.aws.provision.names import StackNames
 from qbizfed.aws.provision.observed import ObservedRole, ObservedStack
-from qbizfed.config import Mode, StackConfig
+from qbizfed.settings.stack import Mode, StackConfig
 
 MISSING = "MISSING"
 

@@ -19,7 +19,7 @@ from typing import Any
 from qbizfed import policies
 from qbizfed.aws.provision.kms_keys import template_key_arn
 from qbizfed.aws.provision.names import STACK_TAG, StackNames
-from qbizfed.config import Mode, StackConfig
+from qbizfed.settings.stack import Mode, StackConfig
 
 ACCOUNT = "${AWS::AccountId}"
 APP_ARN = "${Application.ApplicationArn}"

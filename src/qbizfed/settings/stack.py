@@ -29,7 +29,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from qbizfed.errors import ConfigError
-from qbizfed.setting_keys import refuse_unknown_keys
+from qbizfed.settings.environment import stack_table
+from qbizfed.settings.toml_file import refuse_unknown_keys
 
 #: Regions where Amazon Q Business is offered (docs/aws-facts.md).
 QBUSINESS_REGIONS = frozenset({"us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"})
@@ -454,53 +455,9 @@ def load_config(path: Path) -> StackConfig:
     return config_from_mapping(data, base_dir=path.parent)
 
 
-def mapping_from_env(env: Mapping[str, str]) -> dict[str, Any]:
-    """The sample's variables as a configuration mapping; mode inferred from what is set."""
-    has_oidc = bool(env.get("IDP_ISSUER_URL") or env.get("IDP_CLIENT_ID"))
-    has_saml = bool(env.get("SAML_METADATA_DOCUMENT") or env.get("IDP_SSO_URL"))
-    if has_oidc and has_saml:
-        raise ConfigError(
-            "both OIDC (IDP_ISSUER_URL/IDP_CLIENT_ID) and SAML (SAML_METADATA_DOCUMENT/"
-            "IDP_SSO_URL) variables are set",
-            remedy="unset one group, or use --config with mode = \"oidc\" or \"saml\"",
-        )
-    if not (has_oidc or has_saml):
-        raise ConfigError(
-            "no configuration: neither --config nor IDP_ISSUER_URL / SAML_METADATA_DOCUMENT",
-            remedy="run `qbizfed admin init` to write a config file, or export the sample's "
-            "variables (IDP_ISSUER_URL, IDP_CLIENT_ID, AWS_SECRET_ID for OIDC; "
-            "SAML_METADATA_DOCUMENT, IDP_SSO_URL for SAML)",
-        )
-    data: dict[str, Any] = {
-        "mode": "oidc" if has_oidc else "saml",
-        "region": env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION", ""),
-    }
-    if env.get("QBIZFED_STACK_NAME"):
-        data["name"] = env["QBIZFED_STACK_NAME"]
-    if env.get("AWS_ACCOUNT_ID"):
-        data["account_id"] = env["AWS_ACCOUNT_ID"]
-    if has_oidc:
-        data["oidc"] = {
-            "issuer_url": env.get("IDP_ISSUER_URL", ""),
-            "client_id": env.get("IDP_CLIENT_ID", ""),
-            "secret_id": env.get("AWS_SECRET_ID", ""),
-            "secret_kms_key": env.get("AWS_SECRET_ENCRYPTION_KEY", ""),
-            "allow_insecure_loopback_http":
-                env.get("QBIZFED_ALLOW_INSECURE_LOOPBACK_HTTP", "false"),
-        }
-    else:
-        data["saml"] = {
-            "metadata_document": env.get("SAML_METADATA_DOCUMENT", ""),
-            "sso_url": env.get("IDP_SSO_URL", ""),
-            "custom_acs_url": env.get("CUSTOM_ACS_URL", ""),
-            "regional_signin_url": env.get("REGIONAL_SIGNIN_ENDPOINT_URL", ""),
-        }
-    return data
-
-
 def config_from_env(env: Mapping[str, str]) -> StackConfig:
     """A configuration from the sample's environment variables alone."""
-    return config_from_mapping(mapping_from_env(env))
+    return config_from_mapping(stack_table(env))
 
 
 def resolve_config(path: Path | None, env: Mapping[str, str]) -> StackConfig:

@@ -29,7 +29,7 @@ The client secret itself is never written to this file or the cache: only the na
 the variable that holds it.
 
 The file is read with :mod:`tomllib` here, so this module does not depend on
-``qbizfed.config``; writing a profile rewrites only that profile's table.
+``qbizfed.settings.stack``; writing a profile rewrites only that profile's table.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from typing import Literal
 
 from qbizfed.creds import locations, record
 from qbizfed.errors import ConfigError
-from qbizfed.setting_keys import refuse_unknown_keys
+from qbizfed.settings.toml_file import refuse_unknown_keys
 
 Protocol = Literal["oidc", "saml"]
 DEFAULT_SCOPES = ("openid", "email", "offline_access")
