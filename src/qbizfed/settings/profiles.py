@@ -42,7 +42,7 @@ from typing import Literal
 
 from qbizfed.creds import locations, record
 from qbizfed.errors import ConfigError
-from qbizfed.settings.toml_file import refuse_unknown_keys
+from qbizfed.settings.toml_file import naming_file, refuse_unknown_keys
 
 Protocol = Literal["oidc", "saml"]
 DEFAULT_SCOPES = ("openid", "email", "offline_access")
@@ -199,10 +199,11 @@ def load_profiles(path: str | None = None) -> dict[str, Profile]:
             "profiles must be a table of tables", remedy="write profiles with qbizfed configure"
         )
     result: dict[str, Profile] = {}
-    for name, table in tables.items():
-        if not isinstance(table, dict):
-            raise _bad_setting(name, "must be a table of settings")
-        result[name] = profile_from_table(name, table)
+    with naming_file(path or locations.config_path()):
+        for name, table in tables.items():
+            if not isinstance(table, dict):
+                raise _bad_setting(name, "must be a table of settings")
+            result[name] = profile_from_table(name, table)
     return result
 
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -59,7 +60,7 @@ from qbizfed.settings.environment import (
     serve_top_level,
     table_from_env,
 )
-from qbizfed.settings.toml_file import check_table
+from qbizfed.settings.toml_file import check_table, naming_file
 
 WELL_KNOWN_SUFFIX = "/.well-known/openid-configuration"
 EndSessionMethod = Literal["redirect", "post"]
@@ -230,6 +231,13 @@ class WebSettings:
                     f"serve.{name} is {getattr(self, name)}; it must be at least 1024 bytes",
                     remedy=f"give {name} in bytes (the default suits most deployments)",
                 )
+        if not self.sessions.store.startswith("memory:") and self.sessions.key is None:
+            raise ConfigError(
+                f"serve.sessions.store is {urlsplit(self.sessions.store).scheme}://... but no "
+                "session key is set to encrypt sessions and credentials",
+                remedy="set serve.sessions.key (or key_env, or QBIZFED_SESSION_KEY) to 32 random "
+                "bytes in base64 (openssl rand -base64 32), the same on every instance",
+            )
         if "*" in self.trusted_hosts and self.cookie_secure:
             raise ConfigError(
                 "trusted_hosts is '*' on a public https deployment",
@@ -420,17 +428,18 @@ def load_settings(config_file: Path | None = None, *, env: Mapping[str, str]) ->
             table = serve.get(name, {})
             values.update(_toml_table(table, where=f"serve.{name}", env=env))
 
-    settings = WebSettings(
-        oidc=_oidc_from(sections["oidc"], base),
-        saml=_saml_from(sections["saml"], base),
-        chat=chat_from_values(sections["chat"], where=where),
-        sessions=_sessions_from(sections["sessions"]),
-        **serve_top_level(env),
-    )
-    settings = _apply_serve_table(settings, serve)
-    if "trusted_hosts" not in serve and not env.get("QBIZFED_TRUSTED_HOSTS"):
-        settings = replace(settings, trusted_hosts=default_trusted_hosts(settings))
-    return settings.check()
+    with naming_file(config_file) if config_file is not None else nullcontext():
+        settings = WebSettings(
+            oidc=_oidc_from(sections["oidc"], base),
+            saml=_saml_from(sections["saml"], base),
+            chat=chat_from_values(sections["chat"], where=where),
+            sessions=_sessions_from(sections["sessions"]),
+            **serve_top_level(env),
+        )
+        settings = _apply_serve_table(settings, serve)
+        if "trusted_hosts" not in serve and not env.get("QBIZFED_TRUSTED_HOSTS"):
+            settings = replace(settings, trusted_hosts=default_trusted_hosts(settings))
+        return settings.check()
 
 
 def _sessions_from(values: Mapping[str, str | None]) -> SessionSettings:

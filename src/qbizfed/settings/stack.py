@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from qbizfed.errors import ConfigError
 from qbizfed.settings.environment import stack_table
-from qbizfed.settings.toml_file import refuse_unknown_keys
+from qbizfed.settings.toml_file import naming_file, refuse_unknown_keys
 
 #: Regions where Amazon Q Business is offered (docs/aws-facts.md).
 QBUSINESS_REGIONS = frozenset({"us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"})
@@ -199,6 +199,8 @@ def check_url(
 
 
 def _require(setting: str, value: object, hint: str) -> str:
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{setting} must be a string", remedy=f'quote it: {setting} = "..."')
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{setting} is not set", remedy=hint)
     return value.strip()
@@ -418,10 +420,22 @@ def config_from_mapping(data: Mapping[str, Any], *, base_dir: Path | None = None
     )
 
 
+_TABLE_KEYS: Mapping[str, frozenset[str]] = {
+    "oidc": frozenset({"issuer_url", "client_id", "secret_id", "secret_kms_key",
+                       "custom_app_redirect_uri", "sign_out_uri",
+                       "allow_insecure_loopback_http"}),
+    "saml": frozenset({"metadata_document", "metadata_file", "sso_url", "custom_acs_url",
+                       "regional_signin_url"}),
+    "application": frozenset({"auto_subscribe", "require_email_tag", "service_role_arn",
+                              "ensure_service_linked_role", "kms_key_arn", "q_apps", "title"}),
+}  # fmt: skip
+
+
 def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = data.get(key, {})
     if not isinstance(value, Mapping):
         raise ConfigError(f"[{key}] must be a table", remedy=f"write it as a [{key}] section")
+    refuse_unknown_keys(value, _TABLE_KEYS[key], where=f"[{key}]")
     return value
 
 
@@ -452,7 +466,8 @@ def load_config(path: Path) -> StackConfig:
         raise ConfigError(f"{path} is not valid TOML: {exc}",
                           remedy="fix the syntax (see `qbizfed admin init` for an example)"
                           ) from exc
-    return config_from_mapping(data, base_dir=path.parent)
+    with naming_file(path):
+        return config_from_mapping(data, base_dir=path.parent)
 
 
 def config_from_env(env: Mapping[str, str]) -> StackConfig:

@@ -8,7 +8,8 @@ of the wrong type, naming the key and the file.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +69,14 @@ def check_table(
                 f"{where}.{key} in {source} must be {_KIND_TEXT[schema[key]]}",
                 remedy=f"fix {key} in the [{where}] table of {source}",
             )
+
+
+@contextmanager
+def naming_file(path: Path | str) -> Iterator[None]:
+    """Add the file to a refusal raised while its settings are checked, if not named yet."""
+    try:
+        yield
+    except ConfigError as exc:
+        if str(path) in exc.message:
+            raise
+        raise type(exc)(f"{exc.message} (in {path})", remedy=exc.remedy) from exc
