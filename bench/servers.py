@@ -174,17 +174,16 @@ def _run_asgi(app: Any, fd: int, url: str, *, kind: str) -> None:
 
 
 def run_serve(config: dict[str, Any]) -> None:
-    from starlette.datastructures import Secret
-
-    from qbizfed.settings.serve import OidcSettings, SamlSettings, WebSettings
+    from qbizfed.settings.oidc import OidcRegistration
+    from qbizfed.settings.serve import SamlSettings, WebSettings
     from qbizfed.web.app import create_app
 
     saml = config.get("saml")
     settings = WebSettings(
-        oidc=OidcSettings(
+        oidc=OidcRegistration(
             issuer=config["issuer"],
             client_id=config["client_id"],
-            client_secret=Secret(config["client_secret"]),
+            client_secret=config["client_secret"],
             redirect_uri=config["url"] + "/auth/oidc/callback",
             role_arn=config["role_arn"],
             allow_insecure_loopback_http=True,

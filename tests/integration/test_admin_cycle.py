@@ -223,7 +223,7 @@ def test_destroy_keeps_what_it_does_not_own(local_aws: LocalAws, unique_name: st
     # already trusting our client ID. (moto lacks AddClientIDToOpenIDConnectProvider, so
     # adding the ID to a shared provider is covered by the plan's unit tests only.)
     shared = clients.iam.create_open_id_connect_provider(
-        Url=config.oidc.issuer_url,
+        Url=config.oidc.issuer,
         ClientIDList=["someone-elses-client", config.oidc.client_id])[
         "OpenIDConnectProviderArn"]
     final = apply_stack(config, clients=clients)

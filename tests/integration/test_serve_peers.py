@@ -23,10 +23,10 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from starlette.datastructures import Secret
 
 from qbizfed.local.stack import LocalAws
-from qbizfed.settings.serve import OidcSettings, SamlSettings, WebSettings
+from qbizfed.settings.oidc import OidcRegistration
+from qbizfed.settings.serve import SamlSettings, WebSettings
 from qbizfed.web.app import create_app
 from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import REGION
@@ -122,10 +122,10 @@ def broker(
     saml_peer.register_sp(PeerSp(entity_id=acs, acs_url=acs,
                                  role_attribute=f"{saml_role},{saml_provider}"))  # fmt: skip
     settings = WebSettings(
-        oidc=OidcSettings(
+        oidc=OidcRegistration(
             issuer=node_peer,
             client_id=CLIENT_ID,
-            client_secret=Secret(CLIENT_SECRET),
+            client_secret=CLIENT_SECRET,
             redirect_uri=server.url + "/auth/oidc/callback",
             role_arn=oidc_role,
             scopes=("openid", "email", "profile", "aws"),

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 import boto3
 import httpx
 import pytest
-from starlette.datastructures import Secret
 
 from qbizfed.local.stack import LocalAws
 from qbizfed.settings.chat import ChatSettings
-from qbizfed.settings.serve import OidcSettings, WebSettings
+from qbizfed.settings.oidc import OidcRegistration
+from qbizfed.settings.serve import WebSettings
 from qbizfed.web.app import create_app
 from qbizfed.web.redis_store import RedisSessionStore
 from qbizfed.web.routes_chat import install_chat
@@ -113,8 +113,8 @@ def peer_cluster(local_aws: LocalAws) -> Iterator[PeerCluster]:
         qb.update_application(applicationId=app_id, autoSubscriptionConfiguration={
             "autoSubscribe": "ENABLED", "defaultSubscriptionType": "Q_LITE"})  # fmt: skip
         settings = WebSettings(
-            oidc=OidcSettings(
-                issuer=issuer_url, client_id=CLIENT_ID, client_secret=Secret(CLIENT_SECRET),
+            oidc=OidcRegistration(
+                issuer=issuer_url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
                 redirect_uri=first.url + "/auth/oidc/callback", role_arn=role,
                 scopes=("openid", "email", "profile", "aws"), prompt="consent",
                 logout_redirect_uri=first.url + "/signed-out",

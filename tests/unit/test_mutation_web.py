@@ -13,9 +13,8 @@ from starlette.datastructures import Secret
 
 from qbizfed.identity.errors import SamlResponseError
 from qbizfed.identity.federated import FederatedIdentity, SamlRole
-from qbizfed.settings.serve import OidcSettings, SamlSettings
+from qbizfed.settings.serve import SamlSettings
 from qbizfed.web.csrf import CsrfError, own_origin, verify_csrf
-from qbizfed.web.oidc_relying_party import client_settings
 from qbizfed.web.routes_saml import _offered_role
 from qbizfed.web.saml_service_provider import SamlLogin, sp_settings
 from qbizfed.web.sessions import InMemorySessionStore
@@ -23,18 +22,6 @@ from tests.support.rp_idp import CertifiedKey
 from tests.unit.test_web_csrf import SESSION, post
 
 ACS = "https://app.example.test/saml/acs"
-
-
-def oidc(secret: Secret | None) -> OidcSettings:
-    return OidcSettings(
-        issuer="https://idp.example.test",
-        client_id="cid",
-        client_secret=secret,
-        redirect_uri="https://app.example.test/auth/oidc/callback",
-        role_arn="arn:aws:iam::123456789012:role/QBizWeb",
-        scopes=("openid", "aws_tags"),
-        allow_insecure_loopback_http=True,
-    )
 
 
 def saml(**kwargs: object) -> SamlSettings:
@@ -45,20 +32,6 @@ def saml(**kwargs: object) -> SamlSettings:
         idp_certificate=CertifiedKey.generate("idp").cert_pem,
         **kwargs,  # type: ignore[arg-type]
     )
-
-
-def test_oidc_client_settings_carry_every_field_of_the_registration() -> None:
-    client = client_settings(oidc(Secret("s3cret")))
-    assert client.issuer == "https://idp.example.test"
-    assert client.client_id == "cid"
-    assert client.client_secret == "s3cret"
-    assert client.redirect_uri == "https://app.example.test/auth/oidc/callback"
-    assert client.scopes == ("openid", "aws_tags")
-    assert client.allow_insecure_loopback_http is True
-
-
-def test_oidc_public_client_has_no_secret() -> None:
-    assert client_settings(oidc(None)).client_secret is None
 
 
 def test_saml_sp_settings_carry_the_sp_key_certificate_and_request_lifetime() -> None:

@@ -150,7 +150,7 @@ def doctor(
     options = DoctorOptions(credential=credential, role_arn=role_arn,
                             application_id=application_id, duration_seconds=duration,
                             assume=assume, signed_in=signed_in,
-                            device_profiles=_device_profiles(stack.oidc.issuer_url)
+                            device_profiles=_device_profiles(stack.oidc.issuer)
                             if stack.oidc is not None else ())
     with httpx.Client(timeout=10.0, follow_redirects=False) as http:
         report = run_doctor(stack, options, clients=clients, http=http,

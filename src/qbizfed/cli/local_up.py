@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import typer
@@ -94,7 +94,6 @@ def demo_stack(
 ) -> Iterator[DemoStack]:
     """Start everything; stop it all on exit (also on failure half-way)."""
     import uvicorn
-    from starlette.datastructures import Secret
 
     from qbizfed.aws.provision import AwsClients, apply_stack
     from qbizfed.local.idp.server import DevIdp, DevIdpSettings
@@ -103,10 +102,10 @@ def demo_stack(
     from qbizfed.local.qbusiness.corpus import demo_corpus_path
     from qbizfed.local.stack import LocalAws, LocalAwsSettings
     from qbizfed.settings.chat import ChatSettings
-    from qbizfed.settings.serve import OidcSettings as WebOidc
+    from qbizfed.settings.oidc import OidcRegistration
     from qbizfed.settings.serve import SamlSettings as WebSaml
     from qbizfed.settings.serve import WebSettings
-    from qbizfed.settings.stack import Mode, OidcSettings, SamlSettings, StackConfig
+    from qbizfed.settings.stack import Mode, SamlSettings, StackConfig
     from qbizfed.web.app import create_app
 
     with ExitStack() as stack:
@@ -138,6 +137,14 @@ def demo_stack(
         ).start()
         stack.callback(idp.stop)
 
+        # One registration at the dev IdP: admin provisions it, serve signs users in with it.
+        registration = OidcRegistration(
+            issuer=idp.issuer,
+            client_id=DEMO_CLIENT_ID,
+            redirect_uri=callback,
+            logout_redirect_uri=signed_out,
+            allow_insecure_loopback_http=True,
+        )
         clients = AwsClients.from_session(region=DEMO_REGION, session=admin, endpoint_url=aws.url)
         secret_arn = _ensure_client_secret(admin, aws.url, client_secret)
         oidc = apply_stack(
@@ -146,14 +153,7 @@ def demo_stack(
                 mode=Mode.OIDC,
                 region=DEMO_REGION,
                 title="qbizfed demo (OIDC)",
-                oidc=OidcSettings(
-                    issuer_url=idp.issuer,
-                    client_id=DEMO_CLIENT_ID,
-                    secret_id=secret_arn,
-                    custom_app_redirect_uri=callback,
-                    sign_out_uri=signed_out,
-                    allow_insecure_loopback_http=True,
-                ),
+                oidc=replace(registration, secret_id=secret_arn),
             ),
             clients=clients,
         )
@@ -189,14 +189,8 @@ def demo_stack(
         )
 
         settings = WebSettings(
-            oidc=WebOidc(
-                issuer=idp.issuer,
-                client_id=DEMO_CLIENT_ID,
-                client_secret=Secret(client_secret),
-                redirect_uri=callback,
-                role_arn=oidc.web_role.arn,
-                logout_redirect_uri=signed_out,
-                allow_insecure_loopback_http=True,
+            oidc=replace(
+                registration, client_secret=client_secret, role_arn=oidc.web_role.arn
             ),
             saml=WebSaml(
                 idp_sso_url=idp.saml_sso_url,

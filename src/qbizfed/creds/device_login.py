@@ -60,11 +60,12 @@ async def _device_tokens(
         poll_for_tokens,
         start_device_authorization,
     )
-    from qbizfed.identity.oidc import OidcClientSettings, OidcRelyingParty
+    from qbizfed.identity.oidc import OidcRelyingParty
+    from qbizfed.settings.oidc import OidcRegistration
 
     assert profile.issuer is not None  # validated by Profile
     assert profile.client_id is not None
-    settings = OidcClientSettings(
+    settings = OidcRegistration(
         issuer=profile.issuer,
         client_id=profile.client_id,
         client_secret=profile.client_secret(),

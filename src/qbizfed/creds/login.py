@@ -102,7 +102,8 @@ def _login_oidc(
     exchange: RoleExchange,
     timeout: float,
 ) -> tuple[CachedCredentials, tuple[str, ...]]:
-    from qbizfed.identity.oidc import OidcClientSettings, SyncOidcRelyingParty
+    from qbizfed.identity.oidc import SyncOidcRelyingParty
+    from qbizfed.settings.oidc import OidcRegistration
 
     assert profile.issuer is not None  # validated by Profile
     assert profile.client_id is not None
@@ -112,7 +113,7 @@ def _login_oidc(
         port=profile.redirect_port,
     )
     with receiver:
-        settings = OidcClientSettings(
+        settings = OidcRegistration(
             issuer=profile.issuer,
             client_id=profile.client_id,
             client_secret=profile.client_secret(),

@@ -71,11 +71,12 @@ RefreshGrant = Callable[[Profile, str], tuple[FederatedIdentity, str | None]]
 
 def oidc_refresh(profile: Profile, refresh_token: str) -> tuple[FederatedIdentity, str | None]:
     """Refresh grant + ID-token validation by :mod:`qbizfed.identity.oidc`."""
-    from qbizfed.identity.oidc import OidcClientSettings, SyncOidcRelyingParty
+    from qbizfed.identity.oidc import SyncOidcRelyingParty
+    from qbizfed.settings.oidc import OidcRegistration
 
     assert profile.issuer is not None  # validated by Profile
     assert profile.client_id is not None
-    settings = OidcClientSettings(
+    settings = OidcRegistration(
         issuer=profile.issuer,
         client_id=profile.client_id,
         client_secret=profile.client_secret(),

@@ -61,7 +61,7 @@ def _diagnostic_identity(config: StackConfig, credential: str) -> FederatedIdent
         aud = claims.get("aud", config.oidc.client_id)
         return FederatedIdentity(
             protocol="oidc", email=dict(tags).get("Email", ""), subject=str(claims.get("sub", "")),
-            issuer=str(claims.get("iss", config.oidc.issuer_url)), credential="",
+            issuer=str(claims.get("iss", config.oidc.issuer)), credential="",
             session_tags=tags, audiences=tuple(aud) if isinstance(aud, list) else (str(aud),))
     try:
         attributes = decode_saml_response_unverified(credential).attributes

@@ -59,7 +59,7 @@ def _provider_create_fix(url: str, client_id: str) -> Fix:
 def _issuer(config: StackConfig, facts: StackFacts, published: str | None) -> CheckResult:
     """``published``: the discovery document's issuer (None: no discovery document)."""
     assert config.oidc is not None
-    configured = config.oidc.issuer_url
+    configured = config.oidc.issuer
     looked = "discovery issuer, oidc.issuer_url, IAM OIDC provider URL"
     if published is not None and published != configured:
         return fail(

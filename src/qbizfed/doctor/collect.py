@@ -239,7 +239,7 @@ def collect(config: StackConfig, clients: AwsClients, *, http: httpx.Client,
     oidc_providers: tuple[OidcProviderFacts, ...] | Unreadable = ()
     if config.mode is Mode.OIDC:
         assert config.oidc is not None
-        issuer = config.oidc.issuer_url
+        issuer = config.oidc.issuer
         idp = collect_oidc_idp(issuer, http, client_id=config.oidc.client_id,
                                redirect_uris=expected_redirect_uris(config, web_experiences))
         got = _guard(("iam:ListOpenIDConnectProviders", "iam:GetOpenIDConnectProvider"),

@@ -86,6 +86,6 @@ def expected_redirect_uris(config: StackConfig,
     if isinstance(web_experiences, tuple):
         uris += [w.endpoint.rstrip("/") + "/authorization-code/callback"
                  for w in web_experiences if w.endpoint]
-    if config.oidc.custom_app_redirect_uri:
-        uris.append(config.oidc.custom_app_redirect_uri)
+    if config.oidc.redirect_uri:
+        uris.append(config.oidc.redirect_uri)
     return tuple(dict.fromkeys(uris))

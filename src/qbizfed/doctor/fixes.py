@@ -30,7 +30,7 @@ def account_of(facts: StackFacts) -> str:
 def exact_oidc_provider(config: StackConfig, facts: StackFacts) -> OidcProviderFacts | None:
     """The IAM OIDC provider whose URL equals the issuer without its scheme, byte for byte."""
     assert config.oidc is not None
-    wanted = config.oidc.issuer_url.split("://", 1)[-1]
+    wanted = config.oidc.issuer.split("://", 1)[-1]
     if not isinstance(facts.oidc_providers, tuple):
         return None
     for provider in facts.oidc_providers:

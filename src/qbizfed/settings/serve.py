@@ -43,7 +43,7 @@ from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Secret
@@ -60,46 +60,13 @@ from qbizfed.settings.environment import (
     serve_top_level,
     table_from_env,
 )
+from qbizfed.settings.oidc import OidcRegistration, issuer_from_discovery_url
 from qbizfed.settings.toml_file import check_table, naming_file
-
-WELL_KNOWN_SUFFIX = "/.well-known/openid-configuration"
-EndSessionMethod = Literal["redirect", "post"]
-
-
-def issuer_from_discovery_url(url: str) -> str:
-    """The sample's ``OIDC_DISCOVERY_URL`` may be the issuer or its discovery document URL."""
-    url = url.strip()
-    if url.endswith(WELL_KNOWN_SUFFIX):
-        return url[: -len(WELL_KNOWN_SUFFIX)]
-    return url
 
 
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
-
-
-@dataclass(frozen=True)
-class OidcSettings:
-    """One OpenID Connect relying party registration at the IdP."""
-
-    issuer: str
-    client_id: str
-    client_secret: Secret | None
-    redirect_uri: str
-    role_arn: str
-    logout_redirect_uri: str | None = None
-    scopes: tuple[str, ...] = ("openid", "email", "profile")
-    end_session_method: EndSessionMethod = "redirect"
-    """``redirect``: RP-initiated logout by redirect with ``client_id`` and no
-    ``id_token_hint``; ``post``: send ``id_token_hint`` in a form POST (never in a URL)."""
-    allow_insecure_loopback_http: bool = False
-    offline_access: bool = True
-    """Ask for ``offline_access`` when the IdP advertises it: its refresh token lets the
-    broker renew the user's credentials until ``max_session_seconds``."""
-    prompt: str | None = None
-    """``prompt`` of every authorization request; some IdPs (``oidc-provider``) grant
-    ``offline_access`` only with ``consent``."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +106,7 @@ class SessionSettings:
 class WebSettings:
     """Everything ``create_app`` needs besides its injected clients."""
 
-    oidc: OidcSettings | None = None
+    oidc: OidcRegistration | None = None
     saml: SamlSettings | None = None
     public_url: str | None = None
     """The URL users reach the broker at; its scheme decides Secure cookies and HSTS."""
@@ -264,7 +231,7 @@ def _read_text(path: str, *, what: str, base: Path | None) -> str:
         ) from exc
 
 
-def _oidc_from(values: Mapping[str, str | None], base: Path | None) -> OidcSettings | None:
+def _oidc_from(values: Mapping[str, str | None], base: Path | None) -> OidcRegistration | None:
     needed = ("discovery_url", "client_id", "redirect_uri", "role_arn")
     present = {k: values.get(k) for k in needed}
     if not any(present.values()):
@@ -284,10 +251,10 @@ def _oidc_from(values: Mapping[str, str | None], base: Path | None) -> OidcSetti
         )
     scopes = tuple((values.get("scopes") or "openid email profile").split())
     offline = (values.get("offline_access") or "true").lower()
-    return OidcSettings(
+    return OidcRegistration(
         issuer=issuer_from_discovery_url(str(present["discovery_url"])),
         client_id=str(present["client_id"]),
-        client_secret=Secret(secret) if secret else None,
+        client_secret=secret or None,
         redirect_uri=str(present["redirect_uri"]),
         role_arn=str(present["role_arn"]),
         logout_redirect_uri=values.get("logout_redirect_uri") or None,

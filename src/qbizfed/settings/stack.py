@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from qbizfed.errors import ConfigError
 from qbizfed.settings.environment import stack_table
+from qbizfed.settings.oidc import OidcRegistration
 from qbizfed.settings.toml_file import naming_file, refuse_unknown_keys
 
 #: Regions where Amazon Q Business is offered (docs/aws-facts.md).
@@ -52,6 +53,10 @@ _KMS_KEY_REFERENCE = re.compile(
 )
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _CLIENT_ID = re.compile(r"^[\x21-\x7e]{1,255}$")
+#: Your own app's callback and sign-out URIs when [oidc] does not name them (printed for
+#: the IdP's administrator).
+DEFAULT_REDIRECT_URI = "http://localhost:8000/auth/oidc/callback"
+DEFAULT_SIGN_OUT_URI = "http://localhost:8000/login/oidc"
 
 
 class Mode(StrEnum):
@@ -66,28 +71,6 @@ class SubscriptionType(StrEnum):
 
     Q_BUSINESS = "Q_BUSINESS"
     Q_LITE = "Q_LITE"
-
-
-@dataclass(frozen=True)
-class OidcSettings:
-    """The OIDC IdP (an app integration of type "web application") and its client secret."""
-
-    issuer_url: str
-    client_id: str
-    secret_id: str
-    """``AWS_SECRET_ID``: the Secrets Manager secret holding the IdP client secret."""
-    secret_kms_key: str | None = None
-    """``AWS_SECRET_ENCRYPTION_KEY``: the KMS key that encrypts that secret, if not AWS-managed."""
-    custom_app_redirect_uri: str | None = "http://localhost:8000/auth/oidc/callback"
-    sign_out_uri: str | None = "http://localhost:8000/login/oidc"
-    allow_insecure_loopback_http: bool = False
-    """Allow an ``http://127.0.0.1`` issuer (the local stack only; AWS IAM demands https)."""
-
-    @property
-    def provider_path(self) -> str:
-        """The issuer without its scheme: IAM's provider URL and the condition-key prefix."""
-        split = urlsplit(self.issuer_url)
-        return (split.netloc + split.path).rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -109,7 +92,7 @@ class StackConfig:
     mode: Mode
     region: str
     account_id: str | None = None
-    oidc: OidcSettings | None = None
+    oidc: OidcRegistration | None = None
     saml: SamlSettings | None = None
     auto_subscribe: SubscriptionType | None = SubscriptionType.Q_BUSINESS
     require_email_tag: bool = True
@@ -270,7 +253,7 @@ def slug_from_url(url: str) -> str:
     return (slug[:40].rstrip("-")) or "qbizfed"
 
 
-def _parse_oidc(table: Mapping[str, Any]) -> OidcSettings:
+def _parse_oidc(table: Mapping[str, Any]) -> OidcRegistration:
     issuer = _require("oidc.issuer_url (IDP_ISSUER_URL)", table.get("issuer_url"),
                       "set it to your IdP's issuer, e.g. https://dev-1.okta.com/oauth2/default")
     allow_http = _bool("oidc.allow_insecure_loopback_http",
@@ -302,16 +285,15 @@ def _parse_oidc(table: Mapping[str, Any]) -> OidcSettings:
                    "use the key's id, ARN (arn:aws:kms:<region>:<account>:key/<key id>), "
                    "alias name (alias/<name>) or alias ARN")
     redirect = _optional_str("oidc.custom_app_redirect_uri", table.get(
-        "custom_app_redirect_uri", OidcSettings.custom_app_redirect_uri))
-    sign_out = _optional_str("oidc.sign_out_uri", table.get(
-        "sign_out_uri", OidcSettings.sign_out_uri))
+        "custom_app_redirect_uri", DEFAULT_REDIRECT_URI))
+    sign_out = _optional_str("oidc.sign_out_uri", table.get("sign_out_uri", DEFAULT_SIGN_OUT_URI))
     for setting, value in (("oidc.custom_app_redirect_uri", redirect),
                            ("oidc.sign_out_uri", sign_out)):
         if value is not None:
             check_url(setting, value, allow_loopback_http=True)
-    return OidcSettings(
-        issuer_url=issuer, client_id=client_id, secret_id=secret_id, secret_kms_key=kms,
-        custom_app_redirect_uri=redirect, sign_out_uri=sign_out,
+    return OidcRegistration(
+        issuer=issuer, client_id=client_id, secret_id=secret_id, secret_kms_key=kms,
+        redirect_uri=redirect or "", logout_redirect_uri=sign_out,
         allow_insecure_loopback_http=allow_http,
     )
 
@@ -439,10 +421,10 @@ def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value
 
 
-def default_name(mode: Mode, oidc: OidcSettings | None, saml: SamlSettings | None) -> str:
+def default_name(mode: Mode, oidc: OidcRegistration | None, saml: SamlSettings | None) -> str:
     """A stable stack name derived from the issuer URL or the metadata's entityID."""
     if mode is Mode.OIDC and oidc is not None:
-        return slug_from_url(oidc.issuer_url)
+        return slug_from_url(oidc.issuer)
     if saml is not None:
         match = re.search(r"entityID\s*=\s*[\"']([^\"']+)[\"']", saml.metadata_document)
         if match:

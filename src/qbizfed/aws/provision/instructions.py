@@ -89,12 +89,12 @@ def idp_instructions(config: StackConfig, observed: ObservedStack) -> IdpInstruc
     if config.mode is Mode.OIDC:
         assert config.oidc is not None
         redirects = [f"{base}/authorization-code/callback"]
-        if config.oidc.custom_app_redirect_uri:
-            redirects.append(config.oidc.custom_app_redirect_uri)
+        if config.oidc.redirect_uri:
+            redirects.append(config.oidc.redirect_uri)
         return replace(
             common,
             redirect_uris=tuple(redirects),
-            sign_out_uri=config.oidc.sign_out_uri,
+            sign_out_uri=config.oidc.logout_redirect_uri,
             required_attributes=((OIDC_TAGS_CLAIM,
                                   '{"principal_tags": {"Email": ["<user email>"]}}'),),
         )

@@ -98,7 +98,7 @@ def diff_provider(config: StackConfig, observed: ObservedStack) -> Change:
     prov = observed.provider
     if config.mode is Mode.OIDC:
         assert config.oidc is not None
-        name = config.oidc.issuer_url
+        name = config.oidc.issuer
         if prov is None:
             return Change(Resource.PROVIDER, name, Action.CREATE)
         if config.oidc.client_id not in prov.client_ids:

@@ -115,7 +115,7 @@ def check_saml(config: StackConfig, *, now: dt.datetime | None = None) -> Prefli
 
 def check_oidc(config: StackConfig, *, http: httpx.Client | None = None) -> PreflightReport:
     assert config.oidc is not None
-    issuer = config.oidc.issuer_url
+    issuer = config.oidc.issuer
     url = issuer.rstrip("/") + "/.well-known/openid-configuration"
     client = http or httpx.Client(timeout=10.0, follow_redirects=False)
     try:

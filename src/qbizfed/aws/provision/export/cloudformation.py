@@ -67,7 +67,7 @@ def cloudformation_template(config: StackConfig) -> dict[str, Any]:
         assert config.oidc is not None
         resources["IdentityProvider"] = {
             "Type": "AWS::IAM::OIDCProvider",
-            "Properties": {"Url": config.oidc.issuer_url,
+            "Properties": {"Url": config.oidc.issuer,
                            "ClientIdList": [config.oidc.client_id], "Tags": _tags(names)},
         }
         trust = policies.oidc_trust_policy(
