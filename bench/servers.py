@@ -175,7 +175,8 @@ def _run_asgi(app: Any, fd: int, url: str, *, kind: str) -> None:
 
 def run_serve(config: dict[str, Any]) -> None:
     from qbizfed.settings.oidc import OidcRegistration
-    from qbizfed.settings.serve import SamlSettings, WebSettings
+    from qbizfed.settings.saml import SamlRegistration
+    from qbizfed.settings.serve import WebSettings
     from qbizfed.web.app import create_app
 
     saml = config.get("saml")
@@ -188,7 +189,7 @@ def run_serve(config: dict[str, Any]) -> None:
             role_arn=config["role_arn"],
             allow_insecure_loopback_http=True,
         ),
-        saml=SamlSettings(
+        saml=SamlRegistration(
             idp_sso_url=saml["idp_sso_url"],
             idp_issuer=saml["idp_entity_id"],
             acs_url=config["url"] + "/saml",

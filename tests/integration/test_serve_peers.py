@@ -26,7 +26,8 @@ import pytest
 
 from qbizfed.local.stack import LocalAws
 from qbizfed.settings.oidc import OidcRegistration
-from qbizfed.settings.serve import SamlSettings, WebSettings
+from qbizfed.settings.saml import SamlRegistration
+from qbizfed.settings.serve import WebSettings
 from qbizfed.web.app import create_app
 from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import REGION
@@ -132,7 +133,7 @@ def broker(
             logout_redirect_uri=server.url + "/signed-out",
             allow_insecure_loopback_http=True,
         ),
-        saml=SamlSettings(
+        saml=SamlRegistration(
             idp_sso_url=saml_peer.sso_redirect_url,
             idp_issuer=saml_peer.entity_id,
             acs_url=acs,

@@ -10,7 +10,8 @@ from typing import Any
 
 from qbizfed.local.idp.server import DevIdp
 from qbizfed.settings.oidc import OidcRegistration
-from qbizfed.settings.serve import SamlSettings, WebSettings
+from qbizfed.settings.saml import SamlRegistration
+from qbizfed.settings.serve import WebSettings
 
 
 def dev_idp_web_settings(
@@ -34,7 +35,7 @@ def dev_idp_web_settings(
             logout_redirect_uri=base + "/signed-out",
             allow_insecure_loopback_http=True,
         ),
-        saml=SamlSettings(
+        saml=SamlRegistration(
             idp_sso_url=idp.saml_sso_url,
             idp_issuer=idp.saml_entity_id,
             acs_url=base + "/saml",

@@ -9,11 +9,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from starlette.datastructures import Secret
 
 from qbizfed.identity.errors import SamlResponseError
 from qbizfed.identity.federated import FederatedIdentity, SamlRole
-from qbizfed.settings.serve import SamlSettings
+from qbizfed.settings.saml import SamlRegistration
 from qbizfed.web.csrf import CsrfError, own_origin, verify_csrf
 from qbizfed.web.routes_saml import _offered_role
 from qbizfed.web.saml_service_provider import SamlLogin, sp_settings
@@ -24,8 +23,8 @@ from tests.unit.test_web_csrf import SESSION, post
 ACS = "https://app.example.test/saml/acs"
 
 
-def saml(**kwargs: object) -> SamlSettings:
-    return SamlSettings(
+def saml(**kwargs: object) -> SamlRegistration:
+    return SamlRegistration(
         idp_sso_url="https://idp.example.test/sso",
         idp_issuer="https://idp.example.test/saml",
         acs_url=ACS,
@@ -37,7 +36,7 @@ def saml(**kwargs: object) -> SamlSettings:
 def test_saml_sp_settings_carry_the_sp_key_certificate_and_request_lifetime() -> None:
     sp_key = CertifiedKey.generate("sp")
     settings = saml(
-        sp_private_key=Secret("-----BEGIN PRIVATE KEY-----\nk\n-----END PRIVATE KEY-----"),
+        sp_private_key="-----BEGIN PRIVATE KEY-----\nk\n-----END PRIVATE KEY-----",
         sp_certificate=sp_key.cert_pem,
         allow_unsolicited=True,
     )

@@ -103,9 +103,9 @@ def demo_stack(
     from qbizfed.local.stack import LocalAws, LocalAwsSettings
     from qbizfed.settings.chat import ChatSettings
     from qbizfed.settings.oidc import OidcRegistration
-    from qbizfed.settings.serve import SamlSettings as WebSaml
+    from qbizfed.settings.saml import SamlRegistration
     from qbizfed.settings.serve import WebSettings
-    from qbizfed.settings.stack import Mode, SamlSettings, StackConfig
+    from qbizfed.settings.stack import Mode, StackConfig
     from qbizfed.web.app import create_app
 
     with ExitStack() as stack:
@@ -157,17 +157,22 @@ def demo_stack(
             ),
             clients=clients,
         )
+        # One SAML IdP: admin provisions it, serve signs users in with it.
+        saml_registration = SamlRegistration(
+            idp_sso_url=idp.saml_sso_url,
+            idp_issuer=idp.saml_entity_id,
+            acs_url=acs,
+            idp_certificate=idp.certificate_pem,
+            metadata_document=idp.saml_metadata_xml,
+            allow_insecure_loopback_http=True,
+        )
         saml = apply_stack(
             StackConfig(
                 name="demo-saml",
                 mode=Mode.SAML,
                 region=DEMO_REGION,
                 title="qbizfed demo (SAML)",
-                saml=SamlSettings(
-                    metadata_document=idp.saml_metadata_xml,
-                    sso_url=idp.saml_sso_url,
-                    custom_acs_url=acs,
-                ),
+                saml=saml_registration,
             ),
             clients=clients,
         )
@@ -192,14 +197,8 @@ def demo_stack(
             oidc=replace(
                 registration, client_secret=client_secret, role_arn=oidc.web_role.arn
             ),
-            saml=WebSaml(
-                idp_sso_url=idp.saml_sso_url,
-                idp_issuer=idp.saml_entity_id,
-                acs_url=acs,
-                idp_certificate=idp.certificate_pem,
-                role_arn=saml.web_role.arn,
-                provider_arn=saml_provider_arn,
-                allow_insecure_loopback_http=True,
+            saml=replace(
+                saml_registration, role_arn=saml.web_role.arn, provider_arn=saml_provider_arn
             ),
             public_url=serve_url,
             aws_region=DEMO_REGION,

@@ -61,18 +61,8 @@ async def _device_tokens(
         start_device_authorization,
     )
     from qbizfed.identity.oidc import OidcRelyingParty
-    from qbizfed.settings.oidc import OidcRegistration
 
-    assert profile.issuer is not None  # validated by Profile
-    assert profile.client_id is not None
-    settings = OidcRegistration(
-        issuer=profile.issuer,
-        client_id=profile.client_id,
-        client_secret=profile.client_secret(),
-        redirect_uri="urn:ietf:params:oauth:grant-type:device_code",  # unused: no redirect
-        scopes=profile.scopes,
-        allow_insecure_loopback_http=profile.allow_insecure_loopback_http,
-    )
+    settings = profile.oidc_registration()  # the device flow has no redirect
     async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as http:
         rp = await OidcRelyingParty.discover(settings, http=http)
         authorization = await start_device_authorization(rp)

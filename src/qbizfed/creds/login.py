@@ -103,24 +103,14 @@ def _login_oidc(
     timeout: float,
 ) -> tuple[CachedCredentials, tuple[str, ...]]:
     from qbizfed.identity.oidc import SyncOidcRelyingParty
-    from qbizfed.settings.oidc import OidcRegistration
 
-    assert profile.issuer is not None  # validated by Profile
-    assert profile.client_id is not None
     pending_state: list[str] = []
     receiver = LoopbackReceiver(
         expected_state=lambda: pending_state[0] if pending_state else "\0no login yet\0",
         port=profile.redirect_port,
     )
     with receiver:
-        settings = OidcRegistration(
-            issuer=profile.issuer,
-            client_id=profile.client_id,
-            client_secret=profile.client_secret(),
-            redirect_uri=receiver.redirect_uri,
-            scopes=profile.scopes,
-            allow_insecure_loopback_http=profile.allow_insecure_loopback_http,
-        )
+        settings = profile.oidc_registration(redirect_uri=receiver.redirect_uri)
         rp = SyncOidcRelyingParty(settings)
         pending = rp.authorization_request(redirect_uri=receiver.redirect_uri)
         pending_state.append(pending.state)

@@ -72,18 +72,8 @@ RefreshGrant = Callable[[Profile, str], tuple[FederatedIdentity, str | None]]
 def oidc_refresh(profile: Profile, refresh_token: str) -> tuple[FederatedIdentity, str | None]:
     """Refresh grant + ID-token validation by :mod:`qbizfed.identity.oidc`."""
     from qbizfed.identity.oidc import SyncOidcRelyingParty
-    from qbizfed.settings.oidc import OidcRegistration
 
-    assert profile.issuer is not None  # validated by Profile
-    assert profile.client_id is not None
-    settings = OidcRegistration(
-        issuer=profile.issuer,
-        client_id=profile.client_id,
-        client_secret=profile.client_secret(),
-        redirect_uri="http://127.0.0.1/callback",  # unused by the refresh grant
-        scopes=profile.scopes,
-        allow_insecure_loopback_http=profile.allow_insecure_loopback_http,
-    )
+    settings = profile.oidc_registration()  # the refresh grant has no redirect
     tokens = SyncOidcRelyingParty(settings).refresh(refresh_token)
     return tokens.identity, tokens.refresh_token
 

@@ -119,9 +119,9 @@ def _web_experience(config: StackConfig, facts: StackFacts, app: ApplicationFact
         assert config.saml is not None
         saml = idp.get("samlConfiguration") or {}
         url = saml.get("authenticationUrl")
-        if url != config.saml.sso_url:
+        if url != config.saml.idp_sso_url:
             problems.append(f"samlConfiguration.authenticationUrl is {url!r}, the config says "
-                            f"{config.saml.sso_url!r}")
+                            f"{config.saml.idp_sso_url!r}")
     if problems:
         command = (f"aws qbusiness update-web-experience --application-id {app.id} "
                    f"--web-experience-id {web.id}")
@@ -129,7 +129,7 @@ def _web_experience(config: StackConfig, facts: StackFacts, app: ApplicationFact
             command += f" --role-arn {role_arn}"
         if config.mode is Mode.SAML and config.saml is not None:
             command += (" --identity-provider-configuration "
-                        f"samlConfiguration={{authenticationUrl={config.saml.sso_url}}}")
+                        f"samlConfiguration={{authenticationUrl={config.saml.idp_sso_url}}}")
         return fail("app.web-experience", looked, "; ".join(problems),
                     Fix("point the web experience at the role and the IdP of the config, or "
                         "run `qbizfed admin apply`", command=command))

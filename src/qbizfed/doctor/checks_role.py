@@ -153,7 +153,7 @@ def _required_audiences(config: StackConfig, wanted: list[str]) -> list[str]:
     if config.mode is Mode.OIDC:
         return wanted
     assert config.saml is not None
-    return [config.saml.custom_acs_url] if config.saml.custom_acs_url else []
+    return [config.saml.acs_url] if config.saml.acs_url else []
 
 
 def _tag_session(config: StackConfig, facts: StackFacts, role: RoleFacts, provider_arn: str

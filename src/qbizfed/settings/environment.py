@@ -24,6 +24,7 @@ then the environment, then the default.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -94,6 +95,23 @@ def secret_from_env(env: Mapping[str, str], variable: str, *, setting: str) -> s
         raise ConfigError(
             f"{setting} names {variable}, which is not set",
             remedy=f"export {variable}=... before starting qbizfed (it is never stored)",
+        )
+    return value
+
+
+def profile_client_secret(
+    profile: str, variable: str, env: Mapping[str, str] | None = None
+) -> str:
+    """A login profile's client secret, from the variable its ``client_secret_env`` names.
+
+    ``login`` and ``credential_process`` read it when they need it (the default is this
+    process's environment), so the secret is never written to the profile or the cache.
+    """
+    value = (os.environ if env is None else env).get(variable)
+    if not value:
+        raise ConfigError(
+            f"profile {profile!r} needs the IdP client secret in ${variable}, which is not set",
+            remedy=f"export {variable}=... (qbizfed never stores it)",
         )
     return value
 

@@ -32,8 +32,8 @@ certificate, ``QBIZFED_*`` switches). A ``[serve]`` table of the file given to
     provider_arn = "arn:aws:iam::123456789012:saml-provider/okta"   # optional
 
 Unknown keys and values of the wrong type in these tables are refused, naming the key
-and the file. Secrets are held in :class:`starlette.datastructures.Secret`, whose
-``repr`` is masked.
+and the file. Secrets never appear in a ``repr``: the client secret and SP key are
+fields hidden from it, the session key a :class:`starlette.datastructures.Secret`.
 """
 
 from __future__ import annotations
@@ -61,35 +61,13 @@ from qbizfed.settings.environment import (
     table_from_env,
 )
 from qbizfed.settings.oidc import OidcRegistration, issuer_from_discovery_url
+from qbizfed.settings.saml import SamlRegistration
 from qbizfed.settings.toml_file import check_table, naming_file
 
 
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
-
-
-@dataclass(frozen=True)
-class SamlSettings:
-    """This deployment as a SAML service provider of one IdP."""
-
-    idp_sso_url: str
-    idp_issuer: str
-    acs_url: str
-    idp_certificate: str = field(repr=False, default="")
-    """The IdP's signing certificate (PEM); nothing is accepted without it."""
-    sp_entity_id: str = ""
-    """Defaults to ``acs_url``, which is also the audience AWS expects (``SAML:aud``)."""
-    role_arn: str | None = None
-    provider_arn: str | None = None
-    sp_private_key: Secret | None = None
-    sp_certificate: str | None = None
-    allow_unsolicited: bool = False
-    allow_insecure_loopback_http: bool = False
-
-    @property
-    def entity_id(self) -> str:
-        return self.sp_entity_id or self.acs_url
 
 
 @dataclass(frozen=True)
@@ -107,7 +85,7 @@ class WebSettings:
     """Everything ``create_app`` needs besides its injected clients."""
 
     oidc: OidcRegistration | None = None
-    saml: SamlSettings | None = None
+    saml: SamlRegistration | None = None
     public_url: str | None = None
     """The URL users reach the broker at; its scheme decides Secure cookies and HSTS."""
     trusted_hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
@@ -267,7 +245,7 @@ def _oidc_from(values: Mapping[str, str | None], base: Path | None) -> OidcRegis
     )
 
 
-def _saml_from(values: Mapping[str, str | None], base: Path | None) -> SamlSettings | None:
+def _saml_from(values: Mapping[str, str | None], base: Path | None) -> SamlRegistration | None:
     needed = ("idp_sso_url", "idp_issuer", "acs_url")
     present = {k: values.get(k) for k in needed}
     if not any(present.values()):
@@ -288,7 +266,7 @@ def _saml_from(values: Mapping[str, str | None], base: Path | None) -> SamlSetti
     if not sp_cert and values.get("sp_certificate_file"):
         sp_cert = _read_text(str(values["sp_certificate_file"]), what="SP certificate", base=base)
     flag = values.get("allow_insecure_loopback_http") or ""
-    return SamlSettings(
+    return SamlRegistration(
         idp_sso_url=str(present["idp_sso_url"]),
         idp_issuer=str(present["idp_issuer"]),
         acs_url=str(present["acs_url"]),
@@ -296,7 +274,7 @@ def _saml_from(values: Mapping[str, str | None], base: Path | None) -> SamlSetti
         sp_entity_id=values.get("sp_entity_id") or "",
         role_arn=values.get("role_arn") or None,
         provider_arn=values.get("provider_arn") or None,
-        sp_private_key=Secret(key) if key else None,
+        sp_private_key=key or None,
         sp_certificate=sp_cert or None,
         allow_unsolicited=(values.get("allow_unsolicited") or "").lower() in _TRUE,
         allow_insecure_loopback_http=flag.lower() in _TRUE,

@@ -22,7 +22,7 @@ import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from qbizfed.errors import ConfigError
 from qbizfed.settings.environment import stack_table
 from qbizfed.settings.oidc import OidcRegistration
+from qbizfed.settings.saml import SamlRegistration
 from qbizfed.settings.toml_file import naming_file, refuse_unknown_keys
 
 #: Regions where Amazon Q Business is offered (docs/aws-facts.md).
@@ -74,17 +75,6 @@ class SubscriptionType(StrEnum):
 
 
 @dataclass(frozen=True)
-class SamlSettings:
-    """The SAML IdP: its metadata, its sign-in URL and where responses are posted."""
-
-    metadata_document: str = field(repr=False)
-    sso_url: str
-    custom_acs_url: str | None = None
-    regional_signin_url: str | None = None
-    """Extra ``SAML:aud`` value, ``https://<region>.signin.aws.amazon.com/saml`` by default."""
-
-
-@dataclass(frozen=True)
 class StackConfig:
     """One IAM-federated Q Business application and everything it needs."""
 
@@ -93,7 +83,7 @@ class StackConfig:
     region: str
     account_id: str | None = None
     oidc: OidcRegistration | None = None
-    saml: SamlSettings | None = None
+    saml: SamlRegistration | None = None
     auto_subscribe: SubscriptionType | None = SubscriptionType.Q_BUSINESS
     require_email_tag: bool = True
     """Require ``aws:RequestTag/Email`` on the assume statement (reject tokens without Email)."""
@@ -116,8 +106,8 @@ class StackConfig:
         if self.saml is None:
             return ()
         values = [self.saml.regional_signin_url or regional_signin_url(self.region)]
-        if self.saml.custom_acs_url:
-            values.append(self.saml.custom_acs_url)
+        if self.saml.acs_url:
+            values.append(self.saml.acs_url)
         return tuple(dict.fromkeys(values))
 
 
@@ -298,7 +288,7 @@ def _parse_oidc(table: Mapping[str, Any]) -> OidcRegistration:
     )
 
 
-def _parse_saml(table: Mapping[str, Any], base_dir: Path | None) -> SamlSettings:
+def _parse_saml(table: Mapping[str, Any], base_dir: Path | None) -> SamlRegistration:
     document = _optional_str("saml.metadata_document", table.get("metadata_document"))
     metadata_file = _optional_str("saml.metadata_file", table.get("metadata_file"))
     if document is None and metadata_file is not None:
@@ -333,8 +323,8 @@ def _parse_saml(table: Mapping[str, Any], base_dir: Path | None) -> SamlSettings
                              table.get("regional_signin_url"))
     if regional is not None:
         check_url("saml.regional_signin_url (REGIONAL_SIGNIN_ENDPOINT_URL)", regional)
-    return SamlSettings(metadata_document=document, sso_url=sso, custom_acs_url=acs,
-                        regional_signin_url=regional)
+    return SamlRegistration(idp_sso_url=sso, metadata_document=document, acs_url=acs or "",
+                   regional_signin_url=regional)
 
 
 def config_from_mapping(data: Mapping[str, Any], *, base_dir: Path | None = None) -> StackConfig:
@@ -421,7 +411,7 @@ def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value
 
 
-def default_name(mode: Mode, oidc: OidcRegistration | None, saml: SamlSettings | None) -> str:
+def default_name(mode: Mode, oidc: OidcRegistration | None, saml: SamlRegistration | None) -> str:
     """A stable stack name derived from the issuer URL or the metadata's entityID."""
     if mode is Mode.OIDC and oidc is not None:
         return slug_from_url(oidc.issuer)

@@ -95,4 +95,4 @@ def web_identity_provider_configuration(config: StackConfig, observed: ObservedS
         return {"openIDConnectConfiguration": {
             "secretsArn": observed.secret_arn or config.oidc.secret_id, "secretsRole": role}}
     assert config.saml is not None
-    return {"samlConfiguration": {"authenticationUrl": config.saml.sso_url}}
+    return {"samlConfiguration": {"authenticationUrl": config.saml.idp_sso_url}}

@@ -100,8 +100,8 @@ def idp_instructions(config: StackConfig, observed: ObservedStack) -> IdpInstruc
         )
     assert config.saml is not None
     acs = [f"{base}/saml"]
-    if config.saml.custom_acs_url:
-        acs.append(config.saml.custom_acs_url)
+    if config.saml.acs_url:
+        acs.append(config.saml.acs_url)
     return replace(
         common,
         acs_urls=tuple(acs),

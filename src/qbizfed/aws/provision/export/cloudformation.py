@@ -161,7 +161,7 @@ def cloudformation_template(config: StackConfig) -> dict[str, Any]:
             "SecretsRole": {"Fn::GetAtt": ["SecretsRole", "Arn"]}}}
     else:
         assert config.saml is not None
-        idp = {"SamlConfiguration": {"AuthenticationUrl": config.saml.sso_url}}
+        idp = {"SamlConfiguration": {"AuthenticationUrl": config.saml.idp_sso_url}}
     web_props: dict[str, Any] = {
         "ApplicationId": {"Fn::GetAtt": ["Application", "ApplicationId"]},
         "RoleArn": {"Fn::GetAtt": ["WebExperienceRole", "Arn"]},
