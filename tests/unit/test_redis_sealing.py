@@ -124,7 +124,7 @@ def test_bad_keys_are_refused_without_echoing_them(case: str, value: str, says: 
         assert value not in caught.value.diagnostics()
 
 
-def test_from_env_is_none_when_unset_and_parses_when_set() -> None:
+def test_the_session_key_variable_is_none_when_unset_and_parses_when_set() -> None:
     assert table_from_env({}, SERVE_SESSIONS)["key"] is None
     assert table_from_env({SESSION_KEY_ENV: "  "}, SERVE_SESSIONS)["key"] is None
     raw = secrets.token_bytes(KEY_BYTES)

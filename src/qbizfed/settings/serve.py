@@ -31,6 +31,15 @@ certificate, ``QBIZFED_*`` switches). A ``[serve]`` table of the file given to
     role_arn = "arn:aws:iam::123456789012:role/qbiz-web"            # optional
     provider_arn = "arn:aws:iam::123456789012:saml-provider/okta"   # optional
 
+    [serve.chat]                        # see qbizfed.settings.chat
+    application_id = "11111111-2222-3333-4444-555555555555"
+    max_concurrent_calls = 32
+
+    [serve.sessions]
+    store = "redis://redis.internal:6379/0"   # QBIZFED_SESSION_STORE; default memory://
+    key_env = "QBIZFED_SESSION_KEY"           # or key = "..." (base64 AES keys)
+
+The variables each table stands for are named in :mod:`qbizfed.settings.environment`.
 Unknown keys and values of the wrong type in these tables are refused, naming the key
 and the file. Secrets never appear in a ``repr``: the client secret and SP key are
 fields hidden from it, the session key a :class:`starlette.datastructures.Secret`.
