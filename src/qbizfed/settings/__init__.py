@@ -3,6 +3,8 @@
 One module per section of the file and per source:
 
 * :mod:`~qbizfed.settings.toml_file` - strict table reading (unknown keys, wrong types),
+* :mod:`~qbizfed.settings.oidc` - the one OIDC registration type (admin, serve, login, doctor),
+* :mod:`~qbizfed.settings.saml` - the one SAML IdP type (admin, serve, doctor),
 * :mod:`~qbizfed.settings.stack` - ``admin``'s stack (top level, ``[oidc]``, ``[saml]``,
   ``[application]``),
 * :mod:`~qbizfed.settings.serve` - ``[serve]`` with ``[serve.oidc]``, ``[serve.saml]``,
@@ -12,6 +14,6 @@ One module per section of the file and per source:
 * :mod:`~qbizfed.settings.environment` - the one adapter for the AWS samples' variables
   and the ``QBIZFED_*`` ones.
 
-Nothing else in qbizfed reads the environment for settings except ``cli/``, which
-hands what it read to these loaders.
+``cli/`` hands the environment to these loaders; the web broker gets the result as
+values and reads no environment at all (``tests/unit/test_layering_web_env.py``).
 """
