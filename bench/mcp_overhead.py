@@ -34,7 +34,7 @@ from qbizfed.aws.chat import RETRY_CONFIG, ChatClient
 from qbizfed.credentials import AwsCredentials
 from qbizfed.creds import cache
 from qbizfed.creds.cache import CacheEntry
-from qbizfed.creds.profiles import Profile, write_profile
+from qbizfed.settings.profiles import Profile, write_profile
 
 QUESTION = "How many vacation days do I get?"
 PROFILE = "bench"

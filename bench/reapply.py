@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass
 
 from bench.stack import REGION, admin_session
 from qbizfed.aws.provision import AwsClients, CallLog, apply_stack
-from qbizfed.config import config_from_mapping
 from qbizfed.local.stack import LocalAws, LocalAwsSettings
+from qbizfed.settings.stack import config_from_mapping
 
 
 @dataclass(frozen=True)

@@ -174,22 +174,22 @@ def _run_asgi(app: Any, fd: int, url: str, *, kind: str) -> None:
 
 
 def run_serve(config: dict[str, Any]) -> None:
-    from starlette.datastructures import Secret
-
+    from qbizfed.settings.oidc import OidcRegistration
+    from qbizfed.settings.saml import SamlRegistration
+    from qbizfed.settings.serve import WebSettings
     from qbizfed.web.app import create_app
-    from qbizfed.web.settings import OidcSettings, SamlSettings, WebSettings
 
     saml = config.get("saml")
     settings = WebSettings(
-        oidc=OidcSettings(
+        oidc=OidcRegistration(
             issuer=config["issuer"],
             client_id=config["client_id"],
-            client_secret=Secret(config["client_secret"]),
+            client_secret=config["client_secret"],
             redirect_uri=config["url"] + "/auth/oidc/callback",
             role_arn=config["role_arn"],
             allow_insecure_loopback_http=True,
         ),
-        saml=SamlSettings(
+        saml=SamlRegistration(
             idp_sso_url=saml["idp_sso_url"],
             idp_issuer=saml["idp_entity_id"],
             acs_url=config["url"] + "/saml",
@@ -211,7 +211,7 @@ def run_serve(config: dict[str, Any]) -> None:
 
 def _install_chat(app: Any, application_id: str, concurrency: int) -> None:
     """serve's chat pages, as ``qbizfed serve`` installs them for a configured application."""
-    from qbizfed.web.chat_settings import ChatSettings
+    from qbizfed.settings.chat import ChatSettings
     from qbizfed.web.routes_chat import install_chat
 
     install_chat(

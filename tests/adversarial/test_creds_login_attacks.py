@@ -22,7 +22,6 @@ from lxml import etree
 
 from qbizfed.creds import cache
 from qbizfed.creds.login import login
-from qbizfed.creds.profiles import Profile
 from qbizfed.errors import IdentityError
 from qbizfed.identity.errors import (
     AuthorizationError,
@@ -33,6 +32,7 @@ from qbizfed.identity.errors import (
 from qbizfed.identity.federated import FederatedIdentity
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import ServiceProvider
+from qbizfed.settings.profiles import Profile
 from tests.adversarial.hostile_xml import HOSTILE_PROLOGS, HostileProlog, with_prolog
 from tests.peers.flows import login_for_saml
 from tests.support.rp_idp import (

@@ -25,9 +25,9 @@ from lxml import etree
 
 from qbizfed.creds import cache
 from qbizfed.creds.login import login
-from qbizfed.creds.profiles import Profile
 from qbizfed.identity.errors import SamlResponseError
 from qbizfed.identity.federated import FederatedIdentity
+from qbizfed.settings.profiles import Profile
 from tests.adversarial.test_web_saml_refusals import (
     IDP,
     duplicated_attribute_name,

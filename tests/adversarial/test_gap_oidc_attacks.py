@@ -26,8 +26,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from qbizfed.identity.errors import AuthorizationError, IdTokenError, TokenEndpointError
-from qbizfed.identity.oidc import OidcClientSettings, OidcRelyingParty, TokenSet
+from qbizfed.identity.oidc import OidcRelyingParty, TokenSet
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.oidc import OidcRegistration
 from tests.support.oidc_issuer import (
     OidcIssuer,
     new_rsa_key,
@@ -46,8 +47,8 @@ def idp() -> Iterator[LoopbackOidcIdp]:
     server.stop()
 
 
-def rp_settings(idp: LoopbackOidcIdp) -> OidcClientSettings:
-    return OidcClientSettings(
+def rp_settings(idp: LoopbackOidcIdp) -> OidcRegistration:
+    return OidcRegistration(
         issuer=idp.issuer, client_id=idp.client_id, client_secret=idp.client_secret,
         redirect_uri="http://127.0.0.1:1/cb", allow_insecure_loopback_http=True,
     )  # fmt: skip

@@ -20,15 +20,15 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import lxml.html
 import pytest
-from starlette.datastructures import Secret
 from starlette.routing import Route
 
 from qbizfed.aws.chat import Citation
+from qbizfed.settings.chat import ChatSettings
+from qbizfed.settings.oidc import OidcRegistration
+from qbizfed.settings.serve import WebSettings
 from qbizfed.web.app import create_app
 from qbizfed.web.chat_rendering import render_answer, source_views
-from qbizfed.web.chat_settings import ChatSettings
 from qbizfed.web.routes_chat import install_chat
-from qbizfed.web.settings import OidcSettings, WebSettings
 from tests.integration.test_serve_harness import RecordingIssuer, UvicornServer
 from tests.support.rp_idp import LoopbackOidcIdp
 
@@ -88,8 +88,8 @@ def post_paths(routes: Iterable[object]) -> Iterator[str]:
 def broker() -> Iterator[Broker]:
     idp = LoopbackOidcIdp().start()
     server = UvicornServer()
-    settings = WebSettings(oidc=OidcSettings(
-        issuer=idp.issuer, client_id=idp.client_id, client_secret=Secret(idp.client_secret),
+    settings = WebSettings(oidc=OidcRegistration(
+        issuer=idp.issuer, client_id=idp.client_id, client_secret=idp.client_secret,
         redirect_uri=server.url + "/auth/oidc/callback", role_arn=ROLE,
         allow_insecure_loopback_http=True))  # fmt: skip
     issuer = RecordingIssuer()

@@ -16,10 +16,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from starlette.datastructures import Secret
 
+from qbizfed.settings.oidc import OidcRegistration
+from qbizfed.settings.serve import WebSettings
 from qbizfed.web.app import create_app
-from qbizfed.web.settings import OidcSettings, WebSettings
 from tests.integration.test_serve_harness import RecordingIssuer, UvicornServer
 from tests.support.rp_idp import (
     LoopbackOidcIdp,
@@ -63,10 +63,10 @@ class Broker:
 def served(idp: LoopbackOidcIdp) -> Iterator[tuple[str, RecordingIssuer]]:
     server = UvicornServer()
     settings = WebSettings(
-        oidc=OidcSettings(
+        oidc=OidcRegistration(
             issuer=idp.issuer,
             client_id=idp.client_id,
-            client_secret=Secret(idp.client_secret),
+            client_secret=idp.client_secret,
             redirect_uri=server.url + "/auth/oidc/callback",
             role_arn=ROLE,
             allow_insecure_loopback_http=True,

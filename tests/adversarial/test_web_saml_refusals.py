@@ -22,8 +22,9 @@ import httpx
 import pytest
 from lxml import etree
 
+from qbizfed.settings.saml import SamlRegistration
+from qbizfed.settings.serve import WebSettings
 from qbizfed.web.app import create_app
-from qbizfed.web.settings import SamlSettings, WebSettings
 from tests.adversarial.hostile_xml import HOSTILE_PROLOGS, with_prolog
 from tests.integration.test_serve_harness import RecordingIssuer, UvicornServer
 from tests.support.rp_idp import NS, CertifiedKey, SamlIdp, SamlResponseSpec
@@ -48,7 +49,7 @@ class Served:
 def _serve(*, allow_unsolicited: bool) -> tuple[UvicornServer, Served]:
     server = UvicornServer()
     settings = WebSettings(
-        saml=SamlSettings(
+        saml=SamlRegistration(
             idp_sso_url="https://idp.rp-test.example/sso",
             idp_issuer=IDP.entity_id,
             acs_url=server.url + "/saml",

@@ -15,10 +15,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from starlette.datastructures import Secret
 
+from qbizfed.settings.oidc import OidcRegistration
+from qbizfed.settings.serve import WebSettings
 from qbizfed.web.app import create_app
-from qbizfed.web.settings import OidcSettings, WebSettings
 from tests.integration.test_serve_harness import RecordingIssuer, UvicornServer
 from tests.integration.test_serve_pages import ROLE
 from tests.support.rp_idp import LoopbackOidcIdp
@@ -35,8 +35,8 @@ def idp() -> Iterator[LoopbackOidcIdp]:
 
 def _broker(idp: LoopbackOidcIdp, issuer: RecordingIssuer) -> UvicornServer:
     server = UvicornServer()
-    settings = WebSettings(oidc=OidcSettings(
-        issuer=idp.issuer, client_id=idp.client_id, client_secret=Secret(idp.client_secret),
+    settings = WebSettings(oidc=OidcRegistration(
+        issuer=idp.issuer, client_id=idp.client_id, client_secret=idp.client_secret,
         redirect_uri=server.url + "/auth/oidc/callback", role_arn=ROLE,
         allow_insecure_loopback_http=True,
     ))  # fmt: skip

@@ -28,8 +28,8 @@ from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import OidcClient, Secret, ServiceProvider
 from qbizfed.local.qbusiness.corpus import demo_corpus_path
 from qbizfed.local.stack import LocalAws, LocalAwsSettings
+from qbizfed.settings.chat import ChatSettings
 from qbizfed.web.app import create_app
-from qbizfed.web.chat_settings import ChatSettings
 from qbizfed.web.routes_chat import install_chat
 from qbizfed.web.sessions import InMemorySessionStore
 from qbizfed.web.sts_issuer import ThreadPoolStsIssuer

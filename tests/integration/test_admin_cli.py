@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from qbizfed.cli.main import app, main
-from qbizfed.config import Mode, config_template
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.stack import Mode, config_template
 from tests.support.oidc_issuer import running_oidc_issuer
 from tests.support.saml_assertions import make_idp
 

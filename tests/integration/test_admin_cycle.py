@@ -30,9 +30,9 @@ from qbizfed.aws.provision import (
     observe,
     status_rows,
 )
-from qbizfed.config import StackConfig, config_from_mapping
 from qbizfed.errors import ConfigError
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.stack import StackConfig, config_from_mapping
 from tests.support.saml_assertions import make_idp
 
 REGION = "us-east-1"
@@ -223,7 +223,7 @@ def test_destroy_keeps_what_it_does_not_own(local_aws: LocalAws, unique_name: st
     # already trusting our client ID. (moto lacks AddClientIDToOpenIDConnectProvider, so
     # adding the ID to a shared provider is covered by the plan's unit tests only.)
     shared = clients.iam.create_open_id_connect_provider(
-        Url=config.oidc.issuer_url,
+        Url=config.oidc.issuer,
         ClientIDList=["someone-elses-client", config.oidc.client_id])[
         "OpenIDConnectProviderArn"]
     final = apply_stack(config, clients=clients)

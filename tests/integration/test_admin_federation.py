@@ -17,8 +17,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from qbizfed.aws.provision import AwsClients, apply_stack, destroy_stack
-from qbizfed.config import config_from_mapping
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.stack import config_from_mapping
 from tests.support.saml_assertions import AssertionSpec, build_response, encode, make_idp
 
 REGION = "us-east-1"

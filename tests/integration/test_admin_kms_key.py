@@ -18,9 +18,9 @@ from qbizfed.aws.provision import AwsClients, apply_stack, observe
 from qbizfed.aws.provision.desired import secrets_role_permission_policy
 from qbizfed.aws.provision.export.cloudformation import cloudformation_template
 from qbizfed.aws.provision.names import StackNames
-from qbizfed.config import StackConfig, config_from_mapping
 from qbizfed.errors import ConfigError
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.stack import StackConfig, config_from_mapping
 
 REGION = "us-east-1"
 

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from qbizfed.config import Mode, config_template
 from qbizfed.creds import cache
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.stack import Mode, config_template
 from tests.integration.test_creds_cli import cached
 from tests.support.console_script import QBIZFED, run_qbizfed, running_qbizfed
 from tests.support.saml_assertions import make_idp

@@ -28,10 +28,10 @@ import pytest
 from qbizfed.creds import awsconfig, cache
 from qbizfed.creds.cache import CacheEntry
 from qbizfed.creds.login import login
-from qbizfed.creds.profiles import Profile, write_profile
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import OidcClient, Secret, ServiceProvider
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.profiles import Profile, write_profile
 from tests.conftest import REGION
 from tests.peers.flows import browse, login_for_saml
 from tests.support.chat_permissions import grant_chat_permissions

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
-from qbizfed.creds.profiles import Profile, write_profile
+from qbizfed.settings.profiles import Profile, write_profile
 from tests.integration.test_serve_sts_status import ErrorSts, StsAnswer
 from tests.support.rp_idp import LoopbackOidcIdp
 

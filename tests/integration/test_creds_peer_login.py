@@ -16,8 +16,8 @@ import pytest
 
 from qbizfed.creds import cache
 from qbizfed.creds.login import login
-from qbizfed.creds.profiles import Profile
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.profiles import Profile
 from tests.conftest import REGION
 from tests.peers.conftest import OidcPeer, oidc_provider_peer  # noqa: F401 - fixture
 from tests.peers.federation import oidc_federated_role

@@ -23,13 +23,13 @@ import pytest
 
 from qbizfed.creds import cache
 from qbizfed.creds.login import login
-from qbizfed.creds.profiles import Profile, load_profile, write_profile
 from qbizfed.creds.session import default_role_exchange
 from qbizfed.errors import ConfigError
 from qbizfed.local.idp.device import DeviceFlowSettings
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import OidcClient, Secret
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.profiles import Profile, load_profile, write_profile
 from tests.conftest import REGION
 from tests.support.device_user import login_on_another_device, read_announcement, sign_in_device
 from tests.support.oidc_issuer import oidc_trust_policy, running_oidc_issuer

@@ -20,9 +20,9 @@ import boto3
 import pytest
 
 from qbizfed.creds import cache, device_login
-from qbizfed.creds.profiles import Profile, load_profile, write_profile
 from qbizfed.creds.session import default_role_exchange
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.profiles import Profile, load_profile, write_profile
 from tests.conftest import REGION
 from tests.peers.conftest import running_oidc_provider
 from tests.peers.federation import oidc_federated_role

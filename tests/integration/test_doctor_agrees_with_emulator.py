@@ -25,8 +25,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from qbizfed.aws.provision import AwsClients, apply_stack
-from qbizfed.config import load_config
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.stack import load_config
 from tests.conftest import REGION
 from tests.support.qbusiness_app import admin_qbusiness, subscribed_application
 from tests.support.saml_assertions import AssertionSpec, build_response, encode, make_idp

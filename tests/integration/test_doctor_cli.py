@@ -15,11 +15,11 @@ from typer.testing import CliRunner
 from qbizfed.aws.provision import AwsClients, apply_stack
 from qbizfed.aws.sts import federation_client
 from qbizfed.cli.doctor import doctor
-from qbizfed.config import load_config
 from qbizfed.credentials import AwsCredentials
 from qbizfed.creds import cache as creds_cache
 from qbizfed.creds.cache import CacheEntry
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.stack import load_config
 from tests.support.saml_assertions import (
     AssertionSpec,
     SamlIdp,

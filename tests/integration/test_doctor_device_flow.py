@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from qbizfed.cli.doctor import _device_profiles
-from qbizfed.creds.profiles import Profile, write_profile
 from qbizfed.doctor import Status
+from qbizfed.settings.profiles import Profile, write_profile
 from tests.integration.test_doctor_oidc import OidcStack, healthy_stack, stack  # noqa: F401
 from tests.support.oidc_issuer import running_oidc_issuer
 

@@ -25,11 +25,11 @@ from pathlib import Path
 import pytest
 
 from qbizfed.aws.provision import AwsClients, ObservedStack, Resource, apply_stack, observe
-from qbizfed.config import load_config
 from qbizfed.doctor.checks_plan import CHECK_NAMES
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import OidcClient, Secret
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.stack import load_config
 from tests.support.console_script import run_qbizfed
 from tests.support.saml_assertions import make_idp
 
@@ -292,7 +292,7 @@ def _provider_with(stack: Provisioned, arn: str, client_ids: list[str]) -> None:
     assert config.oidc is not None
     stack.clients.iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
     stack.clients.iam.create_open_id_connect_provider(
-        Url=config.oidc.issuer_url, ClientIDList=client_ids, ThumbprintList=["0" * 40])
+        Url=config.oidc.issuer, ClientIDList=client_ids, ThumbprintList=["0" * 40])
 
 
 @pytest.mark.parametrize("case", OIDC_BREAKS.keys())

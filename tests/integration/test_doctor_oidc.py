@@ -24,13 +24,13 @@ from joserfc.jwk import RSAKey
 
 from qbizfed.aws.provision import AwsClients, ObservedStack, apply_stack
 from qbizfed.aws.sts import federation_client
-from qbizfed.config import StackConfig, config_from_mapping
 from qbizfed.credentials import AwsCredentials
 from qbizfed.doctor import DoctorOptions, DoctorReport, Status, checks_e2e, run_doctor
 from qbizfed.doctor.run import EndToEndClients
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import OidcClient, Secret
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.stack import StackConfig, config_from_mapping
 from tests.peers.flows import authorize_url, login_for_code
 
 REGION = "us-east-1"

@@ -22,11 +22,11 @@ from qbizfed import policies
 from qbizfed.aws.provision import AwsClients
 from qbizfed.aws.provision.desired import PENDING_APPLICATION_ID
 from qbizfed.aws.sts import federation_client
-from qbizfed.config import config_from_mapping
 from qbizfed.credentials import AwsCredentials
 from qbizfed.doctor import DoctorOptions, Status, run_doctor
 from qbizfed.doctor.run import EndToEndClients
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.stack import config_from_mapping
 from tests.peers.conftest import running_oidc_provider
 from tests.peers.flows import Pkce, authorize_url, login_for_code
 

@@ -17,11 +17,11 @@ import pytest
 
 from qbizfed.aws.provision import AwsClients, apply_stack
 from qbizfed.aws.sts import federation_client
-from qbizfed.config import config_from_mapping
 from qbizfed.credentials import AwsCredentials
 from qbizfed.doctor import DoctorOptions, Status, run_doctor
 from qbizfed.doctor.run import EndToEndClients
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.stack import config_from_mapping
 from tests.peers.flows import login_for_saml
 
 pytestmark = pytest.mark.peers

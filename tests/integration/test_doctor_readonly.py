@@ -21,7 +21,6 @@ from rich.console import Console
 from qbizfed.aws.provision import AwsClients, CallLog, apply_stack, observe
 from qbizfed.aws.provision.observed import Part, read_stack
 from qbizfed.aws.sts import federation_client
-from qbizfed.config import StackConfig, config_from_mapping
 from qbizfed.credentials import AwsCredentials
 from qbizfed.doctor import DoctorOptions, Status, render_json, render_text, run_doctor
 from qbizfed.doctor.run import EndToEndClients
@@ -29,6 +28,7 @@ from qbizfed.errors import AwsError
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import ServiceProvider
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.stack import StackConfig, config_from_mapping
 from tests.peers.flows import login_for_saml
 from tests.support.saml_assertions import make_idp
 

@@ -26,13 +26,13 @@ from cryptography.x509.oid import NameOID
 
 from qbizfed.aws.provision import AwsClients, ObservedStack, apply_stack
 from qbizfed.aws.sts import federation_client
-from qbizfed.config import StackConfig, config_from_mapping
 from qbizfed.credentials import AwsCredentials
 from qbizfed.doctor import DoctorOptions, DoctorReport, Status, run_doctor
 from qbizfed.doctor.run import EndToEndClients
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import ServiceProvider
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.stack import StackConfig, config_from_mapping
 from tests.peers.flows import login_for_saml
 from tests.support.saml_assertions import AssertionSpec, SamlIdp, build_response, encode, make_idp
 

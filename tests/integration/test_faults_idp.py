@@ -34,8 +34,9 @@ from qbizfed.identity.errors import (
     TokenEndpointError,
 )
 from qbizfed.identity.federated import FederatedIdentity
-from qbizfed.identity.oidc import OidcClientSettings, OidcRelyingParty, TokenSet
+from qbizfed.identity.oidc import OidcRelyingParty, TokenSet
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.oidc import OidcRegistration
 from tests.support.oidc_issuer import oidc_trust_policy
 from tests.support.rp_idp import SigningKey
 
@@ -134,8 +135,8 @@ def idp() -> Iterator[FaultyIdp]:
     server.stop()
 
 
-def settings(idp: FaultyIdp) -> OidcClientSettings:
-    return OidcClientSettings(
+def settings(idp: FaultyIdp) -> OidcRegistration:
+    return OidcRegistration(
         issuer=idp.url, client_id=CLIENT_ID, redirect_uri="http://127.0.0.1:1/cb",
         client_secret="faults-secret", allow_insecure_loopback_http=True,
     )  # fmt: skip

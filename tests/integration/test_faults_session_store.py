@@ -19,13 +19,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from starlette.datastructures import Secret
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qbizfed.settings.oidc import OidcRegistration
+from qbizfed.settings.serve import WebSettings
 from qbizfed.web.app import create_app
 from qbizfed.web.redis_store import RedisSessionStore
 from qbizfed.web.sealing import SessionKeys
-from qbizfed.web.settings import OidcSettings, WebSettings
 from tests.integration.test_serve_harness import RecordingIssuer, UvicornServer
 from tests.support.redis_server import RedisServer, redis_or_skip
 from tests.support.rp_idp import LoopbackOidcIdp
@@ -82,8 +82,8 @@ def broker() -> Iterator[Broker]:
     redis = redis_or_skip()
     idp = LoopbackOidcIdp().start()
     server = UvicornServer()
-    settings = WebSettings(oidc=OidcSettings(
-        issuer=idp.issuer, client_id=idp.client_id, client_secret=Secret(idp.client_secret),
+    settings = WebSettings(oidc=OidcRegistration(
+        issuer=idp.issuer, client_id=idp.client_id, client_secret=idp.client_secret,
         redirect_uri=server.url + "/auth/oidc/callback", role_arn=ROLE,
         allow_insecure_loopback_http=True))  # fmt: skip
     store = RedisSessionStore(redis.url, keys=SessionKeys.generate(), prefix="faults:")

@@ -16,11 +16,12 @@ import httpx
 import pytest
 
 from qbizfed.identity.errors import SamlResponseError
-from qbizfed.identity.oidc import OidcClientSettings, OidcRelyingParty, TokenSet
+from qbizfed.identity.oidc import OidcRelyingParty, TokenSet
 from qbizfed.identity.saml import SamlServiceProvider, SamlSpSettings
 from qbizfed.identity.saml_stores import MemoryReplayCache, MemoryRequestIdStore
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import OidcClient, Secret, ServiceProvider
+from qbizfed.settings.oidc import OidcRegistration
 from tests.peers.flows import login_for_code, login_for_saml, new_browser
 
 CLIENT_ID = "rp-core-app"
@@ -43,7 +44,7 @@ def idp() -> Iterator[DevIdp]:
 
 
 def test_oidc_login_against_the_dev_idp(idp: DevIdp) -> None:
-    settings = OidcClientSettings(
+    settings = OidcRegistration(
         issuer=idp.issuer,
         client_id=CLIENT_ID,
         client_secret=CLIENT_SECRET,

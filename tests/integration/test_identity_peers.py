@@ -21,9 +21,10 @@ import httpx
 import pytest
 
 from qbizfed.identity.errors import SamlResponseError
-from qbizfed.identity.oidc import OidcClientSettings, OidcRelyingParty, TokenSet
+from qbizfed.identity.oidc import OidcRelyingParty, TokenSet
 from qbizfed.identity.saml import SamlServiceProvider, SamlSpSettings
 from qbizfed.identity.saml_stores import MemoryReplayCache, MemoryRequestIdStore
+from qbizfed.settings.oidc import OidcRegistration
 from tests.peers.conftest import (  # fixtures, registered by importing them
     OidcPeer,
     Pysaml2Factory,
@@ -41,7 +42,7 @@ ROLE = "arn:aws:iam::123456789012:role/peer,arn:aws:iam::123456789012:saml-provi
 
 def test_oidc_provider_login_and_refresh(oidc_provider_peer: OidcPeer) -> None:  # noqa: F811
     peer = oidc_provider_peer
-    settings = OidcClientSettings(
+    settings = OidcRegistration(
         issuer=peer.issuer,
         client_id=peer.client_id,
         client_secret=peer.client_secret,

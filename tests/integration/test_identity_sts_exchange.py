@@ -24,11 +24,12 @@ from qbizfed.aws.sts import (
     TokenAudienceError,
 )
 from qbizfed.identity.federated import FederatedIdentity
-from qbizfed.identity.oidc import OidcClientSettings, OidcRelyingParty, identity_from_id_token
+from qbizfed.identity.oidc import OidcRelyingParty, identity_from_id_token
 from qbizfed.identity.saml import SamlServiceProvider, SamlSpSettings
 from qbizfed.identity.saml_stores import MemoryReplayCache, MemoryRequestIdStore
 from qbizfed.local.faults import FaultKind, FaultRule
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.oidc import OidcRegistration
 from tests.support.oidc_issuer import (
     OidcIssuer,
     ensure_oidc_provider,
@@ -58,7 +59,7 @@ def validated_identity(
     issuer: OidcIssuer, *, client_id: str | None = None, **knobs: Any
 ) -> FederatedIdentity:
     """Mint a token at the loopback issuer and pass it through qbizfed's relying party."""
-    settings = OidcClientSettings(
+    settings = OidcRegistration(
         issuer=issuer.url,
         client_id=client_id or issuer.client_id,
         redirect_uri="http://127.0.0.1:1/callback",

@@ -37,11 +37,11 @@ from fastapi import FastAPI
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import OidcClient, Secret, ServiceProvider
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.serve import WebSettings
 from qbizfed.web.app import create_app
 from qbizfed.web.redis_outage import install_outage_page
 from qbizfed.web.redis_store import RedisSessionStore
 from qbizfed.web.sealing import SessionKeys
-from qbizfed.web.settings import WebSettings
 from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import REGION
 from tests.integration.test_serve_harness import UvicornServer
@@ -291,7 +291,7 @@ def test_oidc_login_started_on_one_instance_finishes_on_the_other_and_chats_ther
 
 def test_signed_in_on_one_instance_chat_pages_work_on_another(cluster: Cluster) -> None:
     """The browser chat of ``serve`` on an instance the user never signed in at."""
-    from qbizfed.web.chat_settings import ChatSettings
+    from qbizfed.settings.chat import ChatSettings
     from qbizfed.web.routes_chat import install_chat
 
     def with_chat(app: FastAPI) -> None:
@@ -466,7 +466,7 @@ def test_the_page_after_a_turn_renders_on_another_instance_without_listing(
 ) -> None:
     """No sticky sessions: the follow-up turn is posted to one instance and its answer page
     read from another, which renders it from the page cache in Redis (listing refused)."""
-    from qbizfed.web.chat_settings import ChatSettings
+    from qbizfed.settings.chat import ChatSettings
     from qbizfed.web.routes_chat import install_chat
 
     def with_chat(app: FastAPI) -> None:

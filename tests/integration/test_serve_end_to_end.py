@@ -22,14 +22,14 @@ import boto3
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from starlette.datastructures import Secret as StarletteSecret
 
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import OidcClient, Secret, ServiceProvider
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.oidc import OidcRegistration
+from qbizfed.settings.serve import WebSettings
 from qbizfed.web.app import create_app
 from qbizfed.web.sessions import InMemorySessionStore
-from qbizfed.web.settings import OidcSettings, WebSettings
 from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import REGION
 from tests.integration.test_serve_harness import UvicornServer
@@ -266,9 +266,9 @@ def test_sts_refusal_page_names_the_probable_cause(
         redirect_uris=(server.url + "/auth/oidc/callback",),
     ))  # fmt: skip
     settings = WebSettings(
-        oidc=OidcSettings(
+        oidc=OidcRegistration(
             issuer=stack.idp.issuer, client_id=client_id,
-            client_secret=StarletteSecret(CLIENT_SECRET),
+            client_secret=CLIENT_SECRET,
             redirect_uri=server.url + "/auth/oidc/callback", role_arn=role,
             allow_insecure_loopback_http=True,
         ),

@@ -19,11 +19,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from starlette.datastructures import Secret
 
 from qbizfed.aws.sts import StsFederation, TagSessionNotAllowedError
+from qbizfed.settings.oidc import EndSessionMethod, OidcRegistration
+from qbizfed.settings.serve import WebSettings
 from qbizfed.web.app import create_app
-from qbizfed.web.settings import EndSessionMethod, OidcSettings, WebSettings
 from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.integration.test_serve_harness import RecordingIssuer, UvicornServer
 from tests.support.rp_idp import LoopbackOidcIdp
@@ -72,10 +72,10 @@ def make_broker(
 ) -> Broker:
     server = UvicornServer()
     settings = WebSettings(
-        oidc=OidcSettings(
+        oidc=OidcRegistration(
             issuer=oidc_issuer or idp.issuer,
             client_id=idp.client_id,
-            client_secret=Secret(idp.client_secret),
+            client_secret=idp.client_secret,
             redirect_uri=server.url + "/auth/oidc/callback",
             role_arn=ROLE,
             logout_redirect_uri=server.url + "/signed-out",

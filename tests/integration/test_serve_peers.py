@@ -23,11 +23,12 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from starlette.datastructures import Secret
 
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.oidc import OidcRegistration
+from qbizfed.settings.saml import SamlRegistration
+from qbizfed.settings.serve import WebSettings
 from qbizfed.web.app import create_app
-from qbizfed.web.settings import OidcSettings, SamlSettings, WebSettings
 from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import REGION
 from tests.integration.test_serve_harness import UvicornServer
@@ -122,17 +123,17 @@ def broker(
     saml_peer.register_sp(PeerSp(entity_id=acs, acs_url=acs,
                                  role_attribute=f"{saml_role},{saml_provider}"))  # fmt: skip
     settings = WebSettings(
-        oidc=OidcSettings(
+        oidc=OidcRegistration(
             issuer=node_peer,
             client_id=CLIENT_ID,
-            client_secret=Secret(CLIENT_SECRET),
+            client_secret=CLIENT_SECRET,
             redirect_uri=server.url + "/auth/oidc/callback",
             role_arn=oidc_role,
             scopes=("openid", "email", "profile", "aws"),
             logout_redirect_uri=server.url + "/signed-out",
             allow_insecure_loopback_http=True,
         ),
-        saml=SamlSettings(
+        saml=SamlRegistration(
             idp_sso_url=saml_peer.sso_redirect_url,
             idp_issuer=saml_peer.entity_id,
             acs_url=acs,

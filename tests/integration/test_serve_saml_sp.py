@@ -13,8 +13,9 @@ from lxml import etree
 from qbizfed.local.idp.keys import generate_signing_material
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import ServiceProvider
+from qbizfed.settings.saml import SamlRegistration
+from qbizfed.settings.serve import WebSettings
 from qbizfed.web.app import create_app
-from qbizfed.web.settings import SamlSettings, WebSettings
 from tests.integration.test_serve_harness import RecordingIssuer, UvicornServer
 from tests.peers.flows import login_for_saml
 
@@ -33,15 +34,14 @@ def signing_broker() -> Iterator[tuple[str, DevIdp, RecordingIssuer]]:
         entity_id=acs, acs_urls=(acs,), role_arn=ROLE, provider_arn=PROVIDER,
         certificate_pem=sp_keys.certificate_pem,
     ),))).start()  # fmt: skip
-    from starlette.datastructures import Secret
 
     settings = WebSettings(
-        saml=SamlSettings(
+        saml=SamlRegistration(
             idp_sso_url=idp.saml_sso_url,
             idp_issuer=idp.saml_entity_id,
             acs_url=acs,
             idp_certificate=idp.certificate_pem,
-            sp_private_key=Secret(sp_keys.private_key_pem.decode()),
+            sp_private_key=sp_keys.private_key_pem.decode(),
             sp_certificate=sp_keys.certificate_pem,
             allow_insecure_loopback_http=True,
         )

@@ -36,13 +36,13 @@ import pytest
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import OidcClient, Secret
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.chat import ChatSettings
+from qbizfed.settings.serve import WebSettings
 from qbizfed.web.app import create_app
 from qbizfed.web.browser_session import SESSION_PREFIX
-from qbizfed.web.chat_settings import ChatSettings
 from qbizfed.web.redis_store import RedisSessionStore
 from qbizfed.web.routes_chat import install_chat
 from qbizfed.web.sealing import SessionKeys
-from qbizfed.web.settings import WebSettings
 from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import REGION
 from tests.integration.test_redis_serve import close_store_on_shutdown, csrf_token

@@ -25,15 +25,15 @@ from dataclasses import dataclass
 import boto3
 import httpx
 import pytest
-from starlette.datastructures import Secret
 
 from qbizfed.local.stack import LocalAws
+from qbizfed.settings.chat import ChatSettings
+from qbizfed.settings.oidc import OidcRegistration
+from qbizfed.settings.serve import WebSettings
 from qbizfed.web.app import create_app
-from qbizfed.web.chat_settings import ChatSettings
 from qbizfed.web.redis_store import RedisSessionStore
 from qbizfed.web.routes_chat import install_chat
 from qbizfed.web.sealing import SessionKeys
-from qbizfed.web.settings import OidcSettings, WebSettings
 from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import REGION
 from tests.integration.test_redis_serve import close_store_on_shutdown, csrf_token
@@ -113,8 +113,8 @@ def peer_cluster(local_aws: LocalAws) -> Iterator[PeerCluster]:
         qb.update_application(applicationId=app_id, autoSubscriptionConfiguration={
             "autoSubscribe": "ENABLED", "defaultSubscriptionType": "Q_LITE"})  # fmt: skip
         settings = WebSettings(
-            oidc=OidcSettings(
-                issuer=issuer_url, client_id=CLIENT_ID, client_secret=Secret(CLIENT_SECRET),
+            oidc=OidcRegistration(
+                issuer=issuer_url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
                 redirect_uri=first.url + "/auth/oidc/callback", role_arn=role,
                 scopes=("openid", "email", "profile", "aws"), prompt="consent",
                 logout_redirect_uri=first.url + "/signed-out",

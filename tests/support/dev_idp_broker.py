@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.datastructures import Secret
-
 from qbizfed.local.idp.server import DevIdp
-from qbizfed.web.settings import OidcSettings, SamlSettings, WebSettings
+from qbizfed.settings.oidc import OidcRegistration
+from qbizfed.settings.saml import SamlRegistration
+from qbizfed.settings.serve import WebSettings
 
 
 def dev_idp_web_settings(
@@ -26,16 +26,16 @@ def dev_idp_web_settings(
     """OIDC and SAML sign-in at ``base`` through ``idp`` (plain http on loopback allowed);
     ``overrides`` are further ``WebSettings`` fields (region, endpoint, durations...)."""
     return WebSettings(
-        oidc=OidcSettings(
+        oidc=OidcRegistration(
             issuer=idp.issuer,
             client_id=client_id,
-            client_secret=Secret(client_secret),
+            client_secret=client_secret,
             redirect_uri=base + "/auth/oidc/callback",
             role_arn=oidc_role_arn,
             logout_redirect_uri=base + "/signed-out",
             allow_insecure_loopback_http=True,
         ),
-        saml=SamlSettings(
+        saml=SamlRegistration(
             idp_sso_url=idp.saml_sso_url,
             idp_issuer=idp.saml_entity_id,
             acs_url=base + "/saml",

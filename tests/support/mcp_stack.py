@@ -23,10 +23,10 @@ import boto3
 import httpx
 
 from qbizfed.creds.login import login
-from qbizfed.creds.profiles import Profile, write_profile
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
 from qbizfed.local.idp.users import OidcClient, Secret
 from qbizfed.local.stack import LocalAws, LocalAwsSettings
+from qbizfed.settings.profiles import Profile, write_profile
 from tests.conftest import FAKE_ADMIN_KEY, FAKE_ADMIN_SECRET, REGION
 from tests.peers.flows import browse
 from tests.support.chat_permissions import grant_chat_permissions, grant_search_permission

@@ -8,7 +8,7 @@ import pytest
 from cfnlint.api import ManualArgs, lint
 
 from qbizfed.aws.provision.export.cloudformation import cloudformation_json
-from qbizfed.config import StackConfig, config_from_mapping
+from qbizfed.settings.stack import StackConfig, config_from_mapping
 from tests.support.saml_assertions import make_idp
 
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:idp-AbCdEf"

@@ -19,7 +19,7 @@ from qbizfed.aws.provision.observed import (
 )
 from qbizfed.aws.provision.plan import Action, Resource, make_plan
 from qbizfed.aws.provision.status import status_rows
-from qbizfed.config import StackConfig, config_from_mapping
+from qbizfed.settings.stack import StackConfig, config_from_mapping
 
 ACCOUNT = "123456789012"
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:idp-AbCdEf"

@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
 from qbizfed.aws.provision.preflight import check_oidc, check_saml
-from qbizfed.config import StackConfig, config_from_mapping
 from qbizfed.errors import ConfigError, NetworkError
 from qbizfed.identity.saml_metadata import parse_idp_metadata
+from qbizfed.settings.stack import StackConfig, config_from_mapping
 from tests.support.oidc_issuer import OidcIssuer, running_oidc_issuer
 from tests.support.saml_assertions import SamlIdp, make_idp
 

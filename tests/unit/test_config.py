@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from qbizfed.config import (
+from qbizfed.errors import ConfigError
+from qbizfed.settings.stack import (
     Mode,
     SubscriptionType,
     config_from_env,
@@ -17,7 +18,6 @@ from qbizfed.config import (
     resolve_config,
     slug_from_url,
 )
-from qbizfed.errors import ConfigError
 from tests.support.saml_assertions import make_idp
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:idp-AbCdEf"

@@ -13,8 +13,8 @@ import pytest
 from qbizfed.credentials import AwsCredentials
 from qbizfed.creds import awsconfig, execenv
 from qbizfed.creds.cache import CacheEntry
-from qbizfed.creds.profiles import Profile, load_profile, load_profiles, write_profile
 from qbizfed.errors import ConfigError
+from qbizfed.settings.profiles import Profile, load_profile, load_profiles, write_profile
 
 ROLE = "arn:aws:iam::123456789012:role/QBizWeb"
 

@@ -20,11 +20,11 @@ from qbizfed.credentials import AwsCredentials
 from qbizfed.creds import cache, fast
 from qbizfed.creds.cache import CacheEntry
 from qbizfed.creds.login import email_tag_warnings
-from qbizfed.creds.profiles import Profile
 from qbizfed.creds.refresh import LoginRequiredError, Renewal, current_credentials
 from qbizfed.errors import NetworkError
 from qbizfed.identity.errors import TokenEndpointError
 from qbizfed.identity.federated import FederatedIdentity
+from qbizfed.settings.profiles import Profile
 
 PROFILE = Profile(
     name="dev",

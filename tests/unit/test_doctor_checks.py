@@ -29,14 +29,19 @@ from qbizfed.aws.provision.observed import (
     StackReading,
     Unknown,
 )
-from qbizfed.config import StackConfig, config_from_mapping
 from qbizfed.doctor import Status
 from qbizfed.doctor.checks_app import check_application
 from qbizfed.doctor.checks_idp import check_oidc_idp, check_saml_idp
 from qbizfed.doctor.checks_plan import check_stack
 from qbizfed.doctor.checks_role import check_role
 from qbizfed.doctor.checks_token import check_id_token
-from qbizfed.doctor.facts import DoctorFacts, HttpDocument, OidcIdpFacts, RedirectProbe
+from qbizfed.doctor.facts import (
+    DoctorFacts,
+    HttpDocument,
+    OidcIdpFacts,
+    RedirectProbe,
+)
+from qbizfed.settings.stack import StackConfig, config_from_mapping
 from tests.support.saml_assertions import SamlIdp
 
 NOW = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)

@@ -21,8 +21,9 @@ from qbizfed.identity.errors import (
 )
 from qbizfed.identity.id_token import IdTokenExpectations, ValidatedIdToken, validate_id_token
 from qbizfed.identity.jwks import JwksCache
-from qbizfed.identity.oidc import OidcClientSettings, OidcRelyingParty, SyncOidcRelyingParty
+from qbizfed.identity.oidc import OidcRelyingParty, SyncOidcRelyingParty
 from qbizfed.identity.pkce import PkcePair, random_token, s256_challenge
+from qbizfed.settings.oidc import OidcRegistration
 from qbizfed.url_policy import InsecureEndpointError
 from tests.support.rp_idp import LoopbackOidcIdp
 
@@ -44,7 +45,7 @@ def idp() -> Iterator[LoopbackOidcIdp]:
     server.stop()
 
 
-def settings(idp: LoopbackOidcIdp, **kwargs: object) -> OidcClientSettings:
+def settings(idp: LoopbackOidcIdp, **kwargs: object) -> OidcRegistration:
     base: dict[str, object] = {
         "issuer": idp.issuer,
         "client_id": idp.client_id,
@@ -53,7 +54,7 @@ def settings(idp: LoopbackOidcIdp, **kwargs: object) -> OidcClientSettings:
         "allow_insecure_loopback_http": True,
     }
     base.update(kwargs)
-    return OidcClientSettings(**base)  # type: ignore[arg-type]
+    return OidcRegistration(**base)  # type: ignore[arg-type]
 
 
 # -- PKCE, state, nonce -------------------------------------------------------------

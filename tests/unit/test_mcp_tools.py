@@ -10,7 +10,6 @@ import pytest
 from qbizfed.aws.chat import ChatClient, Citation, ConversationSummary, RelevantPassage
 from qbizfed.credentials import AwsCredentials
 from qbizfed.creds.cache import CacheEntry
-from qbizfed.creds.profiles import Profile
 from qbizfed.creds.refresh import LoginRequiredError, Renewal
 from qbizfed.mcp_server.profile_user import ProfileUser, ServedProfile
 from qbizfed.mcp_server.tools import (
@@ -20,6 +19,7 @@ from qbizfed.mcp_server.tools import (
     render_conversations,
     render_passages,
 )
+from qbizfed.settings.profiles import Profile
 
 APP = "a" * 36
 PROFILE = Profile(

@@ -40,10 +40,11 @@ from qbizfed.identity.errors import (
     TokenEndpointError,
     UserInfoError,
 )
-from qbizfed.identity.oidc import OidcClientSettings, OidcRelyingParty, SyncOidcRelyingParty
+from qbizfed.identity.oidc import OidcRelyingParty, SyncOidcRelyingParty
 from qbizfed.identity.saml import SamlServiceProvider, SamlSpSettings, _library_refusal
 from qbizfed.identity.saml_attributes import PRINCIPAL_TAG, parse_principal_tags, parse_roles
 from qbizfed.identity.saml_stores import MemoryReplayCache, MemoryRequestIdStore
+from qbizfed.settings.oidc import OidcRegistration
 from qbizfed.url_policy import InsecureEndpointError
 from tests.support.rp_idp import NS, CertifiedKey, LoopbackOidcIdp, SamlIdp, b64
 
@@ -70,8 +71,8 @@ def oidc_idp() -> Iterator[LoopbackOidcIdp]:
     server.stop()
 
 
-def oidc_settings(idp: LoopbackOidcIdp) -> OidcClientSettings:
-    return OidcClientSettings(
+def oidc_settings(idp: LoopbackOidcIdp) -> OidcRegistration:
+    return OidcRegistration(
         issuer=idp.issuer,
         client_id=idp.client_id,
         client_secret=idp.client_secret,
@@ -90,7 +91,7 @@ def offline_rp(**metadata: object) -> OidcRelyingParty:
         "id_token_signing_alg_values_supported": ("RS256",),
     }
     fields.update(metadata)
-    settings = OidcClientSettings(
+    settings = OidcRegistration(
         issuer="https://idp.example.test", client_id="cid", redirect_uri="https://app/cb"
     )
     return OidcRelyingParty(
@@ -751,7 +752,7 @@ def test_device_authorization_asks_for_openid_first_with_client_authentication(
     device_idp: LoopbackOidcIdp,
 ) -> None:
     async def use(http: httpx.AsyncClient) -> DeviceAuthorization:
-        settings = OidcClientSettings(
+        settings = OidcRegistration(
             issuer=device_idp.issuer,
             client_id=device_idp.client_id,
             client_secret=device_idp.client_secret,

@@ -9,36 +9,22 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from starlette.datastructures import Secret
 
 from qbizfed.identity.errors import SamlResponseError
 from qbizfed.identity.federated import FederatedIdentity, SamlRole
+from qbizfed.settings.saml import SamlRegistration
 from qbizfed.web.csrf import CsrfError, own_origin, verify_csrf
-from qbizfed.web.oidc_relying_party import client_settings
 from qbizfed.web.routes_saml import _offered_role
 from qbizfed.web.saml_service_provider import SamlLogin, sp_settings
 from qbizfed.web.sessions import InMemorySessionStore
-from qbizfed.web.settings import OidcSettings, SamlSettings
 from tests.support.rp_idp import CertifiedKey
 from tests.unit.test_web_csrf import SESSION, post
 
 ACS = "https://app.example.test/saml/acs"
 
 
-def oidc(secret: Secret | None) -> OidcSettings:
-    return OidcSettings(
-        issuer="https://idp.example.test",
-        client_id="cid",
-        client_secret=secret,
-        redirect_uri="https://app.example.test/auth/oidc/callback",
-        role_arn="arn:aws:iam::123456789012:role/QBizWeb",
-        scopes=("openid", "aws_tags"),
-        allow_insecure_loopback_http=True,
-    )
-
-
-def saml(**kwargs: object) -> SamlSettings:
-    return SamlSettings(
+def saml(**kwargs: object) -> SamlRegistration:
+    return SamlRegistration(
         idp_sso_url="https://idp.example.test/sso",
         idp_issuer="https://idp.example.test/saml",
         acs_url=ACS,
@@ -47,24 +33,10 @@ def saml(**kwargs: object) -> SamlSettings:
     )
 
 
-def test_oidc_client_settings_carry_every_field_of_the_registration() -> None:
-    client = client_settings(oidc(Secret("s3cret")))
-    assert client.issuer == "https://idp.example.test"
-    assert client.client_id == "cid"
-    assert client.client_secret == "s3cret"
-    assert client.redirect_uri == "https://app.example.test/auth/oidc/callback"
-    assert client.scopes == ("openid", "aws_tags")
-    assert client.allow_insecure_loopback_http is True
-
-
-def test_oidc_public_client_has_no_secret() -> None:
-    assert client_settings(oidc(None)).client_secret is None
-
-
 def test_saml_sp_settings_carry_the_sp_key_certificate_and_request_lifetime() -> None:
     sp_key = CertifiedKey.generate("sp")
     settings = saml(
-        sp_private_key=Secret("-----BEGIN PRIVATE KEY-----\nk\n-----END PRIVATE KEY-----"),
+        sp_private_key="-----BEGIN PRIVATE KEY-----\nk\n-----END PRIVATE KEY-----",
         sp_certificate=sp_key.cert_pem,
         allow_unsolicited=True,
     )

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qbizfed.errors import ConfigError
+from qbizfed.settings.environment import SERVE_SESSIONS, table_from_env
 from qbizfed.web.sealing import (
     KEY_BYTES,
     SESSION_KEY_ENV,
@@ -123,13 +124,13 @@ def test_bad_keys_are_refused_without_echoing_them(case: str, value: str, says: 
         assert value not in caught.value.diagnostics()
 
 
-def test_from_env_is_none_when_unset_and_parses_when_set() -> None:
-    assert SessionKeys.from_env({}) is None
-    assert SessionKeys.from_env({SESSION_KEY_ENV: "  "}) is None
+def test_the_session_key_variable_is_none_when_unset_and_parses_when_set() -> None:
+    assert table_from_env({}, SERVE_SESSIONS)["key"] is None
+    assert table_from_env({SESSION_KEY_ENV: "  "}, SERVE_SESSIONS)["key"] is None
     raw = secrets.token_bytes(KEY_BYTES)
-    keys = SessionKeys.from_env({SESSION_KEY_ENV: b64(raw)})
-    assert keys is not None
-    assert keys.keys == (raw,)
+    value = table_from_env({SESSION_KEY_ENV: b64(raw)}, SERVE_SESSIONS)["key"]
+    assert value is not None
+    assert SessionKeys.parse(value).keys == (raw,)
 
 
 def test_keys_never_appear_in_repr_or_str() -> None:

@@ -22,13 +22,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from qbizfed.credentials import AwsCredentials
+from qbizfed.settings.chat import ChatSettings
+from qbizfed.settings.oidc import OidcRegistration
+from qbizfed.settings.serve import WebSettings
 from qbizfed.web.app import create_app
 from qbizfed.web.browser_session import SignedInUser, WebSession
-from qbizfed.web.chat_settings import ChatSettings
 from qbizfed.web.routes_chat import install_chat
 from qbizfed.web.routes_chat import router as chat_router
 from qbizfed.web.sessions import InMemorySessionStore
-from qbizfed.web.settings import OidcSettings, WebSettings
 from tests.integration.test_serve_harness import UvicornServer
 
 APP_ID = "a" * 8 + "-1111-2222-3333-" + "b" * 12
@@ -148,7 +149,7 @@ def chat_app(
     base = server.url
     store = InMemorySessionStore()
     settings = WebSettings(
-        oidc=OidcSettings(
+        oidc=OidcRegistration(
             issuer="http://127.0.0.1:9/idp", client_id="c", client_secret=None,
             redirect_uri=base + "/auth/oidc/callback",
             role_arn="arn:aws:iam::123456789012:role/chat", allow_insecure_loopback_http=True,
@@ -389,7 +390,7 @@ def test_subscription_retries_are_bounded() -> None:
 
 def test_install_chat_twice_replaces_settings_without_duplicating_routes() -> None:
     settings = WebSettings(
-        oidc=OidcSettings(
+        oidc=OidcRegistration(
             issuer="http://127.0.0.1:9/idp", client_id="c", client_secret=None,
             redirect_uri="http://127.0.0.1:8000/auth/oidc/callback",
             role_arn="arn:aws:iam::123456789012:role/chat", allow_insecure_loopback_http=True,

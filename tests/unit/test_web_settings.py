@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from qbizfed.errors import ConfigError
-from qbizfed.web.settings import issuer_from_discovery_url, load_settings
+from qbizfed.settings.oidc import issuer_from_discovery_url
+from qbizfed.settings.serve import load_settings
 
 SAMPLE_OIDC_ENV = {
     "OIDC_CLIENT_ID": "client-1",

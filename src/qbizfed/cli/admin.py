@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from qbizfed.config import Mode, StackConfig, config_template, resolve_config, slug_from_url
 from qbizfed.errors import ConfigError
+from qbizfed.settings.stack import Mode, StackConfig, config_template, resolve_config, slug_from_url
 
 # boto3, httpx, lxml and Rich's progress load only when an admin command runs: every
 # other ``qbizfed`` command (``local aws`` starts in under two seconds) skips them.

@@ -146,7 +146,6 @@ def sync_command(
     from botocore.config import Config
 
     from qbizfed.aws.provision.clients import CallLog
-    from qbizfed.config import resolve_config
     from qbizfed.documents.folder import read_folder
     from qbizfed.documents.sync import FolderSync, SyncOptions, SyncTarget
     from qbizfed.documents.sync_record import (
@@ -155,6 +154,7 @@ def sync_command(
         S3RecordStore,
         local_record_path,
     )
+    from qbizfed.settings.stack import resolve_config
 
     if (application_id is None) != (index_id is None):
         raise typer.BadParameter(

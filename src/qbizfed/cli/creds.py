@@ -81,7 +81,7 @@ def configure(
 ) -> None:
     """Write a qbizfed profile (and optionally an AWS CLI profile that uses it)."""
     from qbizfed.creds.awsconfig import add_credential_process_profile
-    from qbizfed.creds.profiles import DEFAULT_SCOPES, Profile, write_profile
+    from qbizfed.settings.profiles import DEFAULT_SCOPES, Profile, write_profile
 
     name = _profile_name(profile)
     new = Profile(
@@ -129,7 +129,7 @@ def login(
     """Sign in through the IdP in a browser, assume the role and cache the credentials."""
     from qbizfed.creds.login import login as run_login
     from qbizfed.creds.login import open_system_browser
-    from qbizfed.creds.profiles import load_profile
+    from qbizfed.settings.profiles import load_profile
 
     selected = load_profile(_profile_name(profile))
     result = run_login(
@@ -155,7 +155,7 @@ def logout(
 ) -> None:
     """Delete the profile's cached credentials (and refresh token)."""
     from qbizfed.creds import cache
-    from qbizfed.creds.profiles import load_profile
+    from qbizfed.settings.profiles import load_profile
 
     name = _profile_name(profile)
     if cache.delete(name):
@@ -187,8 +187,8 @@ def exec_command(
 ) -> None:
     """Run a command with the profile's credentials and region in its environment."""
     from qbizfed.creds.execenv import child_environment, refuse_nesting
-    from qbizfed.creds.profiles import load_profile
     from qbizfed.creds.refresh import current_credentials
+    from qbizfed.settings.profiles import load_profile
 
     refuse_nesting(os.environ)
     name = _profile_name(profile)

@@ -22,12 +22,12 @@ from rich.console import Console
 
 from qbizfed.aws.provision.clients import AwsClients
 from qbizfed.aws.sts import federation_client
-from qbizfed.config import Mode, resolve_config
 from qbizfed.credentials import AwsCredentials
 from qbizfed.creds import cache as creds_cache
 from qbizfed.doctor import DoctorOptions, render_json, render_text, run_doctor
 from qbizfed.doctor.run import DEFAULT_DURATION_SECONDS, EndToEndClients
 from qbizfed.errors import ConfigError
+from qbizfed.settings.stack import Mode, resolve_config
 
 MAX_CREDENTIAL_FILE = 1024 * 1024
 
@@ -69,7 +69,7 @@ def _signed_in(profile: str) -> AwsCredentials:
 
 def _device_profiles(issuer: str) -> tuple[str, ...]:
     """Local ``qbizfed login`` profiles of this issuer set to device sign-in."""
-    from qbizfed.creds.profiles import load_profiles
+    from qbizfed.settings.profiles import load_profiles
 
     try:
         profiles = load_profiles()
@@ -150,7 +150,7 @@ def doctor(
     options = DoctorOptions(credential=credential, role_arn=role_arn,
                             application_id=application_id, duration_seconds=duration,
                             assume=assume, signed_in=signed_in,
-                            device_profiles=_device_profiles(stack.oidc.issuer_url)
+                            device_profiles=_device_profiles(stack.oidc.issuer)
                             if stack.oidc is not None else ())
     with httpx.Client(timeout=10.0, follow_redirects=False) as http:
         report = run_doctor(stack, options, clients=clients, http=http,

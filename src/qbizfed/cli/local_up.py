@@ -8,19 +8,22 @@ broker wired to both, and prints where to go and who can see what. Ctrl-C stops 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from qbizfed.cli.signals import install_stop_signal, wait_for_stop_signal
+
+if TYPE_CHECKING:
+    import boto3
 
 DEMO_CLIENT_ID = "qbizfed-demo"
 DEMO_REGION = "us-east-1"
@@ -42,19 +45,22 @@ class DemoStack:
     saml_provider_arn: str
 
 
-def _fake_admin_environment(aws_url: str) -> None:
-    os.environ["AWS_ENDPOINT_URL"] = aws_url
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "AKIAQBIZFEDLOCALDEMO")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local-demo-admin-secret-not-a-real-key")
-    os.environ["AWS_DEFAULT_REGION"] = DEMO_REGION
-    os.environ["AWS_REGION"] = DEMO_REGION
-
-
-def _ensure_client_secret(aws_url: str, client_secret: str) -> str:
+def _admin_session() -> boto3.session.Session:
+    """The local stack's administrator: fake keys, passed as values (no environment writes)."""
     import boto3
 
+    return boto3.session.Session(
+        aws_access_key_id="AKIAQBIZFEDLOCALDEMO",
+        aws_secret_access_key="local-demo-admin-secret-not-a-real-key",  # noqa: S106
+        region_name=DEMO_REGION,
+    )
+
+
+def _ensure_client_secret(
+    session: boto3.session.Session, aws_url: str, client_secret: str
+) -> str:
     name = f"{DEMO_CLIENT_ID}-oidc-client-secret"
-    client = boto3.client("secretsmanager", endpoint_url=aws_url, region_name=DEMO_REGION)
+    client = session.client("secretsmanager", endpoint_url=aws_url, region_name=DEMO_REGION)
     payload = json.dumps({"client_secret": client_secret})
     try:
         return str(client.create_secret(Name=name, SecretString=payload)["ARN"])
@@ -88,19 +94,19 @@ def demo_stack(
 ) -> Iterator[DemoStack]:
     """Start everything; stop it all on exit (also on failure half-way)."""
     import uvicorn
-    from starlette.datastructures import Secret
 
     from qbizfed.aws.provision import AwsClients, apply_stack
-    from qbizfed.config import Mode, OidcSettings, SamlSettings, StackConfig
     from qbizfed.local.idp.server import DevIdp, DevIdpSettings
     from qbizfed.local.idp.users import OidcClient, ServiceProvider
     from qbizfed.local.idp.users import Secret as IdpSecret
     from qbizfed.local.qbusiness.corpus import demo_corpus_path
     from qbizfed.local.stack import LocalAws, LocalAwsSettings
+    from qbizfed.settings.chat import ChatSettings
+    from qbizfed.settings.oidc import OidcRegistration
+    from qbizfed.settings.saml import SamlRegistration
+    from qbizfed.settings.serve import WebSettings
+    from qbizfed.settings.stack import Mode, StackConfig
     from qbizfed.web.app import create_app
-    from qbizfed.web.settings import OidcSettings as WebOidc
-    from qbizfed.web.settings import SamlSettings as WebSaml
-    from qbizfed.web.settings import WebSettings
 
     with ExitStack() as stack:
         aws = LocalAws(
@@ -109,7 +115,7 @@ def demo_stack(
             )
         ).start()
         stack.callback(aws.stop)
-        _fake_admin_environment(aws.url)
+        admin = _admin_session()
 
         serve_url = f"http://127.0.0.1:{serve_port}"
         callback = f"{serve_url}/auth/oidc/callback"
@@ -131,24 +137,34 @@ def demo_stack(
         ).start()
         stack.callback(idp.stop)
 
-        clients = AwsClients.from_session(region=DEMO_REGION, endpoint_url=aws.url)
-        secret_arn = _ensure_client_secret(aws.url, client_secret)
+        # One registration at the dev IdP: admin provisions it, serve signs users in with it.
+        registration = OidcRegistration(
+            issuer=idp.issuer,
+            client_id=DEMO_CLIENT_ID,
+            redirect_uri=callback,
+            logout_redirect_uri=signed_out,
+            allow_insecure_loopback_http=True,
+        )
+        clients = AwsClients.from_session(region=DEMO_REGION, session=admin, endpoint_url=aws.url)
+        secret_arn = _ensure_client_secret(admin, aws.url, client_secret)
         oidc = apply_stack(
             StackConfig(
                 name="demo-oidc",
                 mode=Mode.OIDC,
                 region=DEMO_REGION,
                 title="qbizfed demo (OIDC)",
-                oidc=OidcSettings(
-                    issuer_url=idp.issuer,
-                    client_id=DEMO_CLIENT_ID,
-                    secret_id=secret_arn,
-                    custom_app_redirect_uri=callback,
-                    sign_out_uri=signed_out,
-                    allow_insecure_loopback_http=True,
-                ),
+                oidc=replace(registration, secret_id=secret_arn),
             ),
             clients=clients,
+        )
+        # One SAML IdP: admin provisions it, serve signs users in with it.
+        saml_registration = SamlRegistration(
+            idp_sso_url=idp.saml_sso_url,
+            idp_issuer=idp.saml_entity_id,
+            acs_url=acs,
+            idp_certificate=idp.certificate_pem,
+            metadata_document=idp.saml_metadata_xml,
+            allow_insecure_loopback_http=True,
         )
         saml = apply_stack(
             StackConfig(
@@ -156,11 +172,7 @@ def demo_stack(
                 mode=Mode.SAML,
                 region=DEMO_REGION,
                 title="qbizfed demo (SAML)",
-                saml=SamlSettings(
-                    metadata_document=idp.saml_metadata_xml,
-                    sso_url=idp.saml_sso_url,
-                    custom_acs_url=acs,
-                ),
+                saml=saml_registration,
             ),
             clients=clients,
         )
@@ -180,32 +192,22 @@ def demo_stack(
                 provider_arn=saml_provider_arn,
             )
         )
-        os.environ["QBUSINESS_OIDC_APPLICATION_ID"] = oidc.application.id
-        os.environ["QBUSINESS_SAML_APPLICATION_ID"] = saml.application.id
-        os.environ.setdefault("QBUSINESS_APPLICATION_ID", oidc.application.id)
 
         settings = WebSettings(
-            oidc=WebOidc(
-                issuer=idp.issuer,
-                client_id=DEMO_CLIENT_ID,
-                client_secret=Secret(client_secret),
-                redirect_uri=callback,
-                role_arn=oidc.web_role.arn,
-                logout_redirect_uri=signed_out,
-                allow_insecure_loopback_http=True,
+            oidc=replace(
+                registration, client_secret=client_secret, role_arn=oidc.web_role.arn
             ),
-            saml=WebSaml(
-                idp_sso_url=idp.saml_sso_url,
-                idp_issuer=idp.saml_entity_id,
-                acs_url=acs,
-                idp_certificate=idp.certificate_pem,
-                role_arn=saml.web_role.arn,
-                provider_arn=saml_provider_arn,
-                allow_insecure_loopback_http=True,
+            saml=replace(
+                saml_registration, role_arn=saml.web_role.arn, provider_arn=saml_provider_arn
             ),
             public_url=serve_url,
             aws_region=DEMO_REGION,
             aws_endpoint_url=aws.url,
+            chat=ChatSettings(
+                application_id=oidc.application.id,
+                oidc_application_id=oidc.application.id,
+                saml_application_id=saml.application.id,
+            ),
         )
         app = create_app(settings)
         server = uvicorn.Server(

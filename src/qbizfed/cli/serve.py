@@ -1,7 +1,7 @@
 """``qbizfed serve``: the web broker (sign in with OIDC or SAML, get identity-aware credentials).
 
 Settings come from the sample's environment variables and/or the ``[serve]`` table of
-``--config`` (see :mod:`qbizfed.web.settings`). uvicorn's access log is replaced by a
+``--config`` (see :mod:`qbizfed.settings.serve`). uvicorn's access log is replaced by a
 path-only one, because callback URLs carry authorization codes and states.
 """
 
@@ -71,12 +71,12 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on; 0 picks a free one."),
     log_level: str = typer.Option("info", help="Log level: debug, info, warning, error."),
-    session_store: str = typer.Option(
-        "memory://",
+    session_store: str | None = typer.Option(
+        None,
         "--session-store",
-        envvar="QBIZFED_SESSION_STORE",
         help="memory:// (one instance) or redis://host:6379/0, rediss://... (several "
-        "instances behind a load balancer; needs QBIZFED_SESSION_KEY).",
+        "instances behind a load balancer; needs a session key). Default: [serve.sessions] "
+        "store, else QBIZFED_SESSION_STORE, else memory://.",
     ),
 ) -> None:
     """Run the web broker: users sign in with OIDC or SAML and get tagged AWS credentials."""
@@ -84,13 +84,15 @@ def serve(
 
     import uvicorn
 
+    from qbizfed.settings.serve import load_settings
     from qbizfed.web.app import create_app
     from qbizfed.web.redis_store import session_store_from_url
-    from qbizfed.web.sealing import SESSION_KEY_ENV
-    from qbizfed.web.settings import load_settings
 
-    settings = load_settings(config)
-    store = session_store_from_url(session_store, key=os.environ.get(SESSION_KEY_ENV))
+    settings = load_settings(config, env=os.environ)
+    key = settings.sessions.key
+    store = session_store_from_url(
+        session_store or settings.sessions.store, key=str(key) if key is not None else None
+    )
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 import httpx
 
 from qbizfed.creds.cache import CacheEntry
-from qbizfed.creds.profiles import Profile
 from qbizfed.creds.session import RoleExchange, cached_from
 from qbizfed.errors import ConfigError
+from qbizfed.settings.profiles import Profile
 
 if TYPE_CHECKING:
     from qbizfed.identity.oidc import TokenSet
@@ -60,18 +60,9 @@ async def _device_tokens(
         poll_for_tokens,
         start_device_authorization,
     )
-    from qbizfed.identity.oidc import OidcClientSettings, OidcRelyingParty
+    from qbizfed.identity.oidc import OidcRelyingParty
 
-    assert profile.issuer is not None  # validated by Profile
-    assert profile.client_id is not None
-    settings = OidcClientSettings(
-        issuer=profile.issuer,
-        client_id=profile.client_id,
-        client_secret=profile.client_secret(),
-        redirect_uri="urn:ietf:params:oauth:grant-type:device_code",  # unused: no redirect
-        scopes=profile.scopes,
-        allow_insecure_loopback_http=profile.allow_insecure_loopback_http,
-    )
+    settings = profile.oidc_registration()  # the device flow has no redirect
     async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as http:
         rp = await OidcRelyingParty.discover(settings, http=http)
         authorization = await start_device_authorization(rp)

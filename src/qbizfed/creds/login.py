@@ -21,9 +21,9 @@ from dataclasses import dataclass, replace
 from qbizfed.creds import cache
 from qbizfed.creds.cache import CacheEntry
 from qbizfed.creds.loopback import LoopbackReceiver
-from qbizfed.creds.profiles import Profile
 from qbizfed.creds.session import RoleExchange, cached_from, default_role_exchange
 from qbizfed.errors import ConfigError, NetworkError
+from qbizfed.settings.profiles import Profile
 
 DEFAULT_TIMEOUT_SECONDS = 300.0
 
@@ -102,24 +102,15 @@ def _login_oidc(
     exchange: RoleExchange,
     timeout: float,
 ) -> tuple[CacheEntry, tuple[str, ...]]:
-    from qbizfed.identity.oidc import OidcClientSettings, SyncOidcRelyingParty
+    from qbizfed.identity.oidc import SyncOidcRelyingParty
 
-    assert profile.issuer is not None  # validated by Profile
-    assert profile.client_id is not None
     pending_state: list[str] = []
     receiver = LoopbackReceiver(
         expected_state=lambda: pending_state[0] if pending_state else "\0no login yet\0",
         port=profile.redirect_port,
     )
     with receiver:
-        settings = OidcClientSettings(
-            issuer=profile.issuer,
-            client_id=profile.client_id,
-            client_secret=profile.client_secret(),
-            redirect_uri=receiver.redirect_uri,
-            scopes=profile.scopes,
-            allow_insecure_loopback_http=profile.allow_insecure_loopback_http,
-        )
+        settings = profile.oidc_registration(redirect_uri=receiver.redirect_uri)
         rp = SyncOidcRelyingParty(settings)
         pending = rp.authorization_request(redirect_uri=receiver.redirect_uri)
         pending_state.append(pending.state)

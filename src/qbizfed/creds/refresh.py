@@ -19,11 +19,11 @@ from dataclasses import dataclass, replace
 
 from qbizfed.creds import cache, locations, securefile
 from qbizfed.creds.cache import CacheEntry
-from qbizfed.creds.profiles import Profile, load_profile
 from qbizfed.creds.session import RoleExchange, cached_from, default_role_exchange
 from qbizfed.errors import IdentityError, QbizfedError
 from qbizfed.identity.errors import TokenEndpointError
 from qbizfed.identity.federated import FederatedIdentity
+from qbizfed.settings.profiles import Profile, load_profile
 
 RETRY_DELAY_SECONDS = 60
 
@@ -71,18 +71,9 @@ RefreshGrant = Callable[[Profile, str], tuple[FederatedIdentity, str | None]]
 
 def oidc_refresh(profile: Profile, refresh_token: str) -> tuple[FederatedIdentity, str | None]:
     """Refresh grant + ID-token validation by :mod:`qbizfed.identity.oidc`."""
-    from qbizfed.identity.oidc import OidcClientSettings, SyncOidcRelyingParty
+    from qbizfed.identity.oidc import SyncOidcRelyingParty
 
-    assert profile.issuer is not None  # validated by Profile
-    assert profile.client_id is not None
-    settings = OidcClientSettings(
-        issuer=profile.issuer,
-        client_id=profile.client_id,
-        client_secret=profile.client_secret(),
-        redirect_uri="http://127.0.0.1/callback",  # unused by the refresh grant
-        scopes=profile.scopes,
-        allow_insecure_loopback_http=profile.allow_insecure_loopback_http,
-    )
+    settings = profile.oidc_registration()  # the refresh grant has no redirect
     tokens = SyncOidcRelyingParty(settings).refresh(refresh_token)
     return tokens.identity, tokens.refresh_token
 

@@ -13,8 +13,8 @@ from dataclasses import replace
 
 from qbizfed.credentials import AwsCredentials
 from qbizfed.creds.cache import CacheEntry
-from qbizfed.creds.profiles import Profile
 from qbizfed.identity.federated import FederatedIdentity
+from qbizfed.settings.profiles import Profile
 
 RoleExchange = Callable[[FederatedIdentity, Profile], AwsCredentials]
 

@@ -10,9 +10,9 @@ its ``stack.*`` check FAILs.
 from __future__ import annotations
 
 from qbizfed.aws.provision.observed import Part
-from qbizfed.config import StackConfig
 from qbizfed.doctor.facts import DoctorFacts
 from qbizfed.doctor.result import CheckResult, Fix, Status, fail, ok, skip, warn
+from qbizfed.settings.stack import StackConfig
 
 CHECKS = ("app.status", "app.web-experience", "app.retriever")
 BUSY = ("CREATING", "UPDATING", "PENDING_CREATION")

@@ -21,7 +21,6 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from qbizfed.aws.sts import credentials_from_answer, role_session_name, translate_sts_error
-from qbizfed.config import Mode, StackConfig
 from qbizfed.credentials import AwsCredentials
 from qbizfed.doctor.decode import (
     UndecodableError,
@@ -30,6 +29,7 @@ from qbizfed.doctor.decode import (
 )
 from qbizfed.doctor.result import CheckResult, Fix, fail, ok, skip, warn
 from qbizfed.identity.federated import FederatedIdentity
+from qbizfed.settings.stack import Mode, StackConfig
 
 ClientFactory = Callable[[str, AwsCredentials], Any]
 SUBSCRIPTION_RETRY_SECONDS = 1.0
@@ -62,7 +62,7 @@ def _diagnostic_identity(config: StackConfig, credential: str) -> FederatedIdent
         aud = claims.get("aud", config.oidc.client_id)
         return FederatedIdentity(
             protocol="oidc", email=dict(tags).get("Email", ""), subject=str(claims.get("sub", "")),
-            issuer=str(claims.get("iss", config.oidc.issuer_url)), credential="",
+            issuer=str(claims.get("iss", config.oidc.issuer)), credential="",
             session_tags=tags, audiences=tuple(aud) if isinstance(aud, list) else (str(aud),))
     try:
         attributes = decode_saml_response_unverified(credential).attributes

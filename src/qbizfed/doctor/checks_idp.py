@@ -16,10 +16,10 @@ import datetime as dt
 from qbizfed.aws.provision import desired
 from qbizfed.aws.provision.names import StackNames
 from qbizfed.aws.provision.observed import ObservedProvider, Part
-from qbizfed.config import StackConfig
 from qbizfed.doctor.facts import DoctorFacts
 from qbizfed.doctor.result import CheckResult, Fix, fail, ok, skip, warn
 from qbizfed.identity.saml_metadata import IdpMetadata, SamlMetadataError, parse_idp_metadata
+from qbizfed.settings.stack import StackConfig
 
 EXPIRY_WARNING = dt.timedelta(days=30)
 
@@ -60,7 +60,7 @@ def _provider_create_fix(url: str, client_id: str) -> Fix:
 def _issuer(config: StackConfig, facts: DoctorFacts, published: str | None) -> CheckResult:
     """``published``: the discovery document's issuer (None: no discovery document)."""
     assert config.oidc is not None
-    configured = config.oidc.issuer_url
+    configured = config.oidc.issuer
     looked = "discovery issuer, oidc.issuer_url, IAM OIDC provider URL"
     if published is not None and published != configured:
         return fail(

@@ -14,11 +14,11 @@ from qbizfed.aws.provision import desired
 from qbizfed.aws.provision.names import StackNames
 from qbizfed.aws.provision.observed import Part
 from qbizfed.aws.provision.plan import STEPS, Action, Change, Resource
-from qbizfed.config import StackConfig
 from qbizfed.doctor import statements as st
 from qbizfed.doctor.facts import DoctorFacts
 from qbizfed.doctor.fixes import permission_command, trust_command
 from qbizfed.doctor.result import CheckResult, Fix, fail, ok, skip
+from qbizfed.settings.stack import StackConfig
 
 CHECK_NAMES: dict[Resource, str] = {
     Resource.SERVICE_ROLE: "stack.service-role",

@@ -17,7 +17,6 @@ from __future__ import annotations
 from qbizfed.aws.provision import desired
 from qbizfed.aws.provision.names import StackNames
 from qbizfed.aws.provision.observed import ObservedRole, Part
-from qbizfed.config import Mode, StackConfig
 from qbizfed.doctor import statements as st
 from qbizfed.doctor.facts import DoctorFacts
 from qbizfed.doctor.fixes import (
@@ -39,6 +38,7 @@ from qbizfed.iam.policy import (
 )
 from qbizfed.iam.qbusiness import required_permissions
 from qbizfed.policies import CONVERSATION_ACTIONS, EMAIL_REQUEST_TAG
+from qbizfed.settings.stack import Mode, StackConfig
 
 CHECKS = ("role.trust-provider", "role.trust-audience", "role.tag-session", "role.email-tag",
           "role.session-duration", "role.chat-permissions", "role.create-claim")
@@ -149,7 +149,7 @@ def _required_audiences(config: StackConfig, wanted: list[str]) -> list[str]:
     if config.mode is Mode.OIDC:
         return wanted
     assert config.saml is not None
-    return [config.saml.custom_acs_url] if config.saml.custom_acs_url else []
+    return [config.saml.acs_url] if config.saml.acs_url else []
 
 
 def _tag_session(config: StackConfig, facts: DoctorFacts, role: ObservedRole, provider_arn: str

@@ -15,7 +15,6 @@ from typing import Any
 
 from qbizfed.aws.provision import desired
 from qbizfed.aws.provision.observed import Part
-from qbizfed.config import StackConfig
 from qbizfed.doctor import statements as st
 from qbizfed.doctor.decode import (
     UndecodableError,
@@ -34,6 +33,7 @@ from qbizfed.identity.saml_attributes import (
     parse_role_session_name,
     parse_roles,
 )
+from qbizfed.settings.stack import StackConfig
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -66,9 +66,9 @@ def _issuer(config: StackConfig, facts: DoctorFacts, claims: dict[str, Any]) -> 
     assert config.oidc is not None
     iss = str(claims.get("iss", ""))
     looked = "iss claim vs IAM OIDC providers"
-    if iss != config.oidc.issuer_url:
+    if iss != config.oidc.issuer:
         return fail("token.issuer", looked,
-                    f"iss is {iss!r}, oidc.issuer_url is {config.oidc.issuer_url!r}; STS "
+                    f"iss is {iss!r}, oidc.issuer_url is {config.oidc.issuer!r}; STS "
                     "looks the provider up by iss exactly (\"No OpenIDConnect provider found\")",
                     Fix(f"set oidc.issuer_url to {iss!r} and run `qbizfed admin apply`, or "
                         "sign in with the IdP the config names"))
@@ -128,7 +128,7 @@ def _email_claim(config: StackConfig, claims: dict[str, Any]) -> CheckResult:
     assert config.oidc is not None
     looked = f"{AWS_TAGS_CLAIM} claim"
     try:
-        tags = session_tags_from_claims(claims, issuer=config.oidc.issuer_url)
+        tags = session_tags_from_claims(claims, issuer=config.oidc.issuer)
     except QbizfedError as err:
         return fail("token.email-tag", looked, err.message, _remedy(err))
     if not EMAIL.match(tags.email):

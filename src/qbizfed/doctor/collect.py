@@ -18,9 +18,9 @@ from qbizfed.aws.provision.clients import AwsClients
 from qbizfed.aws.provision.instructions import PENDING, idp_instructions
 from qbizfed.aws.provision.names import StackNames
 from qbizfed.aws.provision.observed import ObservedStack, read_stack
-from qbizfed.config import Mode, StackConfig
 from qbizfed.doctor.collect_idp import collect_oidc_idp
 from qbizfed.doctor.facts import DoctorFacts
+from qbizfed.settings.stack import Mode, StackConfig
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,6 @@ def collect(config: StackConfig, clients: AwsClients, *, http: httpx.Client,
     idp = None
     if config.mode is Mode.OIDC:
         assert config.oidc is not None
-        idp = collect_oidc_idp(config.oidc.issuer_url, http, client_id=config.oidc.client_id,
+        idp = collect_oidc_idp(config.oidc.issuer, http, client_id=config.oidc.client_id,
                                redirect_uris=redirect_uris(config, reading.stack))
     return DoctorFacts(reading=reading, idp=idp, role_source=source)

@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from qbizfed.aws.provision import desired
-from qbizfed.config import Mode, StackConfig
-from qbizfed.doctor.facts import DoctorFacts
+from qbizfed.doctor.facts import (
+    DoctorFacts,
+)
 from qbizfed.doctor.statements import as_list
+from qbizfed.settings.stack import Mode, StackConfig
 
 
 def saml_audiences(config: StackConfig, facts: DoctorFacts) -> list[str]:

@@ -15,7 +15,6 @@ import httpx
 
 from qbizfed.aws.provision import desired
 from qbizfed.aws.provision.clients import AwsClients
-from qbizfed.config import Mode, StackConfig
 from qbizfed.credentials import AwsCredentials
 from qbizfed.doctor.checks_app import check_application
 from qbizfed.doctor.checks_e2e import (
@@ -32,6 +31,7 @@ from qbizfed.doctor.checks_token import check_id_token, check_no_credential, che
 from qbizfed.doctor.collect import Targets, collect
 from qbizfed.doctor.facts import DoctorFacts
 from qbizfed.doctor.result import CheckResult, DoctorReport, skip
+from qbizfed.settings.stack import Mode, StackConfig
 
 DEFAULT_DURATION_SECONDS = 3600
 

@@ -44,14 +44,13 @@ from qbizfed.identity.errors import (
 )
 from qbizfed.identity.federated import FederatedIdentity
 from qbizfed.identity.id_token import (
-    DEFAULT_LEEWAY_SECONDS,
-    DEFAULT_MAX_TOKEN_BYTES,
     IdTokenExpectations,
     ValidatedIdToken,
     validate_id_token,
 )
 from qbizfed.identity.jwks import JwksCache
 from qbizfed.identity.pkce import PkcePair, random_token
+from qbizfed.settings.oidc import OidcRegistration
 from qbizfed.url_policy import require_secure_url
 
 __all__ = [
@@ -59,7 +58,6 @@ __all__ = [
     "IdTokenError",
     "IdpUnreachableError",
     "MissingEmailClaimError",
-    "OidcClientSettings",
     "OidcRelyingParty",
     "PendingAuthorization",
     "SyncOidcRelyingParty",
@@ -70,20 +68,6 @@ __all__ = [
 
 MAX_TOKEN_RESPONSE_BYTES = 256 * 1024
 MAX_USERINFO_BYTES = 64 * 1024
-
-
-@dataclass(frozen=True)
-class OidcClientSettings:
-    """How this application is registered at the IdP."""
-
-    issuer: str
-    client_id: str
-    redirect_uri: str
-    client_secret: str | None = field(default=None, repr=False)
-    scopes: tuple[str, ...] = ("openid", "email", "profile")
-    allow_insecure_loopback_http: bool = False
-    leeway_seconds: int = DEFAULT_LEEWAY_SECONDS
-    max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES
 
 
 @dataclass(frozen=True)
@@ -156,7 +140,7 @@ class OidcRelyingParty:
 
     def __init__(
         self,
-        settings: OidcClientSettings,
+        settings: OidcRegistration,
         metadata: ProviderMetadata,
         *,
         http: httpx.AsyncClient,
@@ -177,13 +161,11 @@ class OidcRelyingParty:
             issuer=settings.issuer,
             client_id=settings.client_id,
             advertised_algorithms=metadata.id_token_signing_alg_values_supported,
-            leeway_seconds=settings.leeway_seconds,
-            max_token_bytes=settings.max_token_bytes,
         )
 
     @classmethod
     async def discover(
-        cls, settings: OidcClientSettings, *, http: httpx.AsyncClient
+        cls, settings: OidcRegistration, *, http: httpx.AsyncClient
     ) -> OidcRelyingParty:
         """Fetch the issuer's discovery document and build the relying party."""
         metadata = await discover(
@@ -569,7 +551,7 @@ def _token_error_remedy(error: str) -> str:
 class SyncOidcRelyingParty:
     """Blocking facade for the CLI: each call runs the async core on a private loop."""
 
-    def __init__(self, settings: OidcClientSettings, *, timeout: float = 10.0) -> None:
+    def __init__(self, settings: OidcRegistration, *, timeout: float = 10.0) -> None:
         self.settings = settings
         self._timeout = timeout
         self._metadata: ProviderMetadata | None = None

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from qbizfed.aws.chat import RETRY_CONFIG, ChatClient
 from qbizfed.credentials import AwsCredentials
-from qbizfed.creds.profiles import Profile, load_profile
 from qbizfed.creds.refresh import Renewal, current_credentials
 from qbizfed.errors import ConfigError
+from qbizfed.settings.profiles import Profile, load_profile
 
 APP_ID_ENV = "QBUSINESS_APPLICATION_ID"
 

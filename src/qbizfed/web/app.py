@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from qbizfed.errors import QbizfedError
+from qbizfed.settings.serve import WebSettings
 from qbizfed.web.browser_session import BrowserSessions
 from qbizfed.web.context import TEMPLATES_DIR, WebContext, web_context
 from qbizfed.web.credential_issuer import CredentialIssuer
@@ -42,7 +43,6 @@ from qbizfed.web.saml_service_provider import SamlLogin
 from qbizfed.web.security_headers import SecurityHeaders
 from qbizfed.web.session_renewal import SessionRenewal
 from qbizfed.web.sessions import InMemorySessionStore, SessionStore
-from qbizfed.web.settings import WebSettings
 
 log = logging.getLogger("qbizfed.web")
 STATIC_DIR = TEMPLATES_DIR.parent / "static"

@@ -18,12 +18,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
 
+from qbizfed.settings.serve import WebSettings
 from qbizfed.web.browser_session import BrowserSessions, WebSession
 from qbizfed.web.credential_issuer import CredentialIssuer
 from qbizfed.web.error_pages import ErrorPage
 from qbizfed.web.session_renewal import SessionRenewal
 from qbizfed.web.sessions import SessionStore
-from qbizfed.web.settings import WebSettings
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 

@@ -11,26 +11,14 @@ import asyncio
 
 import httpx
 
-from qbizfed.identity.oidc import OidcClientSettings, OidcRelyingParty
-from qbizfed.web.settings import OidcSettings
-
-
-def client_settings(settings: OidcSettings) -> OidcClientSettings:
-    secret = settings.client_secret
-    return OidcClientSettings(
-        issuer=settings.issuer,
-        client_id=settings.client_id,
-        redirect_uri=settings.redirect_uri,
-        client_secret=str(secret) if secret is not None else None,
-        scopes=settings.scopes,
-        allow_insecure_loopback_http=settings.allow_insecure_loopback_http,
-    )
+from qbizfed.identity.oidc import OidcRelyingParty
+from qbizfed.settings.oidc import OidcRegistration
 
 
 class LazyRelyingParty:
     """``await get()`` returns the one :class:`OidcRelyingParty` of this app."""
 
-    def __init__(self, settings: OidcSettings, *, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: OidcRegistration, *, http: httpx.AsyncClient) -> None:
         self.settings = settings
         self._http = http
         self._rp: OidcRelyingParty | None = None
@@ -41,7 +29,5 @@ class LazyRelyingParty:
             return self._rp
         async with self._lock:
             if self._rp is None:
-                self._rp = await OidcRelyingParty.discover(
-                    client_settings(self.settings), http=self._http
-                )
+                self._rp = await OidcRelyingParty.discover(self.settings, http=self._http)
         return self._rp

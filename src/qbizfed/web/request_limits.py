@@ -6,7 +6,7 @@ one (chunked) is counted as the application reads it, and the read that crosses 
 limit raises :class:`~qbizfed.web.error_pages.RequestTooLargeError` (a 413 page). So a
 form parser never sees more than the limit, and nothing beyond it is spooled to disk.
 
-Three limits (``[serve]`` settings, see :class:`~qbizfed.web.settings.WebSettings`):
+Three limits (``[serve]`` settings, see :class:`~qbizfed.settings.serve.WebSettings`):
 the chat question with its attachments (``POST /chat`` and its streamed form
 ``POST /chat/stream``, as multipart), the SAML ACS
 (``POST /saml``, a base64 response of at most 256 KiB), and every other request.

@@ -59,10 +59,10 @@ from qbizfed.aws.chat import (
 from qbizfed.aws.chat_controls import ChatControls
 from qbizfed.credentials import AwsCredentials
 from qbizfed.errors import AwsError, ConfigError, QbizfedError
+from qbizfed.settings.chat import DEFAULT_CONCURRENCY, ChatSettings
 from qbizfed.web.browser_session import SignedInUser, WebSession
 from qbizfed.web.chat_page_cache import CachedPage, ChatPageCache, last_answer_id
 from qbizfed.web.chat_rendering import SourceView, render_answer, source_views
-from qbizfed.web.chat_settings import DEFAULT_CONCURRENCY, ChatSettings
 from qbizfed.web.context import WebContext, expires_iso, web_context
 from qbizfed.web.csrf import verify_csrf, verify_csrf_before_parsing
 from qbizfed.web.error_pages import ErrorPage
@@ -189,7 +189,7 @@ def install_chat(
 ) -> None:
     """Add the chat pages to a broker made by ``create_app``.
 
-    ``settings`` default to :meth:`ChatSettings.from_env`; ``qbusiness`` defaults to
+    ``settings`` default to the broker's ``[serve.chat]`` section; ``qbusiness`` defaults to
     boto3 clients for the broker's region and endpoint, cached per access key. Calling
     it again (``create_app`` and ``local up`` both may) only replaces those two.
     """
@@ -201,7 +201,7 @@ def install_chat(
     )
     installed = getattr(app.state, "chat", None) is not None
     app.state.chat = ChatRuntime(
-        settings=settings or ChatSettings.from_env(),
+        settings=settings or web.settings.chat,
         qbusiness=factory,
         pages=ChatPageCache(web.store),
     )

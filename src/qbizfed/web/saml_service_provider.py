@@ -14,12 +14,12 @@ import anyio.to_thread
 
 from qbizfed.identity.federated import FederatedIdentity
 from qbizfed.identity.saml import AuthnRedirect, SamlServiceProvider, SamlSpSettings
+from qbizfed.settings.saml import SamlRegistration
 from qbizfed.web.saml_stores import StoreReplayCache, StoreRequestIds
 from qbizfed.web.sessions import SessionStore
-from qbizfed.web.settings import SamlSettings
 
 
-def sp_settings(settings: SamlSettings, *, request_ttl_seconds: int) -> SamlSpSettings:
+def sp_settings(settings: SamlRegistration, *, request_ttl_seconds: int) -> SamlSpSettings:
     key = settings.sp_private_key
     return SamlSpSettings(
         sp_entity_id=settings.entity_id,
@@ -38,7 +38,7 @@ class SamlLogin:
     """Async facade: ``await start(relay_state)``, ``await validate(response)``, metadata."""
 
     def __init__(
-        self, settings: SamlSettings, *, store: SessionStore, request_ttl_seconds: int = 600
+        self, settings: SamlRegistration, *, store: SessionStore, request_ttl_seconds: int = 600
     ) -> None:
         self.settings = settings
         self.sp = SamlServiceProvider(

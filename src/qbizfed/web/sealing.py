@@ -24,17 +24,17 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from qbizfed.errors import ConfigError
+from qbizfed.settings.environment import SERVE_SESSIONS
 
-SESSION_KEY_ENV = "QBIZFED_SESSION_KEY"
+#: Where the keys are set: ``[serve.sessions] key`` or this variable.
+SESSION_KEY_ENV = SERVE_SESSIONS["key"]
 KEY_BYTES = 32
 VERSION = b"\x01"
 FINGERPRINT_BYTES = 4
@@ -101,12 +101,6 @@ class SessionKeys:
         """``"<current>[,<previous>...]"``, each key base64 (standard or URL-safe)."""
         parts = [p for p in text.replace("\n", ",").split(",") if p.strip()]
         return cls(tuple(_decode_key(p, n) for n, p in enumerate(parts, start=1)))
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> SessionKeys | None:
-        """The keys in ``QBIZFED_SESSION_KEY``, or ``None`` when it is unset or empty."""
-        value = (os.environ if env is None else env).get(SESSION_KEY_ENV, "")
-        return cls.parse(value) if value.strip() else None
 
     @classmethod
     def generate(cls) -> SessionKeys:

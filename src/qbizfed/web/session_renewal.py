@@ -29,6 +29,7 @@ from dataclasses import replace
 
 from qbizfed.errors import NetworkError, QbizfedError
 from qbizfed.identity.oidc import OidcRelyingParty
+from qbizfed.settings.oidc import OidcRegistration
 from qbizfed.web.browser_session import (
     SESSION_PREFIX,
     BrowserSessions,
@@ -37,7 +38,6 @@ from qbizfed.web.browser_session import (
 )
 from qbizfed.web.credential_issuer import CredentialIssuer
 from qbizfed.web.oidc_relying_party import LazyRelyingParty
-from qbizfed.web.settings import OidcSettings
 
 log = logging.getLogger("qbizfed.web")
 
@@ -51,7 +51,7 @@ WAIT_SECONDS = 35.0
 so it outlives a dead holder's lock)."""
 
 
-def offline_scopes(rp: OidcRelyingParty, settings: OidcSettings) -> Sequence[str]:
+def offline_scopes(rp: OidcRelyingParty, settings: OidcRegistration) -> Sequence[str]:
     """``offline_access`` when it is wanted and the IdP advertises it (an IdP that does
     not know the scope may refuse the whole sign-in with ``invalid_scope``)."""
     if settings.offline_access and OFFLINE_ACCESS in rp.metadata.scopes_supported:

@@ -20,7 +20,8 @@ from joserfc.errors import JoseError
 
 from qbizfed.errors import QbizfedError
 from qbizfed.identity.discovery import ProviderMetadata
-from qbizfed.identity.oidc import OidcClientSettings, OidcRelyingParty
+from qbizfed.identity.oidc import OidcRelyingParty
+from qbizfed.settings.oidc import OidcRegistration
 from tests.fuzz.targets.base import SEPARATOR, join_fields
 from tests.fuzz.targets.id_token import CLIENT_ID, ISSUER, good_claims
 from tests.support.rp_idp import SigningKey
@@ -47,7 +48,7 @@ class OidcCallbackTarget:
             id_token_signing_alg_values_supported=("RS256",),
             code_challenge_methods_supported=("S256",),
         )
-        settings = OidcClientSettings(
+        settings = OidcRegistration(
             issuer=ISSUER,
             client_id=CLIENT_ID,
             redirect_uri="https://app.fuzz.test/cb",

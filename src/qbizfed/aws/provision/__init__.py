@@ -1,6 +1,6 @@
 """Provisioning of an IAM-federated Q Business application: desired state -> plan -> apply.
 
-    config = load_config(Path("qbizfed.toml"))           # qbizfed.config
+    config = load_config(Path("qbizfed.toml"))           # qbizfed.settings.stack
     clients = AwsClients.from_session(region=config.region)
     preflight(config)                                    # offline/IdP checks, no AWS call
     observed = observe(config, clients)                  # read-only calls

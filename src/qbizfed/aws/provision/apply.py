@@ -34,8 +34,8 @@ from qbizfed.aws.provision.observed import (
 from qbizfed.aws.provision.plan import STEPS, Action, Change, Plan, Resource, make_plan
 from qbizfed.aws.provision.progress import Progress, SilentProgress
 from qbizfed.aws.provision.waiting import wait_until_ready
-from qbizfed.config import Mode, StackConfig
 from qbizfed.errors import AwsError
+from qbizfed.settings.stack import Mode, StackConfig
 
 
 class ApplyFailedError(AwsError):
@@ -77,9 +77,9 @@ def _provider(config: StackConfig, observed: ObservedStack, clients: AwsClients,
     if config.mode is Mode.OIDC:
         assert config.oidc is not None
         if observed.provider is None:
-            progress.step(f"creating the IAM OIDC provider for {config.oidc.issuer_url}")
+            progress.step(f"creating the IAM OIDC provider for {config.oidc.issuer}")
             arn = clients.iam.create_open_id_connect_provider(
-                Url=config.oidc.issuer_url, ClientIDList=[config.oidc.client_id],
+                Url=config.oidc.issuer, ClientIDList=[config.oidc.client_id],
                 Tags=names.iam_tags(),
             )["OpenIDConnectProviderArn"]
             return replace(observed, provider=ObservedProvider(

@@ -13,7 +13,7 @@ from typing import Any
 from qbizfed import policies
 from qbizfed.aws.provision.names import StackNames, service_linked_role_arn
 from qbizfed.aws.provision.observed import ObservedStack
-from qbizfed.config import Mode, StackConfig
+from qbizfed.settings.stack import Mode, StackConfig
 
 PENDING_APPLICATION_ID = "<application-id-after-create>"
 
@@ -105,4 +105,4 @@ def web_identity_provider_configuration(config: StackConfig, observed: ObservedS
         return {"openIDConnectConfiguration": {
             "secretsArn": observed.secret_arn or config.oidc.secret_id, "secretsRole": role}}
     assert config.saml is not None
-    return {"samlConfiguration": {"authenticationUrl": config.saml.sso_url}}
+    return {"samlConfiguration": {"authenticationUrl": config.saml.idp_sso_url}}

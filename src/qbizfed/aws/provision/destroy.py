@@ -25,7 +25,7 @@ from qbizfed.aws.provision.observed import (
 from qbizfed.aws.provision.plan import Action, Change, Plan, Resource
 from qbizfed.aws.provision.progress import Progress, SilentProgress
 from qbizfed.aws.provision.waiting import wait_until_gone
-from qbizfed.config import StackConfig
+from qbizfed.settings.stack import StackConfig
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from qbizfed.aws.provision.observed import ObservedStack
-from qbizfed.config import Mode, StackConfig
+from qbizfed.settings.stack import Mode, StackConfig
 
 ROLE_ATTRIBUTE = "https://aws.amazon.com/SAML/Attributes/Role"
 SESSION_NAME_ATTRIBUTE = "https://aws.amazon.com/SAML/Attributes/RoleSessionName"
@@ -89,19 +89,19 @@ def idp_instructions(config: StackConfig, observed: ObservedStack) -> IdpInstruc
     if config.mode is Mode.OIDC:
         assert config.oidc is not None
         redirects = [f"{base}/authorization-code/callback"]
-        if config.oidc.custom_app_redirect_uri:
-            redirects.append(config.oidc.custom_app_redirect_uri)
+        if config.oidc.redirect_uri:
+            redirects.append(config.oidc.redirect_uri)
         return replace(
             common,
             redirect_uris=tuple(redirects),
-            sign_out_uri=config.oidc.sign_out_uri,
+            sign_out_uri=config.oidc.logout_redirect_uri,
             required_attributes=((OIDC_TAGS_CLAIM,
                                   '{"principal_tags": {"Email": ["<user email>"]}}'),),
         )
     assert config.saml is not None
     acs = [f"{base}/saml"]
-    if config.saml.custom_acs_url:
-        acs.append(config.saml.custom_acs_url)
+    if config.saml.acs_url:
+        acs.append(config.saml.acs_url)
     return replace(
         common,
         acs_urls=tuple(acs),

@@ -28,8 +28,8 @@ from qbizfed.aws.provision.names import (
     STACK_TAG,
     StackNames,
 )
-from qbizfed.config import Mode, StackConfig
 from qbizfed.errors import AwsError, ConfigError
+from qbizfed.settings.stack import Mode, StackConfig
 
 NOT_FOUND_CODES = frozenset({"ResourceNotFoundException", "NoSuchEntity", "NoSuchEntityException"})
 DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",

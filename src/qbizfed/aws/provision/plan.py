@@ -18,8 +18,8 @@ from enum import StrEnum
 from qbizfed.aws.provision import desired
 from qbizfed.aws.provision.names import StackNames
 from qbizfed.aws.provision.observed import ObservedRole, ObservedStack
-from qbizfed.config import Mode, StackConfig
 from qbizfed.policies import policies_equal
+from qbizfed.settings.stack import Mode, StackConfig
 
 
 class Action(StrEnum):
@@ -98,7 +98,7 @@ def diff_provider(config: StackConfig, observed: ObservedStack) -> Change:
     prov = observed.provider
     if config.mode is Mode.OIDC:
         assert config.oidc is not None
-        name = config.oidc.issuer_url
+        name = config.oidc.issuer
         if prov is None:
             return Change(Resource.PROVIDER, name, Action.CREATE)
         if config.oidc.client_id not in prov.client_ids:

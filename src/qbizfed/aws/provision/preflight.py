@@ -19,11 +19,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from qbizfed.config import Mode, StackConfig
 from qbizfed.errors import ConfigError, NetworkError
 from qbizfed.identity.discovery import discover, fetch_blocking, well_known_url
 from qbizfed.identity.errors import DiscoveryDocumentError, IdpUnreachableError
 from qbizfed.identity.saml_metadata import SamlMetadataError, parse_idp_metadata
+from qbizfed.settings.stack import Mode, StackConfig
 
 EXPIRY_WARNING = dt.timedelta(days=30)
 SAML_SETTING = "saml.metadata_document (SAML_METADATA_DOCUMENT)"
@@ -62,7 +62,7 @@ def check_saml(config: StackConfig, *, now: dt.datetime | None = None) -> Prefli
 
 def check_oidc(config: StackConfig) -> PreflightReport:
     assert config.oidc is not None
-    issuer = config.oidc.issuer_url
+    issuer = config.oidc.issuer
     allow_http = config.oidc.allow_insecure_loopback_http
     try:
         metadata = fetch_blocking(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from qbizfed.aws.provision.names import StackNames
 from qbizfed.aws.provision.observed import ObservedRole, ObservedStack
-from qbizfed.config import Mode, StackConfig
+from qbizfed.settings.stack import Mode, StackConfig
 
 MISSING = "MISSING"
 
@@ -37,7 +37,7 @@ def status_rows(config: StackConfig, observed: ObservedStack) -> tuple[StatusRow
                   observed.service_role_arn or ""),
     ]
     prov = observed.provider
-    prov_name = (config.oidc.issuer_url if config.mode is Mode.OIDC and config.oidc
+    prov_name = (config.oidc.issuer if config.mode is Mode.OIDC and config.oidc
                  else names.saml_provider)
     rows.append(StatusRow("IAM identity provider", prov_name,
                           MISSING if prov is None else

@@ -19,7 +19,7 @@ from typing import Any
 from qbizfed import policies
 from qbizfed.aws.provision.kms_keys import template_key_arn
 from qbizfed.aws.provision.names import STACK_TAG, StackNames
-from qbizfed.config import Mode, StackConfig
+from qbizfed.settings.stack import Mode, StackConfig
 
 ACCOUNT = "${AWS::AccountId}"
 APP_ARN = "${Application.ApplicationArn}"
@@ -67,7 +67,7 @@ def cloudformation_template(config: StackConfig) -> dict[str, Any]:
         assert config.oidc is not None
         resources["IdentityProvider"] = {
             "Type": "AWS::IAM::OIDCProvider",
-            "Properties": {"Url": config.oidc.issuer_url,
+            "Properties": {"Url": config.oidc.issuer,
                            "ClientIdList": [config.oidc.client_id], "Tags": _tags(names)},
         }
         trust = policies.oidc_trust_policy(
@@ -161,7 +161,7 @@ def cloudformation_template(config: StackConfig) -> dict[str, Any]:
             "SecretsRole": {"Fn::GetAtt": ["SecretsRole", "Arn"]}}}
     else:
         assert config.saml is not None
-        idp = {"SamlConfiguration": {"AuthenticationUrl": config.saml.sso_url}}
+        idp = {"SamlConfiguration": {"AuthenticationUrl": config.saml.idp_sso_url}}
     web_props: dict[str, Any] = {
         "ApplicationId": {"Fn::GetAtt": ["Application", "ApplicationId"]},
         "RoleArn": {"Fn::GetAtt": ["WebExperienceRole", "Arn"]},

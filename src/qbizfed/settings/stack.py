@@ -21,14 +21,17 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from qbizfed.errors import ConfigError
-from qbizfed.setting_keys import refuse_unknown_keys
+from qbizfed.settings.environment import stack_table
+from qbizfed.settings.oidc import OidcRegistration
+from qbizfed.settings.saml import SamlRegistration
+from qbizfed.settings.toml_file import naming_file, refuse_unknown_keys
 from qbizfed.url_policy import is_loopback_host
 
 #: Regions where Amazon Q Business is offered (docs/aws-facts.md).
@@ -51,6 +54,10 @@ _KMS_KEY_REFERENCE = re.compile(
 )
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _CLIENT_ID = re.compile(r"^[\x21-\x7e]{1,255}$")
+#: Your own app's callback and sign-out URIs when [oidc] does not name them (printed for
+#: the IdP's administrator).
+DEFAULT_REDIRECT_URI = "http://localhost:8000/auth/oidc/callback"
+DEFAULT_SIGN_OUT_URI = "http://localhost:8000/login/oidc"
 
 
 class Mode(StrEnum):
@@ -68,39 +75,6 @@ class SubscriptionType(StrEnum):
 
 
 @dataclass(frozen=True)
-class OidcSettings:
-    """The OIDC IdP (an app integration of type "web application") and its client secret."""
-
-    issuer_url: str
-    client_id: str
-    secret_id: str
-    """``AWS_SECRET_ID``: the Secrets Manager secret holding the IdP client secret."""
-    secret_kms_key: str | None = None
-    """``AWS_SECRET_ENCRYPTION_KEY``: the KMS key that encrypts that secret, if not AWS-managed."""
-    custom_app_redirect_uri: str | None = "http://localhost:8000/auth/oidc/callback"
-    sign_out_uri: str | None = "http://localhost:8000/login/oidc"
-    allow_insecure_loopback_http: bool = False
-    """Allow an ``http://127.0.0.1`` issuer (the local stack only; AWS IAM demands https)."""
-
-    @property
-    def provider_path(self) -> str:
-        """The issuer without its scheme: IAM's provider URL and the condition-key prefix."""
-        split = urlsplit(self.issuer_url)
-        return (split.netloc + split.path).rstrip("/")
-
-
-@dataclass(frozen=True)
-class SamlSettings:
-    """The SAML IdP: its metadata, its sign-in URL and where responses are posted."""
-
-    metadata_document: str = field(repr=False)
-    sso_url: str
-    custom_acs_url: str | None = None
-    regional_signin_url: str | None = None
-    """Extra ``SAML:aud`` value, ``https://<region>.signin.aws.amazon.com/saml`` by default."""
-
-
-@dataclass(frozen=True)
 class StackConfig:
     """One IAM-federated Q Business application and everything it needs."""
 
@@ -108,8 +82,8 @@ class StackConfig:
     mode: Mode
     region: str
     account_id: str | None = None
-    oidc: OidcSettings | None = None
-    saml: SamlSettings | None = None
+    oidc: OidcRegistration | None = None
+    saml: SamlRegistration | None = None
     auto_subscribe: SubscriptionType | None = SubscriptionType.Q_BUSINESS
     require_email_tag: bool = True
     """Require ``aws:RequestTag/Email`` on the assume statement (reject tokens without Email)."""
@@ -132,8 +106,8 @@ class StackConfig:
         if self.saml is None:
             return ()
         values = [self.saml.regional_signin_url or regional_signin_url(self.region)]
-        if self.saml.custom_acs_url:
-            values.append(self.saml.custom_acs_url)
+        if self.saml.acs_url:
+            values.append(self.saml.acs_url)
         return tuple(dict.fromkeys(values))
 
 
@@ -187,6 +161,8 @@ def check_url(
 
 
 def _require(setting: str, value: object, hint: str) -> str:
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{setting} must be a string", remedy=f'quote it: {setting} = "..."')
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{setting} is not set", remedy=hint)
     return value.strip()
@@ -256,7 +232,7 @@ def slug_from_url(url: str) -> str:
     return (slug[:40].rstrip("-")) or "qbizfed"
 
 
-def _parse_oidc(table: Mapping[str, Any]) -> OidcSettings:
+def _parse_oidc(table: Mapping[str, Any]) -> OidcRegistration:
     issuer = _require("oidc.issuer_url (IDP_ISSUER_URL)", table.get("issuer_url"),
                       "set it to your IdP's issuer, e.g. https://dev-1.okta.com/oauth2/default")
     allow_http = _bool("oidc.allow_insecure_loopback_http",
@@ -288,21 +264,20 @@ def _parse_oidc(table: Mapping[str, Any]) -> OidcSettings:
                    "use the key's id, ARN (arn:aws:kms:<region>:<account>:key/<key id>), "
                    "alias name (alias/<name>) or alias ARN")
     redirect = _optional_str("oidc.custom_app_redirect_uri", table.get(
-        "custom_app_redirect_uri", OidcSettings.custom_app_redirect_uri))
-    sign_out = _optional_str("oidc.sign_out_uri", table.get(
-        "sign_out_uri", OidcSettings.sign_out_uri))
+        "custom_app_redirect_uri", DEFAULT_REDIRECT_URI))
+    sign_out = _optional_str("oidc.sign_out_uri", table.get("sign_out_uri", DEFAULT_SIGN_OUT_URI))
     for setting, value in (("oidc.custom_app_redirect_uri", redirect),
                            ("oidc.sign_out_uri", sign_out)):
         if value is not None:
             check_url(setting, value, allow_loopback_http=True)
-    return OidcSettings(
-        issuer_url=issuer, client_id=client_id, secret_id=secret_id, secret_kms_key=kms,
-        custom_app_redirect_uri=redirect, sign_out_uri=sign_out,
+    return OidcRegistration(
+        issuer=issuer, client_id=client_id, secret_id=secret_id, secret_kms_key=kms,
+        redirect_uri=redirect or "", logout_redirect_uri=sign_out,
         allow_insecure_loopback_http=allow_http,
     )
 
 
-def _parse_saml(table: Mapping[str, Any], base_dir: Path | None) -> SamlSettings:
+def _parse_saml(table: Mapping[str, Any], base_dir: Path | None) -> SamlRegistration:
     document = _optional_str("saml.metadata_document", table.get("metadata_document"))
     metadata_file = _optional_str("saml.metadata_file", table.get("metadata_file"))
     if document is None and metadata_file is not None:
@@ -337,8 +312,8 @@ def _parse_saml(table: Mapping[str, Any], base_dir: Path | None) -> SamlSettings
                              table.get("regional_signin_url"))
     if regional is not None:
         check_url("saml.regional_signin_url (REGIONAL_SIGNIN_ENDPOINT_URL)", regional)
-    return SamlSettings(metadata_document=document, sso_url=sso, custom_acs_url=acs,
-                        regional_signin_url=regional)
+    return SamlRegistration(idp_sso_url=sso, metadata_document=document, acs_url=acs or "",
+                   regional_signin_url=regional)
 
 
 def config_from_mapping(data: Mapping[str, Any], *, base_dir: Path | None = None) -> StackConfig:
@@ -406,17 +381,29 @@ def config_from_mapping(data: Mapping[str, Any], *, base_dir: Path | None = None
     )
 
 
+_TABLE_KEYS: Mapping[str, frozenset[str]] = {
+    "oidc": frozenset({"issuer_url", "client_id", "secret_id", "secret_kms_key",
+                       "custom_app_redirect_uri", "sign_out_uri",
+                       "allow_insecure_loopback_http"}),
+    "saml": frozenset({"metadata_document", "metadata_file", "sso_url", "custom_acs_url",
+                       "regional_signin_url"}),
+    "application": frozenset({"auto_subscribe", "require_email_tag", "service_role_arn",
+                              "ensure_service_linked_role", "kms_key_arn", "q_apps", "title"}),
+}  # fmt: skip
+
+
 def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = data.get(key, {})
     if not isinstance(value, Mapping):
         raise ConfigError(f"[{key}] must be a table", remedy=f"write it as a [{key}] section")
+    refuse_unknown_keys(value, _TABLE_KEYS[key], where=f"[{key}]")
     return value
 
 
-def default_name(mode: Mode, oidc: OidcSettings | None, saml: SamlSettings | None) -> str:
+def default_name(mode: Mode, oidc: OidcRegistration | None, saml: SamlRegistration | None) -> str:
     """A stable stack name derived from the issuer URL or the metadata's entityID."""
     if mode is Mode.OIDC and oidc is not None:
-        return slug_from_url(oidc.issuer_url)
+        return slug_from_url(oidc.issuer)
     if saml is not None:
         match = re.search(r"entityID\s*=\s*[\"']([^\"']+)[\"']", saml.metadata_document)
         if match:
@@ -440,56 +427,13 @@ def load_config(path: Path) -> StackConfig:
         raise ConfigError(f"{path} is not valid TOML: {exc}",
                           remedy="fix the syntax (see `qbizfed admin init` for an example)"
                           ) from exc
-    return config_from_mapping(data, base_dir=path.parent)
-
-
-def mapping_from_env(env: Mapping[str, str]) -> dict[str, Any]:
-    """The sample's variables as a configuration mapping; mode inferred from what is set."""
-    has_oidc = bool(env.get("IDP_ISSUER_URL") or env.get("IDP_CLIENT_ID"))
-    has_saml = bool(env.get("SAML_METADATA_DOCUMENT") or env.get("IDP_SSO_URL"))
-    if has_oidc and has_saml:
-        raise ConfigError(
-            "both OIDC (IDP_ISSUER_URL/IDP_CLIENT_ID) and SAML (SAML_METADATA_DOCUMENT/"
-            "IDP_SSO_URL) variables are set",
-            remedy="unset one group, or use --config with mode = \"oidc\" or \"saml\"",
-        )
-    if not (has_oidc or has_saml):
-        raise ConfigError(
-            "no configuration: neither --config nor IDP_ISSUER_URL / SAML_METADATA_DOCUMENT",
-            remedy="run `qbizfed admin init` to write a config file, or export the sample's "
-            "variables (IDP_ISSUER_URL, IDP_CLIENT_ID, AWS_SECRET_ID for OIDC; "
-            "SAML_METADATA_DOCUMENT, IDP_SSO_URL for SAML)",
-        )
-    data: dict[str, Any] = {
-        "mode": "oidc" if has_oidc else "saml",
-        "region": env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION", ""),
-    }
-    if env.get("QBIZFED_STACK_NAME"):
-        data["name"] = env["QBIZFED_STACK_NAME"]
-    if env.get("AWS_ACCOUNT_ID"):
-        data["account_id"] = env["AWS_ACCOUNT_ID"]
-    if has_oidc:
-        data["oidc"] = {
-            "issuer_url": env.get("IDP_ISSUER_URL", ""),
-            "client_id": env.get("IDP_CLIENT_ID", ""),
-            "secret_id": env.get("AWS_SECRET_ID", ""),
-            "secret_kms_key": env.get("AWS_SECRET_ENCRYPTION_KEY", ""),
-            "allow_insecure_loopback_http":
-                env.get("QBIZFED_ALLOW_INSECURE_LOOPBACK_HTTP", "false"),
-        }
-    else:
-        data["saml"] = {
-            "metadata_document": env.get("SAML_METADATA_DOCUMENT", ""),
-            "sso_url": env.get("IDP_SSO_URL", ""),
-            "custom_acs_url": env.get("CUSTOM_ACS_URL", ""),
-            "regional_signin_url": env.get("REGIONAL_SIGNIN_ENDPOINT_URL", ""),
-        }
-    return data
+    with naming_file(path):
+        return config_from_mapping(data, base_dir=path.parent)
 
 
 def config_from_env(env: Mapping[str, str]) -> StackConfig:
     """A configuration from the sample's environment variables alone."""
-    return config_from_mapping(mapping_from_env(env))
+    return config_from_mapping(stack_table(env))
 
 
 def resolve_config(path: Path | None, env: Mapping[str, str]) -> StackConfig:

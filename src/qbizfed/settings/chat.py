@@ -1,40 +1,35 @@
-"""Settings of the chat pages of ``qbizfed serve``: which Q Business application to talk to.
+"""``[serve.chat]``: which Q Business application the chat pages of ``serve`` talk to.
 
 An OIDC-federated and a SAML-federated application are different Q Business
 applications (``identityType`` is fixed at creation), so a broker offering both
-sign-ins needs one application id per protocol::
+sign-ins needs one application id per protocol (TOML key / variable)::
 
-    QBUSINESS_APPLICATION_ID        default for both protocols
-    QBUSINESS_OIDC_APPLICATION_ID   overrides it for users signed in with OIDC
-    QBUSINESS_SAML_APPLICATION_ID   overrides it for users signed in with SAML
+    application_id       QBUSINESS_APPLICATION_ID        default for both protocols
+    oidc_application_id  QBUSINESS_OIDC_APPLICATION_ID   for users signed in with OIDC
+    saml_application_id  QBUSINESS_SAML_APPLICATION_ID   for users signed in with SAML
 
 Without any of them the chat pages say so (with the remedy) instead of failing.
 
-``QBIZFED_CHAT_CONCURRENCY`` (default 32) bounds the Q Business calls in flight at once
-in one ``serve`` process (each holds a worker thread while it waits).
+``max_concurrent_calls`` / ``QBIZFED_CHAT_CONCURRENCY`` (default 32) bounds the Q Business
+calls in flight at once in one ``serve`` process (each holds a worker thread while it waits).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from qbizfed.errors import ConfigError
+from qbizfed.settings.environment import SERVE_CHAT
 
 Protocol = Literal["oidc", "saml"]
 # botocore's model: ApplicationId is a UUID-like 36-character id.
 _APPLICATION_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{35}$")
 
-ENV_DEFAULT = "QBUSINESS_APPLICATION_ID"
-ENV_CONCURRENCY = "QBIZFED_CHAT_CONCURRENCY"
+ENV_CONCURRENCY = SERVE_CHAT["max_concurrent_calls"]
 DEFAULT_CONCURRENCY = 32
-ENV_BY_PROTOCOL: Mapping[Protocol, str] = {
-    "oidc": "QBUSINESS_OIDC_APPLICATION_ID",
-    "saml": "QBUSINESS_SAML_APPLICATION_ID",
-}
 
 
 @dataclass(frozen=True)
@@ -59,14 +54,14 @@ class ChatSettings:
 
     def check(self) -> ChatSettings:
         """Raise ``ConfigError`` for an application id that cannot be one."""
-        for name, value in (
-            (ENV_DEFAULT, self.application_id),
-            (ENV_BY_PROTOCOL["oidc"], self.oidc_application_id),
-            (ENV_BY_PROTOCOL["saml"], self.saml_application_id),
+        for key, value in (
+            ("application_id", self.application_id),
+            ("oidc_application_id", self.oidc_application_id),
+            ("saml_application_id", self.saml_application_id),
         ):
             if value is not None and not _APPLICATION_ID.match(value):
                 raise ConfigError(
-                    f"{name} is not a Q Business application id",
+                    f"serve.chat.{key} ({SERVE_CHAT[key]}) is not a Q Business application id",
                     remedy="copy the 36-character id from `qbizfed admin status` or the console",
                 )
         if self.subscription_retries < 0 or self.subscription_backoff_seconds < 0:
@@ -80,19 +75,19 @@ class ChatSettings:
             )
         return self
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ChatSettings:
-        """Read the ``QBUSINESS_*APPLICATION_ID`` variables (see the module docstring)."""
-        env = os.environ if env is None else env
-        concurrency = env.get(ENV_CONCURRENCY, "").strip() or str(DEFAULT_CONCURRENCY)
-        if not concurrency.isdigit():
-            raise ConfigError(
-                f"{ENV_CONCURRENCY}={concurrency!r} is not a number",
-                remedy=f"set a whole number of calls, e.g. {DEFAULT_CONCURRENCY}",
-            )
-        return cls(
-            max_concurrent_calls=int(concurrency),
-            application_id=env.get(ENV_DEFAULT, "").strip() or None,
-            oidc_application_id=env.get(ENV_BY_PROTOCOL["oidc"], "").strip() or None,
-            saml_application_id=env.get(ENV_BY_PROTOCOL["saml"], "").strip() or None,
-        ).check()
+
+def chat_from_values(values: Mapping[str, str | None], *, where: str) -> ChatSettings:
+    """The ``[serve.chat]`` section from its string values (TOML over the environment)."""
+    concurrency = (values.get("max_concurrent_calls") or "").strip() or str(DEFAULT_CONCURRENCY)
+    if not concurrency.isdigit():
+        raise ConfigError(
+            f"{ENV_CONCURRENCY}={concurrency!r} is not a number",
+            remedy=f"set a whole number of calls, e.g. {DEFAULT_CONCURRENCY} "
+            f"(serve.chat.max_concurrent_calls in {where})",
+        )
+    return ChatSettings(
+        max_concurrent_calls=int(concurrency),
+        application_id=values.get("application_id") or None,
+        oidc_application_id=values.get("oidc_application_id") or None,
+        saml_application_id=values.get("saml_application_id") or None,
+    ).check()

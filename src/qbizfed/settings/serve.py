@@ -31,37 +31,47 @@ certificate, ``QBIZFED_*`` switches). A ``[serve]`` table of the file given to
     role_arn = "arn:aws:iam::123456789012:role/qbiz-web"            # optional
     provider_arn = "arn:aws:iam::123456789012:saml-provider/okta"   # optional
 
+    [serve.chat]                        # see qbizfed.settings.chat
+    application_id = "11111111-2222-3333-4444-555555555555"
+    max_concurrent_calls = 32
+
+    [serve.sessions]
+    store = "redis://redis.internal:6379/0"   # QBIZFED_SESSION_STORE; default memory://
+    key_env = "QBIZFED_SESSION_KEY"           # or key = "..." (base64 AES keys)
+
+The variables each table stands for are named in :mod:`qbizfed.settings.environment`.
 Unknown keys and values of the wrong type in these tables are refused, naming the key
-and the file. Secrets are held in :class:`starlette.datastructures.Secret`, whose
-``repr`` is masked.
+and the file. Secrets never appear in a ``repr``: the client secret and SP key are
+fields hidden from it, the session key a :class:`starlette.datastructures.Secret`.
 """
 
 from __future__ import annotations
 
-import os
 import tomllib
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Secret
 
 from qbizfed.errors import ConfigError
-from qbizfed.setting_keys import refuse_unknown_keys
+from qbizfed.settings.chat import ChatSettings, chat_from_values
+from qbizfed.settings.environment import (
+    SERVE_CHAT,
+    SERVE_OIDC,
+    SERVE_SAML,
+    SERVE_SESSIONS,
+    secret_from_env,
+    serve_top_level,
+    table_from_env,
+)
+from qbizfed.settings.oidc import OidcRegistration, issuer_from_discovery_url
+from qbizfed.settings.saml import SamlRegistration
+from qbizfed.settings.toml_file import check_table, naming_file
 from qbizfed.url_policy import require_secure_url
-
-WELL_KNOWN_SUFFIX = "/.well-known/openid-configuration"
-EndSessionMethod = Literal["redirect", "post"]
-
-
-def issuer_from_discovery_url(url: str) -> str:
-    """The sample's ``OIDC_DISCOVERY_URL`` may be the issuer or its discovery document URL."""
-    url = url.strip()
-    if url.endswith(WELL_KNOWN_SUFFIX):
-        return url[: -len(WELL_KNOWN_SUFFIX)]
-    return url
 
 
 def _origin(url: str) -> str:
@@ -70,57 +80,21 @@ def _origin(url: str) -> str:
 
 
 @dataclass(frozen=True)
-class OidcSettings:
-    """One OpenID Connect relying party registration at the IdP."""
+class SessionSettings:
+    """Where browser sessions live (``[serve.sessions]``), and the key that seals them."""
 
-    issuer: str
-    client_id: str
-    client_secret: Secret | None
-    redirect_uri: str
-    role_arn: str
-    logout_redirect_uri: str | None = None
-    scopes: tuple[str, ...] = ("openid", "email", "profile")
-    end_session_method: EndSessionMethod = "redirect"
-    """``redirect``: RP-initiated logout by redirect with ``client_id`` and no
-    ``id_token_hint``; ``post``: send ``id_token_hint`` in a form POST (never in a URL)."""
-    allow_insecure_loopback_http: bool = False
-    offline_access: bool = True
-    """Ask for ``offline_access`` when the IdP advertises it: its refresh token lets the
-    broker renew the user's credentials until ``max_session_seconds``."""
-    prompt: str | None = None
-    """``prompt`` of every authorization request; some IdPs (``oidc-provider``) grant
-    ``offline_access`` only with ``consent``."""
-
-
-@dataclass(frozen=True)
-class SamlSettings:
-    """This deployment as a SAML service provider of one IdP."""
-
-    idp_sso_url: str
-    idp_issuer: str
-    acs_url: str
-    idp_certificate: str = field(repr=False, default="")
-    """The IdP's signing certificate (PEM); nothing is accepted without it."""
-    sp_entity_id: str = ""
-    """Defaults to ``acs_url``, which is also the audience AWS expects (``SAML:aud``)."""
-    role_arn: str | None = None
-    provider_arn: str | None = None
-    sp_private_key: Secret | None = None
-    sp_certificate: str | None = None
-    allow_unsolicited: bool = False
-    allow_insecure_loopback_http: bool = False
-
-    @property
-    def entity_id(self) -> str:
-        return self.sp_entity_id or self.acs_url
+    store: str = "memory://"
+    """``memory://`` (one instance) or ``redis://``, ``rediss://``, ``unix://`` (several)."""
+    key: Secret | None = None
+    """``QBIZFED_SESSION_KEY``: base64 AES keys, current first; needed by Redis stores."""
 
 
 @dataclass(frozen=True)
 class WebSettings:
     """Everything ``create_app`` needs besides its injected clients."""
 
-    oidc: OidcSettings | None = None
-    saml: SamlSettings | None = None
+    oidc: OidcRegistration | None = None
+    saml: SamlRegistration | None = None
     public_url: str | None = None
     """The URL users reach the broker at; its scheme decides Secure cookies and HSTS."""
     trusted_hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
@@ -143,6 +117,8 @@ class WebSettings:
     """A chat question with its attachments: Q Business takes 5 files of 10 MiB, plus 1 MiB."""
     max_saml_body_bytes: int = 512 * 1024
     """The SAML ACS POST: a base64 response of at most 256 KiB, form-encoded, and RelayState."""
+    chat: ChatSettings = field(default_factory=ChatSettings)
+    sessions: SessionSettings = field(default_factory=SessionSettings)
 
     @property
     def cookie_secure(self) -> bool:
@@ -209,6 +185,13 @@ class WebSettings:
                     f"serve.{name} is {getattr(self, name)}; it must be at least 1024 bytes",
                     remedy=f"give {name} in bytes (the default suits most deployments)",
                 )
+        if not self.sessions.store.startswith("memory:") and self.sessions.key is None:
+            raise ConfigError(
+                f"serve.sessions.store is {urlsplit(self.sessions.store).scheme}://... but no "
+                "session key is set to encrypt sessions and credentials",
+                remedy="set serve.sessions.key (or key_env, or QBIZFED_SESSION_KEY) to 32 random "
+                "bytes in base64 (openssl rand -base64 32), the same on every instance",
+            )
         if "*" in self.trusted_hosts and self.cookie_secure:
             raise ConfigError(
                 "trusted_hosts is '*' on a public https deployment",
@@ -235,7 +218,7 @@ def _read_text(path: str, *, what: str, base: Path | None) -> str:
         ) from exc
 
 
-def _oidc_from(values: Mapping[str, str | None], base: Path | None) -> OidcSettings | None:
+def _oidc_from(values: Mapping[str, str | None], base: Path | None) -> OidcRegistration | None:
     needed = ("discovery_url", "client_id", "redirect_uri", "role_arn")
     present = {k: values.get(k) for k in needed}
     if not any(present.values()):
@@ -255,10 +238,10 @@ def _oidc_from(values: Mapping[str, str | None], base: Path | None) -> OidcSetti
         )
     scopes = tuple((values.get("scopes") or "openid email profile").split())
     offline = (values.get("offline_access") or "true").lower()
-    return OidcSettings(
+    return OidcRegistration(
         issuer=issuer_from_discovery_url(str(present["discovery_url"])),
         client_id=str(present["client_id"]),
-        client_secret=Secret(secret) if secret else None,
+        client_secret=secret or None,
         redirect_uri=str(present["redirect_uri"]),
         role_arn=str(present["role_arn"]),
         logout_redirect_uri=values.get("logout_redirect_uri") or None,
@@ -271,7 +254,7 @@ def _oidc_from(values: Mapping[str, str | None], base: Path | None) -> OidcSetti
     )
 
 
-def _saml_from(values: Mapping[str, str | None], base: Path | None) -> SamlSettings | None:
+def _saml_from(values: Mapping[str, str | None], base: Path | None) -> SamlRegistration | None:
     needed = ("idp_sso_url", "idp_issuer", "acs_url")
     present = {k: values.get(k) for k in needed}
     if not any(present.values()):
@@ -292,7 +275,7 @@ def _saml_from(values: Mapping[str, str | None], base: Path | None) -> SamlSetti
     if not sp_cert and values.get("sp_certificate_file"):
         sp_cert = _read_text(str(values["sp_certificate_file"]), what="SP certificate", base=base)
     flag = values.get("allow_insecure_loopback_http") or ""
-    return SamlSettings(
+    return SamlRegistration(
         idp_sso_url=str(present["idp_sso_url"]),
         idp_issuer=str(present["idp_issuer"]),
         acs_url=str(present["acs_url"]),
@@ -300,43 +283,11 @@ def _saml_from(values: Mapping[str, str | None], base: Path | None) -> SamlSetti
         sp_entity_id=values.get("sp_entity_id") or "",
         role_arn=values.get("role_arn") or None,
         provider_arn=values.get("provider_arn") or None,
-        sp_private_key=Secret(key) if key else None,
+        sp_private_key=key or None,
         sp_certificate=sp_cert or None,
         allow_unsolicited=(values.get("allow_unsolicited") or "").lower() in _TRUE,
         allow_insecure_loopback_http=flag.lower() in _TRUE,
     )
-
-
-_OIDC_ENV = {
-    "discovery_url": "OIDC_DISCOVERY_URL",
-    "client_id": "OIDC_CLIENT_ID",
-    "client_secret": "OIDC_CLIENT_SECRET",
-    "redirect_uri": "OIDC_REDIRECT_URI",
-    "logout_redirect_uri": "LOGOUT_REDIRECT_URI",
-    "role_arn": "OIDC_ROLE_ARN",
-    "scopes": "QBIZFED_OIDC_SCOPES",
-    "end_session_method": "QBIZFED_OIDC_END_SESSION_METHOD",
-    "allow_insecure_loopback_http": "QBIZFED_ALLOW_INSECURE_LOOPBACK_HTTP",
-    "offline_access": "QBIZFED_OIDC_OFFLINE_ACCESS",
-    "prompt": "QBIZFED_OIDC_PROMPT",
-}
-_SAML_ENV = {
-    "idp_sso_url": "IDP_SSO_URL",
-    "idp_issuer": "IDP_ISSUER",
-    "acs_url": "CUSTOM_ACS_URL",
-    "role_arn": "WEB_EXPERIENCE_ROLE_ARN",
-    "provider_arn": "IAM_IDENTITY_PROVIDER_ARN",
-    "idp_certificate_file": "QBIZFED_SAML_IDP_CERT_FILE",
-    "sp_entity_id": "QBIZFED_SAML_SP_ENTITY_ID",
-    "sp_private_key_file": "QBIZFED_SAML_SP_KEY_FILE",
-    "sp_certificate_file": "QBIZFED_SAML_SP_CERT_FILE",
-    "allow_unsolicited": "QBIZFED_SAML_ALLOW_UNSOLICITED",
-    "allow_insecure_loopback_http": "QBIZFED_ALLOW_INSECURE_LOOPBACK_HTTP",
-}
-
-
-def _env_table(env: Mapping[str, str], names: Mapping[str, str]) -> dict[str, str | None]:
-    return {key: env.get(var) or None for key, var in names.items()}
 
 
 # What each [serve] table may hold, and of which type ("str", "int", "bool", "strings":
@@ -348,56 +299,32 @@ _SERVE_KEYS: Mapping[str, str] = {
     "anonymous_session_seconds": "int", "max_body_bytes": "int",
     "max_chat_body_bytes": "int", "max_saml_body_bytes": "int",
     "trusted_hosts": "strings", "secure_cookies": "bool", "oidc": "table", "saml": "table",
+    "chat": "table", "sessions": "table",
 }  # fmt: skip
 _OIDC_KEYS: Mapping[str, str] = {
-    **{key: "str" for key in _OIDC_ENV},
+    **{key: "str" for key in SERVE_OIDC},
     "scopes": "words", "allow_insecure_loopback_http": "bool", "client_secret_env": "str",
     "offline_access": "bool",
 }  # fmt: skip
 _SAML_KEYS: Mapping[str, str] = {
-    **{key: "str" for key in _SAML_ENV},
+    **{key: "str" for key in SERVE_SAML},
     "allow_unsolicited": "bool", "allow_insecure_loopback_http": "bool",
     "idp_certificate": "str", "sp_private_key": "str", "sp_certificate": "str",
     "sp_private_key_env": "str",
 }  # fmt: skip
-_KIND_TEXT = {
-    "str": "a string (quote it)", "int": "an integer", "bool": "true or false",
-    "strings": "a list of strings", "words": "a list of strings", "table": "a table",
+_CHAT_KEYS: Mapping[str, str] = {
+    **{key: "str" for key in SERVE_CHAT}, "max_concurrent_calls": "int",
 }  # fmt: skip
-
-
-def _fits(value: object, kind: str) -> bool:
-    if kind == "str":
-        return isinstance(value, str)
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "bool":
-        return isinstance(value, bool)
-    if kind == "table":
-        return isinstance(value, dict)
-    if kind == "words" and isinstance(value, str):
-        return True
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
-
-
-def check_table(
-    table: Mapping[str, Any], schema: Mapping[str, str], *, where: str, source: Path
-) -> None:
-    """Refuse unknown keys and values of the wrong type, naming the key and the file."""
-    refuse_unknown_keys(
-        table, schema, where=f"[{where}] in {source}",
-        remedy=f"check the spelling in {source}; [{where}] takes {', '.join(sorted(schema))}",
-    )  # fmt: skip
-    for key, value in table.items():
-        if not _fits(value, schema[key]):
-            raise ConfigError(
-                f"{where}.{key} in {source} must be {_KIND_TEXT[schema[key]]}",
-                remedy=f"fix {key} in the [{where}] table of {source}",
-            )
+_SESSIONS_KEYS: Mapping[str, str] = {"store": "str", "key": "str", "key_env": "str"}
+_SECTIONS: Mapping[str, Mapping[str, str]] = {
+    "oidc": _OIDC_KEYS, "saml": _SAML_KEYS, "chat": _CHAT_KEYS, "sessions": _SESSIONS_KEYS,
+}  # fmt: skip
+# A secret may be named by the variable holding it (``client_secret_env = "VAR"``).
+_SECRETS_BY_VARIABLE = ("client_secret", "sp_private_key", "key")
 
 
 def _toml_table(table: Mapping[str, Any], *, where: str, env: Mapping[str, str]) -> dict[str, str]:
-    """A checked [serve.oidc] / [serve.saml] table as the environment's string values."""
+    """A checked [serve.*] table as the environment's string values."""
     out: dict[str, str] = {}
     for key, value in table.items():
         if key.endswith("_env"):
@@ -408,66 +335,72 @@ def _toml_table(table: Mapping[str, Any], *, where: str, env: Mapping[str, str])
             out[key] = " ".join(value)
         else:
             out[key] = str(value)
-    for key in ("client_secret", "sp_private_key"):
+    for key in _SECRETS_BY_VARIABLE:
         var = table.get(f"{key}_env")
         if isinstance(var, str) and var:
-            if not env.get(var):
-                raise ConfigError(
-                    f"{where}.{key}_env names {var}, which is not set",
-                    remedy=f"export {var} before starting qbizfed serve",
-                )
-            out[key] = env[var]
+            out[key] = secret_from_env(env, var, setting=f"{where}.{key}_env")
     return out
 
 
-def load_settings(
-    config_file: Path | None = None, *, env: Mapping[str, str] | None = None
-) -> WebSettings:
-    """Settings from the environment, overridden by ``[serve]`` of ``config_file``; checked."""
-    env = os.environ if env is None else env
-    oidc_values: dict[str, str | None] = _env_table(env, _OIDC_ENV)
-    saml_values: dict[str, str | None] = _env_table(env, _SAML_ENV)
+def _read_serve_table(config_file: Path) -> Mapping[str, Any]:
+    try:
+        document = tomllib.loads(config_file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {config_file}: {exc.strerror}", remedy="check the --config path"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{config_file} is not valid TOML: {exc}", remedy="fix the syntax error"
+        ) from exc
+    serve = document.get("serve", {})
+    if not isinstance(serve, dict):
+        raise ConfigError(f"[serve] in {config_file} is not a table", remedy="use [serve]")
+    check_table(serve, _SERVE_KEYS, where="serve", source=config_file)
+    for name, schema in _SECTIONS.items():
+        check_table(serve.get(name, {}), schema, where=f"serve.{name}", source=config_file)
+    return serve
+
+
+def load_settings(config_file: Path | None = None, *, env: Mapping[str, str]) -> WebSettings:
+    """Settings from ``env`` (see :mod:`qbizfed.settings.environment`), overridden key by
+    key by ``[serve]`` of ``config_file``; checked."""
+    sections = {
+        "oidc": table_from_env(env, SERVE_OIDC),
+        "saml": table_from_env(env, SERVE_SAML),
+        "chat": table_from_env(env, SERVE_CHAT),
+        "sessions": table_from_env(env, SERVE_SESSIONS),
+    }
     serve: Mapping[str, Any] = {}
     base: Path | None = None
+    where = "the environment"
     if config_file is not None:
         base = config_file.expanduser().resolve().parent
-        try:
-            document = tomllib.loads(config_file.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read {config_file}: {exc.strerror}", remedy="check the --config path"
-            ) from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(
-                f"{config_file} is not valid TOML: {exc}", remedy="fix the syntax error"
-            ) from exc
-        raw = document.get("serve", {})
-        if not isinstance(raw, dict):
-            raise ConfigError(f"[serve] in {config_file} is not a table", remedy="use [serve]")
-        serve = raw
-        check_table(serve, _SERVE_KEYS, where="serve", source=config_file)
-        for name, values, schema in (
-            ("oidc", oidc_values, _OIDC_KEYS),
-            ("saml", saml_values, _SAML_KEYS),
-        ):
+        serve = _read_serve_table(config_file)
+        where = f"{config_file} or the environment"
+        for name, values in sections.items():
             table = serve.get(name, {})
-            check_table(table, schema, where=f"serve.{name}", source=config_file)
             values.update(_toml_table(table, where=f"serve.{name}", env=env))
 
-    settings = WebSettings(
-        oidc=_oidc_from(oidc_values, base),
-        saml=_saml_from(saml_values, base),
-        aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-        aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
-        public_url=env.get("QBIZFED_PUBLIC_URL") or None,
+    with naming_file(config_file) if config_file is not None else nullcontext():
+        settings = WebSettings(
+            oidc=_oidc_from(sections["oidc"], base),
+            saml=_saml_from(sections["saml"], base),
+            chat=chat_from_values(sections["chat"], where=where),
+            sessions=_sessions_from(sections["sessions"]),
+            **serve_top_level(env),
+        )
+        settings = _apply_serve_table(settings, serve)
+        if "trusted_hosts" not in serve and not env.get("QBIZFED_TRUSTED_HOSTS"):
+            settings = replace(settings, trusted_hosts=default_trusted_hosts(settings))
+        return settings.check()
+
+
+def _sessions_from(values: Mapping[str, str | None]) -> SessionSettings:
+    key = values.get("key")
+    return SessionSettings(
+        store=values.get("store") or SessionSettings.store, key=Secret(key) if key else None
     )
-    hosts = env.get("QBIZFED_TRUSTED_HOSTS")
-    if hosts:
-        settings = replace(settings, trusted_hosts=tuple(h.strip() for h in hosts.split(",")))
-    settings = _apply_serve_table(settings, serve)
-    if not hosts and "trusted_hosts" not in serve:
-        settings = replace(settings, trusted_hosts=default_trusted_hosts(settings))
-    return settings.check()
 
 
 def default_trusted_hosts(settings: WebSettings) -> tuple[str, ...]:
@@ -486,7 +419,7 @@ def _apply_serve_table(settings: WebSettings, serve: Mapping[str, Any]) -> WebSe
     """The checked top-level [serve] keys over the environment's settings."""
     changes: dict[str, Any] = {}
     for key, value in serve.items():
-        if key in ("oidc", "saml") or value == "":
+        if key in _SECTIONS or value == "":
             continue
         changes[key] = tuple(value) if key == "trusted_hosts" else value
     return replace(settings, **changes)

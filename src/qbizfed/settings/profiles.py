@@ -29,20 +29,21 @@ The client secret itself is never written to this file or the cache: only the na
 the variable that holds it.
 
 The file is read with :mod:`tomllib` here, so this module does not depend on
-``qbizfed.config``; writing a profile rewrites only that profile's table.
+``qbizfed.settings.stack``; writing a profile rewrites only that profile's table.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import tomllib
 from dataclasses import dataclass, fields
 from typing import Literal
 
 from qbizfed.creds import locations, record
 from qbizfed.errors import ConfigError
-from qbizfed.setting_keys import refuse_unknown_keys
+from qbizfed.settings.environment import profile_client_secret
+from qbizfed.settings.oidc import OidcRegistration
+from qbizfed.settings.toml_file import naming_file, refuse_unknown_keys
 
 Protocol = Literal["oidc", "saml"]
 DEFAULT_SCOPES = ("openid", "email", "offline_access")
@@ -89,14 +90,21 @@ class Profile:
         """The client secret from the environment variable the profile names, if any."""
         if not self.client_secret_env:
             return None
-        value = os.environ.get(self.client_secret_env)
-        if not value:
-            raise ConfigError(
-                f"profile {self.name!r} needs the IdP client secret in "
-                f"${self.client_secret_env}, which is not set",
-                remedy=f"export {self.client_secret_env}=... (qbizfed never stores it)",
-            )
-        return value
+        return profile_client_secret(self.name, self.client_secret_env)
+
+    def oidc_registration(self, *, redirect_uri: str = "") -> OidcRegistration:
+        """The profile's OIDC client registration (an OIDC profile: validated on creation)."""
+        assert self.issuer is not None  # validated by __post_init__
+        assert self.client_id is not None
+        return OidcRegistration(
+            issuer=self.issuer,
+            client_id=self.client_id,
+            client_secret=self.client_secret(),
+            redirect_uri=redirect_uri,
+            scopes=self.scopes,
+            allow_insecure_loopback_http=self.allow_insecure_loopback_http,
+            role_arn=self.role_arn,
+        )
 
 
 def validate(profile: Profile) -> list[str]:
@@ -199,10 +207,11 @@ def load_profiles(path: str | None = None) -> dict[str, Profile]:
             "profiles must be a table of tables", remedy="write profiles with qbizfed configure"
         )
     result: dict[str, Profile] = {}
-    for name, table in tables.items():
-        if not isinstance(table, dict):
-            raise _bad_setting(name, "must be a table of settings")
-        result[name] = profile_from_table(name, table)
+    with naming_file(path or locations.config_path()):
+        for name, table in tables.items():
+            if not isinstance(table, dict):
+                raise _bad_setting(name, "must be a table of settings")
+            result[name] = profile_from_table(name, table)
     return result
 
 
