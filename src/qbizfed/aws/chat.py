@@ -479,47 +479,27 @@ class ChatClient:
         return latest if latest and latest != parent_message_id else None
 
     def list_conversations(self) -> Iterator[ConversationSummary]:
-        token: str | None = None
-        while True:
-            params: dict[str, Any] = {"applicationId": self.application_id}
-            if token:
-                params["nextToken"] = token
-            page = self._call("list_conversations", params)
-            for raw in page.get("conversations", []):
-                yield ConversationSummary(
-                    conversation_id=str(raw["conversationId"]),
-                    title=str(raw.get("title", "")),
-                    start_time=raw.get("startTime"),
-                )
-            token = page.get("nextToken")
-            if not token:
-                return
+        for raw in self._paged("list_conversations", {}, "conversations"):
+            yield ConversationSummary(
+                conversation_id=str(raw["conversationId"]),
+                title=str(raw.get("title", "")),
+                start_time=raw.get("startTime"),
+            )
 
     def history(self, conversation_id: str) -> list[HistoryMessage]:
         """Every message of a conversation, oldest first (see :func:`oldest_first`)."""
-        messages: list[HistoryMessage] = []
-        token: str | None = None
-        while True:
-            params: dict[str, Any] = {
-                "applicationId": self.application_id,
-                "conversationId": conversation_id,
-            }
-            if token:
-                params["nextToken"] = token
-            page = self._call("list_messages", params)
-            for raw in page.get("messages", []):
-                messages.append(
-                    HistoryMessage(
-                        message_id=str(raw.get("messageId", "")),
-                        kind=str(raw.get("type", "")),
-                        body=str(raw.get("body", "")),
-                        time=raw.get("time"),
-                        citations=tuple(_citation(c) for c in raw.get("sourceAttribution", [])),
-                    )
-                )
-            token = page.get("nextToken")
-            if not token:
-                break
+        messages = [
+            HistoryMessage(
+                message_id=str(raw.get("messageId", "")),
+                kind=str(raw.get("type", "")),
+                body=str(raw.get("body", "")),
+                time=raw.get("time"),
+                citations=tuple(_citation(c) for c in raw.get("sourceAttribution", [])),
+            )
+            for raw in self._paged(
+                "list_messages", {"conversationId": conversation_id}, "messages"
+            )
+        ]
         return oldest_first(messages)
 
     def retriever_ids(self) -> list[str]:
@@ -586,32 +566,21 @@ class ChatClient:
 
     def list_attachments(self, conversation_id: str) -> list[ConversationAttachment]:
         """The files attached to one of the user's conversations, newest first."""
-        found: list[ConversationAttachment] = []
-        token: str | None = None
-        while True:
-            params: dict[str, Any] = {
-                "applicationId": self.application_id,
-                "conversationId": conversation_id,
-            }
-            if token:
-                params["nextToken"] = token
-            page = self._call("list_attachments", params)
-            for raw in page.get("attachments", []):
-                found.append(
-                    ConversationAttachment(
-                        attachment_id=str(raw.get("attachmentId", "")),
-                        conversation_id=str(raw.get("conversationId", conversation_id)),
-                        name=str(raw.get("name", "")),
-                        file_type=raw.get("fileType"),
-                        file_size=raw.get("fileSize"),
-                        status=str(raw.get("status", "")),
-                        created_at=raw.get("createdAt"),
-                        error=(raw.get("error") or {}).get("errorMessage"),
-                    )
-                )
-            token = page.get("nextToken")
-            if not token:
-                return found
+        return [
+            ConversationAttachment(
+                attachment_id=str(raw.get("attachmentId", "")),
+                conversation_id=str(raw.get("conversationId", conversation_id)),
+                name=str(raw.get("name", "")),
+                file_type=raw.get("fileType"),
+                file_size=raw.get("fileSize"),
+                status=str(raw.get("status", "")),
+                created_at=raw.get("createdAt"),
+                error=(raw.get("error") or {}).get("errorMessage"),
+            )
+            for raw in self._paged(
+                "list_attachments", {"conversationId": conversation_id}, "attachments"
+            )
+        ]
 
     def delete_attachment(self, conversation_id: str, attachment_id: str) -> None:
         """Remove a file from one of the user's conversations."""
@@ -859,6 +828,22 @@ class ChatClient:
             ) from exc
         return result
 
+
+    def _paged(
+        self, method: str, params: Mapping[str, Any], items: str
+    ) -> Iterator[dict[str, Any]]:
+        """The items of every page of a ``nextToken``-paginated call on the application."""
+        token: str | None = None
+        while True:
+            page = self._call(
+                method,
+                {"applicationId": self.application_id, **params}
+                | ({"nextToken": token} if token else {}),
+            )
+            yield from page.get(items, [])
+            token = page.get("nextToken")
+            if not token:
+                return
 
     def _action(self, method: str) -> str | None:
         """The IAM action of a boto3 method (``get_document_content`` ->
