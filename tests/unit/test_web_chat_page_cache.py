@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 
-from qbizfed.aws.chat import Citation, CitedSegment, ConversationSummary, HistoryMessage
+from qbizfed.aws.chat import (
+    Citation,
+    CitedSegment,
+    ConversationAttachment,
+    ConversationSummary,
+    HistoryMessage,
+)
+from qbizfed.aws.chat_controls import ChatControls
 from qbizfed.web.chat_page_cache import (
     MAX_CACHED_MESSAGES,
     CachedPage,
@@ -42,6 +50,37 @@ def test_a_turn_extends_the_conversation_shown_and_marks_it_fresh() -> None:
     assert extended.fresh
     assert extended.history[-2:] == (QUESTION, ANSWER)
     assert last_answer_id(extended.history) == "a2"
+
+
+CONTROLS = ChatControls("EXTENDED_KNOWLEDGE_ENABLED", creator_mode_allowed=True,
+                        topics=("payroll",), blocked_phrase_count=2)  # fmt: skip
+
+
+def test_what_the_page_showed_beside_the_conversation_survives_the_store() -> None:
+    cache = ChatPageCache(InMemorySessionStore())
+    known = replace(PAGE, attachments=(), controls=CONTROLS)
+    asyncio.run(cache.put("sid", known))
+    assert asyncio.run(cache.get("sid")) == known
+
+
+def test_only_an_absence_of_attachments_is_kept_a_listed_file_is_asked_for_again() -> None:
+    cache = ChatPageCache(InMemorySessionStore())
+    attached = ConversationAttachment("a" * 36, CID, "notes.md", "md", 10, "SUCCESS")
+    asyncio.run(cache.put("sid", replace(PAGE, attachments=(attached,))))
+    cached = asyncio.run(cache.get("sid"))
+    assert cached is not None
+    assert cached.attachments is None
+
+
+def test_a_turn_that_attached_files_makes_the_attachments_unknown() -> None:
+    known = replace(PAGE, attachments=(), controls=CONTROLS)
+    plain = known.after_turn(CID, QUESTION, ANSWER)
+    assert plain is not None
+    assert plain.attachments == ()
+    assert plain.controls == CONTROLS
+    with_files = known.after_turn(CID, QUESTION, ANSWER, attached=True)
+    assert with_files is not None
+    assert with_files.attachments is None
 
 
 def test_a_turn_elsewhere_or_in_a_new_conversation_cannot_be_shown_from_the_cache() -> None:

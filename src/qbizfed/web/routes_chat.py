@@ -378,22 +378,31 @@ class PageData:
 
 @dataclass(frozen=True)
 class PageExtras:
-    """What a chat page shows beside the cached conversation: its attachments and the
-    application's chat controls (asked for on every page: a turn may attach files)."""
+    """What a chat page shows beside the conversation: its attachments and the
+    application's chat controls (asked for on every page load: a turn may attach files;
+    the page right after a turn reuses what the page before it showed, see
+    :mod:`qbizfed.web.chat_page_cache`)."""
 
     attachments: tuple[ConversationAttachment, ...]
     controls: ChatControls
 
 
-def _page_extras(client: ChatClient, conversation_id: str | None) -> PageExtras:
-    attachments = client.list_attachments(conversation_id) if conversation_id else []
+def _chat_controls(client: ChatClient) -> ChatControls:
     try:
-        controls = client.chat_controls()
+        return client.chat_controls()
     except QbizfedError as exc:  # the page still works; it just offers nothing extra
         log.info("chat controls unavailable: type=%s code=%s", type(exc).__name__,
                  getattr(exc, "code", ""))  # fmt: skip
-        controls = ChatControls.default()
-    return PageExtras(tuple(attachments), controls)
+        return ChatControls.default()
+
+
+def _page_extras(client: ChatClient, conversation_id: str | None, page: CachedPage) -> PageExtras:
+    """What ``page`` does not know yet, asked for (no call when it knows both)."""
+    attachments = page.attachments
+    if attachments is None:
+        attachments = tuple(client.list_attachments(conversation_id)) if conversation_id else ()
+    controls = page.controls if page.controls is not None else _chat_controls(client)
+    return PageExtras(attachments, controls)
 
 
 # Chat calls block for as long as Q Business takes. Sharing Starlette's whole thread
@@ -448,7 +457,9 @@ def _list_page(client: ChatClient, conversation_id: str | None) -> CachedPage:
         if len(conversations) >= MAX_CONVERSATIONS_LISTED:
             break
     history = _in_reading_order(client.history(conversation_id)) if conversation_id else []
-    return CachedPage(conversation_id, tuple(conversations), tuple(history))
+    page = CachedPage(conversation_id, tuple(conversations), tuple(history))
+    extras = _page_extras(client, conversation_id, page)  # same worker hop
+    return replace(page, attachments=extras.attachments, controls=extras.controls)
 
 
 async def _page_for(runtime: ChatRuntime, who: SignedIn, conversation_id: str | None) -> CachedPage:
@@ -466,11 +477,11 @@ async def _page_for(runtime: ChatRuntime, who: SignedIn, conversation_id: str | 
 
 
 async def _remember_turn(
-    runtime: ChatRuntime, who: SignedIn, turn: ChatTurn, *, fresh: bool = True
+    runtime: ChatRuntime, who: SignedIn, turn: ChatTurn, *, attached: bool, fresh: bool = True
 ) -> None:
     """Extend the page the user saw with this turn, for the page that follows the POST
     (``fresh``); a streamed turn's page is already in the browser (not fresh: the next
-    load lists again), but the next turn extends it."""
+    load lists again), but the next turn extends it. ``attached``: the turn sent files."""
     pages = runtime.pages
     if pages is None:
         return
@@ -481,6 +492,7 @@ async def _remember_turn(
             turn.conversation_id,
             HistoryMessage(turn.user_message_id, "USER", turn.user_message, None),
             HistoryMessage(turn.system_message_id, "SYSTEM", turn.text, None, turn.citations),
+            attached=attached,
         )
     if extended is not None:
         await pages.put(who.session.id, dataclasses.replace(extended, fresh=fresh))
@@ -508,7 +520,12 @@ async def _render_chat(
     status = 200
     try:
         page = await _page_for(runtime, who, conversation_id)
-        extras = await _with_client(runtime, who, lambda c: _page_extras(c, conversation_id))
+        if page.controls is not None and (page.attachments is not None or not conversation_id):
+            extras = PageExtras(page.attachments or (), page.controls)  # no call, no hop
+        else:
+            extras = await _with_client(
+                runtime, who, lambda c: _page_extras(c, conversation_id, page)
+            )
         data = PageData(page.conversations, tuple(_messages(page.history, conversation_id)),
                         last_answer_id(page.history), extras.attachments,
                         extras.controls)  # fmt: skip
@@ -686,7 +703,7 @@ async def ask(request: Request) -> Response:
     )  # fmt: skip
     target = _chat_path(turn.conversation_id or conversation_id)
     if not turn.failed_attachments:
-        await _remember_turn(runtime, who, turn)
+        await _remember_turn(runtime, who, turn, attached=bool(attachments))
     if turn.failed_attachments:
         # An AttachmentOutput may come back without its name: fall back to the names sent.
         names = ", ".join(f.name for f in turn.failed_attachments if f.name) or ", ".join(
