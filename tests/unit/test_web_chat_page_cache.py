@@ -101,3 +101,23 @@ def test_an_entry_of_another_shape_is_ignored() -> None:
     store = InMemorySessionStore()
     asyncio.run(store.set("chat-page:sid", {"list": "nonsense"}, ttl_seconds=60))
     assert asyncio.run(ChatPageCache(store).get("sid")) is None
+
+
+def test_a_turn_that_started_a_conversation_is_its_history_and_only_the_titles_are_unknown() -> (
+    None
+):
+    home = CachedPage(None, PAGE.conversations, (), attachments=(), controls=CONTROLS)
+    assert home.complete
+    started = home.after_turn(CID, QUESTION, ANSWER, started=True)
+    assert started is not None
+    assert started.conversation_id == CID
+    assert started.history == (QUESTION, ANSWER)
+    assert started.attachments == ()
+    assert not started.titles_known
+    assert not started.complete
+    cache = ChatPageCache(InMemorySessionStore())
+    asyncio.run(cache.put("sid", started))
+    assert asyncio.run(cache.get("sid")) == started
+    with_files = home.after_turn(CID, QUESTION, ANSWER, started=True, attached=True)
+    assert with_files is not None
+    assert with_files.attachments is None

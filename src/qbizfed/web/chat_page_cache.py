@@ -16,7 +16,9 @@ reading order, and capped, so an entry stays small.
 An entry also remembers what the page showed beside the conversation: the application's
 chat controls, and whether the conversation had no attached files. The page that follows
 a turn shows those again instead of asking Q Business (GetChatControlsConfiguration,
-ListAttachments), unless the turn attached files; every other load asks again.
+ListAttachments), unless the turn attached files; every other load asks again. A turn
+that starts a conversation is that conversation's whole history, so its page needs only
+the titles (ListConversations), not ListMessages.
 """
 
 from __future__ import annotations
@@ -58,6 +60,17 @@ class CachedPage:
     without a turn that attaches one)."""
     controls: ChatControls | None = None
     """The application's chat controls as last shown; ``None``: not known, ask."""
+    titles_known: bool = True
+    """False after a turn started a conversation: its title only ListConversations knows."""
+
+    @property
+    def complete(self) -> bool:
+        """Everything the page shows is known: it renders without a Q Business call."""
+        return (
+            self.titles_known
+            and self.controls is not None
+            and (self.attachments is not None or self.conversation_id is None)
+        )
 
     def after_turn(
         self,
@@ -66,11 +79,21 @@ class CachedPage:
         answer: HistoryMessage,
         *,
         attached: bool = False,
+        started: bool = False,
     ) -> CachedPage | None:
         """This page with a turn of ``conversation_id`` added; None if it cannot say what
-        the page now shows (a new conversation, whose title only ListConversations knows,
-        or a turn in a conversation this page did not show). A turn that ``attached``
-        files makes the attachments unknown."""
+        the page now shows (a turn in a conversation this page did not show). A turn
+        that ``attached`` files makes the attachments unknown; one that ``started`` the
+        conversation is its whole history, and makes the titles unknown."""
+        if started:
+            return replace(
+                self,
+                conversation_id=conversation_id,
+                history=(question, answer),
+                fresh=True,
+                attachments=None if attached else (),
+                titles_known=False,
+            )
         if conversation_id != self.conversation_id:
             return None
         if not any(c.conversation_id == conversation_id for c in self.conversations):
@@ -166,6 +189,7 @@ def _page_json(page: CachedPage) -> JsonObject:
         "fresh": page.fresh,
         "no_attachments": page.attachments == (),
         "controls": _controls_json(page.controls),
+        "titles": page.titles_known,
     }
 
 
@@ -180,6 +204,7 @@ def _page(data: Mapping[str, Any]) -> CachedPage:
         fresh=bool(data.get("fresh")),
         attachments=() if data.get("no_attachments") else None,
         controls=_controls(data.get("controls")),
+        titles_known=bool(data.get("titles", True)),
     )
 
 
