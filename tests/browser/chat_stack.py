@@ -32,7 +32,7 @@ from qbizfed.web.app import create_app
 from qbizfed.web.chat_settings import ChatSettings
 from qbizfed.web.routes_chat import install_chat
 from qbizfed.web.sessions import InMemorySessionStore
-from qbizfed.web.sts_issuer import StsIssuer
+from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import FAKE_ADMIN_KEY, FAKE_ADMIN_SECRET, REGION
 from tests.integration.test_serve_harness import UvicornServer
 from tests.support.chat_permissions import grant_chat_permissions
@@ -184,7 +184,7 @@ def running_chat_stack(
             session_duration_seconds=session_duration_seconds,
         )
         clock, store = MovableClock(), InMemorySessionStore()
-        app = create_app(settings, sts=StsIssuer(region=REGION, endpoint_url=aws.url),
+        app = create_app(settings, sts=ThreadPoolStsIssuer(region=REGION, endpoint_url=aws.url),
                          session_store=store, clock=clock)  # fmt: skip
         install_chat(
             app,

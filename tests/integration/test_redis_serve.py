@@ -42,7 +42,7 @@ from qbizfed.web.redis_outage import install_outage_page
 from qbizfed.web.redis_store import RedisSessionStore
 from qbizfed.web.sealing import SessionKeys
 from qbizfed.web.settings import WebSettings
-from qbizfed.web.sts_issuer import StsIssuer
+from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import REGION
 from tests.integration.test_serve_harness import UvicornServer
 from tests.peers.flows import SamlPost, browse, login_for_saml
@@ -113,7 +113,7 @@ def start_instance(
     server = server or UvicornServer()
     store = RedisSessionStore(redis_url, keys=keys)
     app = create_app(settings, session_store=store,
-                     sts=StsIssuer(region=REGION, endpoint_url=aws_url))  # fmt: skip
+                     sts=ThreadPoolStsIssuer(region=REGION, endpoint_url=aws_url))  # fmt: skip
     if customise is not None:
         customise(app)
     install_outage_page(app)

@@ -30,7 +30,7 @@ from qbizfed.local.stack import LocalAws
 from qbizfed.web.app import create_app
 from qbizfed.web.sessions import InMemorySessionStore
 from qbizfed.web.settings import OidcSettings, WebSettings
-from qbizfed.web.sts_issuer import StsIssuer
+from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import REGION
 from tests.integration.test_serve_harness import UvicornServer
 from tests.peers.flows import browse, login_for_saml
@@ -115,8 +115,8 @@ def stack(local_aws: LocalAws) -> Iterator[Stack]:
         aws_endpoint_url=local_aws.url,
     )
     store = InMemorySessionStore()
-    # The default issuer: STS over the broker's httpx client (qbizfed.aws.sts_httpx).
-    server.start(create_app(settings, session_store=store))
+    issuer = ThreadPoolStsIssuer(region=REGION, endpoint_url=local_aws.url)
+    server.start(create_app(settings, session_store=store, sts=issuer))
     try:
         yield Stack(base, idp, local_aws, oidc_role, saml_role, application_id, store)
     finally:
@@ -273,7 +273,8 @@ def test_sts_refusal_page_names_the_probable_cause(
             allow_insecure_loopback_http=True,
         ),
     )  # fmt: skip
-    server.start(create_app(settings, sts=StsIssuer(region=REGION, endpoint_url=stack.aws.url)))
+    server.start(create_app(settings, sts=ThreadPoolStsIssuer(region=REGION,
+                                                              endpoint_url=stack.aws.url)))
     try:
         with httpx.Client(timeout=15) as browser:
             callback = server.url + "/auth/oidc/callback"

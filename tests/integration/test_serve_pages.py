@@ -24,7 +24,7 @@ from starlette.datastructures import Secret
 from qbizfed.aws.sts import StsFederation, TagSessionNotAllowedError
 from qbizfed.web.app import create_app
 from qbizfed.web.settings import EndSessionMethod, OidcSettings, WebSettings
-from qbizfed.web.sts_issuer import StsIssuer
+from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.integration.test_serve_harness import RecordingIssuer, UvicornServer
 from tests.support.rp_idp import LoopbackOidcIdp
 
@@ -331,7 +331,7 @@ class SlowStsClient:
 
 
 def test_a_slow_sts_call_does_not_stall_other_users(idp: LoopbackOidcIdp) -> None:
-    issuer = StsIssuer(region="us-east-1",
+    issuer = ThreadPoolStsIssuer(region="us-east-1",
                                  federation=StsFederation(client=SlowStsClient(1.0)))  # fmt: skip
     running = make_broker(idp, issuer=issuer)
     try:

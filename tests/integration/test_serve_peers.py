@@ -28,7 +28,7 @@ from starlette.datastructures import Secret
 from qbizfed.local.stack import LocalAws
 from qbizfed.web.app import create_app
 from qbizfed.web.settings import OidcSettings, SamlSettings, WebSettings
-from qbizfed.web.sts_issuer import StsIssuer
+from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import REGION
 from tests.integration.test_serve_harness import UvicornServer
 from tests.peers.conftest import PEER_DIR, PEER_USERS, _await_listening, missing_peer
@@ -141,7 +141,7 @@ def broker(
         ),
     )
     server.start(create_app(
-        settings, sts=StsIssuer(region=REGION, endpoint_url=local_aws.url)
+        settings, sts=ThreadPoolStsIssuer(region=REGION, endpoint_url=local_aws.url)
     ))  # fmt: skip
     return {"url": server.url, "oidc_role": oidc_role, "saml_role": saml_role}
 

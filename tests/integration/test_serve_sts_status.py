@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from qbizfed.aws.sts import StsFederation
-from qbizfed.web.sts_issuer import StsIssuer
+from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.integration.test_serve_pages import make_broker
 from tests.support.rp_idp import LoopbackOidcIdp
 
@@ -83,7 +83,7 @@ def sts() -> Iterator[ErrorSts]:
 
 def _sign_in_against(idp: LoopbackOidcIdp, endpoint_url: str) -> httpx.Response:
     federation = StsFederation(region="us-east-1", endpoint_url=endpoint_url, max_attempts=1)
-    issuer = StsIssuer(region="us-east-1", federation=federation)
+    issuer = ThreadPoolStsIssuer(region="us-east-1", federation=federation)
     running = make_broker(idp, issuer=issuer)
     try:
         with httpx.Client(timeout=15) as client:

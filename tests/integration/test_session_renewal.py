@@ -43,7 +43,7 @@ from qbizfed.web.redis_store import RedisSessionStore
 from qbizfed.web.routes_chat import install_chat
 from qbizfed.web.sealing import SessionKeys
 from qbizfed.web.settings import WebSettings
-from qbizfed.web.sts_issuer import StsIssuer
+from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import REGION
 from tests.integration.test_redis_serve import close_store_on_shutdown, csrf_token
 from tests.integration.test_serve_harness import UvicornServer
@@ -132,7 +132,7 @@ def renewing(local_aws: LocalAws) -> Iterator[Renewing]:
             max_session_seconds=4 * 3600,
         )  # fmt: skip
         clock = MovableClock()
-        issuer = ClockedIssuer(StsIssuer(region=REGION, endpoint_url=local_aws.url),
+        issuer = ClockedIssuer(ThreadPoolStsIssuer(region=REGION, endpoint_url=local_aws.url),
                                clock)  # fmt: skip
         reader = RedisSessionStore(redis_server.url, keys=keys)
         ctx = Renewing(redis_server, keys, idp, local_aws, clock, RefreshGrants(), issuer,

@@ -34,7 +34,7 @@ from qbizfed.web.redis_store import RedisSessionStore
 from qbizfed.web.routes_chat import install_chat
 from qbizfed.web.sealing import SessionKeys
 from qbizfed.web.settings import OidcSettings, WebSettings
-from qbizfed.web.sts_issuer import StsIssuer
+from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import REGION
 from tests.integration.test_redis_serve import close_store_on_shutdown, csrf_token
 from tests.integration.test_serve_harness import UvicornServer
@@ -124,7 +124,7 @@ def peer_cluster(local_aws: LocalAws) -> Iterator[PeerCluster]:
             session_duration_seconds=FIFTEEN_MINUTES, renew_before_seconds=300,
         )  # fmt: skip
         clock = MovableClock()
-        issuer = ClockedIssuer(StsIssuer(region=REGION, endpoint_url=local_aws.url),
+        issuer = ClockedIssuer(ThreadPoolStsIssuer(region=REGION, endpoint_url=local_aws.url),
                                clock)  # fmt: skip
         grants = RefreshGrants()
         keys = SessionKeys.generate()

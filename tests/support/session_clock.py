@@ -18,7 +18,7 @@ import httpx
 
 from qbizfed.identity.federated import FederatedIdentity, SamlRole
 from qbizfed.web.browser_session import SessionCredentials
-from qbizfed.web.sts_issuer import StsIssuer
+from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 
 
 class MovableClock:
@@ -39,7 +39,7 @@ class ClockedIssuer:
     """The real STS issuer; each credential's lifetime is kept, but counted from the test
     clock's now (STS issued it for 15 real minutes, far longer than the test runs)."""
 
-    inner: StsIssuer
+    inner: ThreadPoolStsIssuer
     clock: MovableClock
     web_identity_calls: int = 0
 

@@ -308,8 +308,7 @@ def federation_client(
     )
 
 
-def credentials_from(answer: dict[str, Any], identity: FederatedIdentity) -> AwsCredentials:
-    """The credentials in a parsed AssumeRoleWithWebIdentity/AssumeRoleWithSAML answer."""
+def _credentials(answer: dict[str, Any], identity: FederatedIdentity) -> AwsCredentials:
     creds = answer["Credentials"]
     return AwsCredentials(
         access_key_id=str(creds["AccessKeyId"]),
@@ -369,9 +368,27 @@ class StsFederation:
         For SAML, ``role_arn``/``provider_arn`` must be one of ``identity.roles`` (when the
         assertion offers exactly one role, both may be omitted).
         """
-        request = federation_request(identity, role_arn, provider_arn, duration_seconds)
-        call = getattr(self.client, request.method)
-        params, target = request.params, request.role_arn
+        if identity.protocol == "saml":
+            role = self._saml_role(identity, role_arn, provider_arn)
+            params: dict[str, Any] = {
+                "RoleArn": role.role_arn,
+                "PrincipalArn": role.provider_arn,
+                "SAMLAssertion": identity.credential,
+            }
+            call, target = self.client.assume_role_with_saml, role.role_arn
+        else:
+            if not role_arn:
+                raise StsError(
+                    "no role to assume", remedy="configure the role ARN for this application"
+                )
+            params = {
+                "RoleArn": role_arn,
+                "RoleSessionName": role_session_name(identity.email),
+                "WebIdentityToken": identity.credential,
+            }
+            call, target = self.client.assume_role_with_web_identity, role_arn
+        if duration_seconds is not None:
+            params["DurationSeconds"] = duration_seconds
         try:
             answer = call(**params)
         except ClientError as exc:
@@ -381,7 +398,7 @@ class StsFederation:
                 f"could not reach STS: {type(exc).__name__}",
                 remedy="check network access to STS, or AWS_ENDPOINT_URL for a local stack",
             ) from None
-        return credentials_from(answer, identity)
+        return _credentials(answer, identity)
 
     async def assume_async(
         self,
@@ -401,68 +418,20 @@ class StsFederation:
         )
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
-
-@dataclass(frozen=True)
-class FederationRequest:
-    """One federation call: its boto3 method, its parameters and the role it assumes."""
-
-    method: str
-    """``assume_role_with_web_identity`` or ``assume_role_with_saml``."""
-    params: dict[str, Any] = field(repr=False)  # holds the ID token or assertion
-    role_arn: str
-
-    @property
-    def operation(self) -> str:
-        """The STS operation name (``AssumeRoleWithWebIdentity``, ``AssumeRoleWithSAML``)."""
-        return "AssumeRoleWithSAML" if self.method.endswith("saml") else (
-            "AssumeRoleWithWebIdentity"
-        )  # fmt: skip
-
-
-def federation_request(
-    identity: FederatedIdentity,
-    role_arn: str | None = None,
-    provider_arn: str | None = None,
-    duration_seconds: int | None = None,
-) -> FederationRequest:
-    """The call that exchanges ``identity`` (see :meth:`StsFederation.assume`)."""
-    if identity.protocol == "saml":
-        role = _saml_role(identity, role_arn, provider_arn)
-        params: dict[str, Any] = {
-            "RoleArn": role.role_arn,
-            "PrincipalArn": role.provider_arn,
-            "SAMLAssertion": identity.credential,
-        }
-        request = FederationRequest("assume_role_with_saml", params, role.role_arn)
-    else:
-        if not role_arn:
-            raise StsError(
-                "no role to assume", remedy="configure the role ARN for this application"
-            )
-        params = {
-            "RoleArn": role_arn,
-            "RoleSessionName": role_session_name(identity.email),
-            "WebIdentityToken": identity.credential,
-        }
-        request = FederationRequest("assume_role_with_web_identity", params, role_arn)
-    if duration_seconds is not None:
-        params["DurationSeconds"] = duration_seconds
-    return request
-
-
-def _saml_role(
-    identity: FederatedIdentity, role_arn: str | None, provider_arn: str | None
-) -> SamlRole:
-    offered = identity.roles
-    if role_arn is None and len(offered) == 1:
-        return offered[0]
-    for role in offered:
-        if role.role_arn == role_arn and provider_arn in (None, role.provider_arn):
-            return role
-    listed = ", ".join(r.role_arn for r in offered) or "none"
-    raise SamlRoleNotOfferedError(
-        f"the SAML assertion does not offer role {role_arn} (it offers: {listed})",
-        code="RoleNotOffered",
-        remedy="add '<role arn>,<saml-provider arn>' for this role to the user's Role "
-        "attribute at the IdP, or pick one of the offered roles",
-    )
+    @staticmethod
+    def _saml_role(
+        identity: FederatedIdentity, role_arn: str | None, provider_arn: str | None
+    ) -> SamlRole:
+        offered = identity.roles
+        if role_arn is None and len(offered) == 1:
+            return offered[0]
+        for role in offered:
+            if role.role_arn == role_arn and provider_arn in (None, role.provider_arn):
+                return role
+        listed = ", ".join(r.role_arn for r in offered) or "none"
+        raise SamlRoleNotOfferedError(
+            f"the SAML assertion does not offer role {role_arn} (it offers: {listed})",
+            code="RoleNotOffered",
+            remedy="add '<role arn>,<saml-provider arn>' for this role to the user's Role "
+            "attribute at the IdP, or pick one of the offered roles",
+        )

@@ -60,10 +60,10 @@ def default_http_client() -> httpx.AsyncClient:
     return httpx.AsyncClient(timeout=IDP_TIMEOUT, follow_redirects=False, limits=IDP_CONNECTIONS)
 
 
-def default_credential_issuer(settings: WebSettings, http: httpx.AsyncClient) -> CredentialIssuer:
-    from qbizfed.web.sts_issuer import StsIssuer
+def default_credential_issuer(settings: WebSettings) -> CredentialIssuer:
+    from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 
-    return StsIssuer(region=settings.aws_region, endpoint_url=settings.aws_endpoint_url, http=http)
+    return ThreadPoolStsIssuer(region=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
 
 
 def create_app(
@@ -102,7 +102,7 @@ def create_app(
         max_ttl=settings.max_session_seconds,
         clock=clock,
     )
-    issuer = sts or default_credential_issuer(settings, http)
+    issuer = sts or default_credential_issuer(settings)
     oidc = LazyRelyingParty(settings.oidc, http=http) if settings.oidc else None
     app.state.web = WebContext(
         settings=settings,

@@ -1,22 +1,13 @@
-"""The default :class:`~qbizfed.web.credential_issuer.CredentialIssuer`: STS federation calls.
+"""The default :class:`~qbizfed.web.credential_issuer.CredentialIssuer`: :mod:`qbizfed.aws.sts`.
 
-Given the broker's ``httpx.AsyncClient`` (``create_app`` passes it),
-:class:`qbizfed.aws.sts_httpx.HttpxStsFederation` makes them on the event loop
-(botocore's request and answer over keep-alive connections: no thread, no boto3
-pipeline per sign-in); without one, :class:`qbizfed.aws.sts.StsFederation` runs boto3
-in a thread pool. Either way a slow STS never stalls other users.
-Either's errors name the probable cause and fix (missing ``sts:TagSession``, audience
-mismatch, missing Email tag ...).
+``StsFederation.assume_async`` runs boto3 in a thread pool, so a slow STS never
+stalls other users; its errors already name the probable cause and fix (missing
+``sts:TagSession``, audience mismatch, missing Email tag ...).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
-
-import httpx
-
 from qbizfed.aws.sts import AwsCredentials, StsFederation, role_session_name
-from qbizfed.aws.sts_httpx import HttpxStsFederation
 from qbizfed.identity.federated import FederatedIdentity, SamlRole
 from qbizfed.web.browser_session import SessionCredentials
 
@@ -35,36 +26,18 @@ def _session_credentials(
     )
 
 
-class Federation(Protocol):
-    """What makes the federation calls (``HttpxStsFederation``, ``StsFederation``)."""
-
-    async def assume_async(
-        self,
-        identity: FederatedIdentity,
-        role_arn: str | None = None,
-        *,
-        provider_arn: str | None = None,
-        duration_seconds: int | None = None,
-    ) -> AwsCredentials: ...
-
-
-class StsIssuer:
-    """Credentials from STS's unsigned federation calls, for the browser's session."""
+class ThreadPoolStsIssuer:
+    """Credentials from STS via :class:`qbizfed.aws.sts.StsFederation` (unsigned calls)."""
 
     def __init__(
         self,
         *,
         region: str,
         endpoint_url: str | None = None,
-        http: httpx.AsyncClient | None = None,
-        federation: Federation | None = None,
+        federation: StsFederation | None = None,
     ) -> None:
         self.region = region
-        self.federation: Federation = federation or (
-            StsFederation(region=region, endpoint_url=endpoint_url)
-            if http is None
-            else HttpxStsFederation(http, region=region, endpoint_url=endpoint_url)
-        )
+        self.federation = federation or StsFederation(region=region, endpoint_url=endpoint_url)
 
     async def for_web_identity(
         self, identity: FederatedIdentity, *, role_arn: str, duration_seconds: int
