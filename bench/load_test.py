@@ -15,6 +15,12 @@ user signs in through serve (relying party -> dev IdP login form -> callback), t
   ``/credentials/credential-process`` and ask through the chat library
   (:class:`qbizfed.aws.chat.ChatClient`), directly against the Q Business emulator.
 
+Equal allowance: both sides make their Q Business calls from one process (serve's, or
+the load generator's) with at most ``--concurrency`` calls at once (serve's chat slots,
+the library side's threads), and a turn's time includes waiting for a slot on both
+sides (each library turn is handed to the pool on its own, as each serve turn waits
+for a slot); serve also parses, renders and answers two HTTP requests per turn.
+
 Bounded: ``--users`` journeys, started evenly over ``--ramp-up`` seconds (0: all at
 once; the peak number in flight is reported), and a ``--deadline`` after which
 unfinished journeys are cancelled and counted as errors. Prints throughput, p50/p95/p99
@@ -130,11 +136,15 @@ class _Journeys:
         self.first_turn = min(self.first_turn, started)
         self.last_turn = max(self.last_turn, ended)
 
-    def converse(self, chat: ChatClient) -> None:
+    async def converse(self, chat: ChatClient) -> None:
+        """Each turn waits for one of the pool's threads inside its timed part, as a turn
+        through serve waits for one of serve's chat slots (``QBIZFED_CHAT_CONCURRENCY``):
+        the same allowance, and the same queueing counted, on both sides."""
         conversation = chat.conversation()
+        loop = asyncio.get_running_loop()
         for question in itertools.islice(itertools.cycle(QUESTIONS), self.turns):
             started = time.perf_counter()
-            turn = conversation.ask(question)
+            turn = await loop.run_in_executor(self.pool, conversation.ask, question)
             self.timed(started)
             self.sourced += bool(turn.citations)
 
@@ -166,8 +176,7 @@ class _Journeys:
                         return
                     self.via = "library"  # this serve has no chat pages
                 creds = await exported_credentials(browser, self.stack.serve_url)
-            chat = self.chat_client(creds)
-            await asyncio.get_running_loop().run_in_executor(self.pool, self.converse, chat)
+            await self.converse(self.chat_client(creds))
         except Exception as exc:  # counted by kind, reported; never hidden
             self.errors[f"{type(exc).__name__}: {str(exc)[:200]}"] += 1
         finally:

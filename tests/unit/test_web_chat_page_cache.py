@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 
-from qbizfed.aws.chat import Citation, CitedSegment, ConversationSummary, HistoryMessage
+from qbizfed.aws.chat import (
+    Citation,
+    CitedSegment,
+    ConversationAttachment,
+    ConversationSummary,
+    HistoryMessage,
+)
+from qbizfed.aws.chat_controls import ChatControls
 from qbizfed.web.chat_page_cache import (
     MAX_CACHED_MESSAGES,
     CachedPage,
@@ -44,6 +52,37 @@ def test_a_turn_extends_the_conversation_shown_and_marks_it_fresh() -> None:
     assert last_answer_id(extended.history) == "a2"
 
 
+CONTROLS = ChatControls("EXTENDED_KNOWLEDGE_ENABLED", creator_mode_allowed=True,
+                        topics=("payroll",), blocked_phrase_count=2)  # fmt: skip
+
+
+def test_what_the_page_showed_beside_the_conversation_survives_the_store() -> None:
+    cache = ChatPageCache(InMemorySessionStore())
+    known = replace(PAGE, attachments=(), controls=CONTROLS)
+    asyncio.run(cache.put("sid", known))
+    assert asyncio.run(cache.get("sid")) == known
+
+
+def test_only_an_absence_of_attachments_is_kept_a_listed_file_is_asked_for_again() -> None:
+    cache = ChatPageCache(InMemorySessionStore())
+    attached = ConversationAttachment("a" * 36, CID, "notes.md", "md", 10, "SUCCESS")
+    asyncio.run(cache.put("sid", replace(PAGE, attachments=(attached,))))
+    cached = asyncio.run(cache.get("sid"))
+    assert cached is not None
+    assert cached.attachments is None
+
+
+def test_a_turn_that_attached_files_makes_the_attachments_unknown() -> None:
+    known = replace(PAGE, attachments=(), controls=CONTROLS)
+    plain = known.after_turn(CID, QUESTION, ANSWER)
+    assert plain is not None
+    assert plain.attachments == ()
+    assert plain.controls == CONTROLS
+    with_files = known.after_turn(CID, QUESTION, ANSWER, attached=True)
+    assert with_files is not None
+    assert with_files.attachments is None
+
+
 def test_a_turn_elsewhere_or_in_a_new_conversation_cannot_be_shown_from_the_cache() -> None:
     assert PAGE.after_turn("d" * 36, QUESTION, ANSWER) is None  # another conversation
     home = CachedPage(None, PAGE.conversations, ())
@@ -62,3 +101,23 @@ def test_an_entry_of_another_shape_is_ignored() -> None:
     store = InMemorySessionStore()
     asyncio.run(store.set("chat-page:sid", {"list": "nonsense"}, ttl_seconds=60))
     assert asyncio.run(ChatPageCache(store).get("sid")) is None
+
+
+def test_a_turn_that_started_a_conversation_is_its_history_and_only_the_titles_are_unknown() -> (
+    None
+):
+    home = CachedPage(None, PAGE.conversations, (), attachments=(), controls=CONTROLS)
+    assert home.complete
+    started = home.after_turn(CID, QUESTION, ANSWER, started=True)
+    assert started is not None
+    assert started.conversation_id == CID
+    assert started.history == (QUESTION, ANSWER)
+    assert started.attachments == ()
+    assert not started.titles_known
+    assert not started.complete
+    cache = ChatPageCache(InMemorySessionStore())
+    asyncio.run(cache.put("sid", started))
+    assert asyncio.run(cache.get("sid")) == started
+    with_files = home.after_turn(CID, QUESTION, ANSWER, started=True, attached=True)
+    assert with_files is not None
+    assert with_files.attachments is None

@@ -12,6 +12,13 @@ Entries live in the broker's :class:`~qbizfed.web.sessions.SessionStore` (Redis 
 configured), keyed by session id, so the page after a POST renders the same whichever
 instance serves it: no sticky sessions. History is kept for one conversation only, in
 reading order, and capped, so an entry stays small.
+
+An entry also remembers what the page showed beside the conversation: the application's
+chat controls, and whether the conversation had no attached files. The page that follows
+a turn shows those again instead of asking Q Business (GetChatControlsConfiguration,
+ListAttachments), unless the turn attached files; every other load asks again. A turn
+that starts a conversation is that conversation's whole history, so its page needs only
+the titles (ListConversations), not ListMessages.
 """
 
 from __future__ import annotations
@@ -21,7 +28,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from qbizfed.aws.chat import Citation, CitedSegment, ConversationSummary, HistoryMessage
+from qbizfed.aws.chat import (
+    Citation,
+    CitedSegment,
+    ConversationAttachment,
+    ConversationSummary,
+    HistoryMessage,
+)
+from qbizfed.aws.chat_controls import ChatControls
 from qbizfed.web.sessions import JsonObject, SessionStore
 
 KEY_PREFIX = "chat-page:"
@@ -40,18 +54,56 @@ class CachedPage:
     history: tuple[HistoryMessage, ...]
     fresh: bool = False
     """Extended by a turn and not shown yet: the next load of this conversation may use it."""
+    attachments: tuple[ConversationAttachment, ...] | None = None
+    """The conversation's attached files as listed; ``None``: not known, list them. Only
+    an empty list is kept in the store (a file's status may change, an absence may not
+    without a turn that attaches one)."""
+    controls: ChatControls | None = None
+    """The application's chat controls as last shown; ``None``: not known, ask."""
+    titles_known: bool = True
+    """False after a turn started a conversation: its title only ListConversations knows."""
+
+    @property
+    def complete(self) -> bool:
+        """Everything the page shows is known: it renders without a Q Business call."""
+        return (
+            self.titles_known
+            and self.controls is not None
+            and (self.attachments is not None or self.conversation_id is None)
+        )
 
     def after_turn(
-        self, conversation_id: str, question: HistoryMessage, answer: HistoryMessage
+        self,
+        conversation_id: str,
+        question: HistoryMessage,
+        answer: HistoryMessage,
+        *,
+        attached: bool = False,
+        started: bool = False,
     ) -> CachedPage | None:
         """This page with a turn of ``conversation_id`` added; None if it cannot say what
-        the page now shows (a new conversation, whose title only ListConversations knows,
-        or a turn in a conversation this page did not show)."""
+        the page now shows (a turn in a conversation this page did not show). A turn
+        that ``attached`` files makes the attachments unknown; one that ``started`` the
+        conversation is its whole history, and makes the titles unknown."""
+        if started:
+            return replace(
+                self,
+                conversation_id=conversation_id,
+                history=(question, answer),
+                fresh=True,
+                attachments=None if attached else (),
+                titles_known=False,
+            )
         if conversation_id != self.conversation_id:
             return None
         if not any(c.conversation_id == conversation_id for c in self.conversations):
             return None
-        return replace(self, history=(*self.history, question, answer), fresh=True)
+        return replace(
+            self,
+            history=(*self.history, question, answer),
+            fresh=True,
+            attachments=None if attached else self.attachments,
+        )
 
 
 def _citation_json(citation: Citation) -> JsonObject:
@@ -104,6 +156,28 @@ def _message(data: Mapping[str, Any]) -> HistoryMessage:
     )
 
 
+def _controls_json(controls: ChatControls | None) -> JsonObject | None:
+    if controls is None:
+        return None
+    return {
+        "scope": controls.response_scope,
+        "creator": controls.creator_mode_allowed,
+        "topics": list(controls.topics),
+        "blocked": controls.blocked_phrase_count,
+    }
+
+
+def _controls(data: Mapping[str, Any] | None) -> ChatControls | None:
+    if data is None:
+        return None
+    return ChatControls(
+        response_scope=str(data["scope"]),
+        creator_mode_allowed=bool(data["creator"]),
+        topics=tuple(str(t) for t in data["topics"]),
+        blocked_phrase_count=int(data["blocked"]),
+    )
+
+
 def _page_json(page: CachedPage) -> JsonObject:
     return {
         "conversation": page.conversation_id,
@@ -113,6 +187,9 @@ def _page_json(page: CachedPage) -> JsonObject:
         ],
         "history": [_message_json(m) for m in page.history],
         "fresh": page.fresh,
+        "no_attachments": page.attachments == (),
+        "controls": _controls_json(page.controls),
+        "titles": page.titles_known,
     }
 
 
@@ -125,6 +202,9 @@ def _page(data: Mapping[str, Any]) -> CachedPage:
         ),
         history=tuple(_message(m) for m in data["history"]),
         fresh=bool(data.get("fresh")),
+        attachments=() if data.get("no_attachments") else None,
+        controls=_controls(data.get("controls")),
+        titles_known=bool(data.get("titles", True)),
     )
 
 

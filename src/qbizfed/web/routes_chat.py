@@ -359,24 +359,13 @@ class PageData:
     controls: ChatControls = field(default_factory=ChatControls.default)
 
 
-@dataclass(frozen=True)
-class PageExtras:
-    """What a chat page shows beside the cached conversation: its attachments and the
-    application's chat controls (asked for on every page: a turn may attach files)."""
-
-    attachments: tuple[ConversationAttachment, ...]
-    controls: ChatControls
-
-
-def _page_extras(client: ChatClient, conversation_id: str | None) -> PageExtras:
-    attachments = client.list_attachments(conversation_id) if conversation_id else []
+def _chat_controls(client: ChatClient) -> ChatControls:
     try:
-        controls = client.chat_controls()
+        return client.chat_controls()
     except QbizfedError as exc:  # the page still works; it just offers nothing extra
         log.info("chat controls unavailable: type=%s code=%s", type(exc).__name__,
                  getattr(exc, "code", ""))  # fmt: skip
-        controls = ChatControls.default()
-    return PageExtras(tuple(attachments), controls)
+        return ChatControls.default()
 
 
 # Chat calls block for as long as Q Business takes. Sharing Starlette's whole thread
@@ -423,25 +412,50 @@ async def _with_client(runtime: ChatRuntime, who: SignedIn, call: Callable[[Chat
     )
 
 
-def _list_page(client: ChatClient, conversation_id: str | None) -> CachedPage:
+def _listed_conversations(client: ChatClient) -> tuple[ConversationSummary, ...]:
     conversations: list[ConversationSummary] = []
-    listing = iter_first(client.list_conversations())
-    for summary in listing:
+    for summary in iter_first(client.list_conversations()):
         conversations.append(summary)
         if len(conversations) >= MAX_CONVERSATIONS_LISTED:
             break
+    return tuple(conversations)
+
+
+def _completed(client: ChatClient, page: CachedPage) -> CachedPage:
+    """``page`` with what it does not know yet asked for, in the caller's one worker hop:
+    the titles, the conversation's attachments, the application's chat controls (asked
+    for on every listed page: a turn may attach files, an administrator change them)."""
+    attachments = page.attachments
+    if attachments is None:
+        cid = page.conversation_id
+        attachments = tuple(client.list_attachments(cid)) if cid else ()
+    return replace(
+        page,
+        conversations=page.conversations if page.titles_known else _listed_conversations(client),
+        titles_known=True,
+        attachments=attachments,
+        controls=page.controls if page.controls is not None else _chat_controls(client),
+    )
+
+
+def _list_page(client: ChatClient, conversation_id: str | None) -> CachedPage:
+    conversations = _listed_conversations(client)
     history = client.history(conversation_id) if conversation_id else []
-    return CachedPage(conversation_id, tuple(conversations), tuple(history))
+    return _completed(client, CachedPage(conversation_id, conversations, tuple(history)))
 
 
 async def _page_for(runtime: ChatRuntime, who: SignedIn, conversation_id: str | None) -> CachedPage:
-    """The page a turn just extended (no Q Business call), else listed and remembered."""
+    """The page a turn just extended (Q Business asked only for what it lacks, usually
+    nothing), else listed and remembered. Always complete (:attr:`CachedPage.complete`)."""
     pages = runtime.pages
     if pages is not None:
         cached = await pages.get(who.session.id)
         if cached is not None and cached.fresh and cached.conversation_id == conversation_id:
-            await pages.put(who.session.id, dataclasses.replace(cached, fresh=False))
-            return cached
+            page = cached
+            if not page.complete:
+                page = await _with_client(runtime, who, lambda c: _completed(c, cached))
+            await pages.put(who.session.id, dataclasses.replace(page, fresh=False))
+            return page
     page = await _with_client(runtime, who, lambda c: _list_page(c, conversation_id))
     if pages is not None:
         await pages.put(who.session.id, page)
@@ -449,11 +463,18 @@ async def _page_for(runtime: ChatRuntime, who: SignedIn, conversation_id: str | 
 
 
 async def _remember_turn(
-    runtime: ChatRuntime, who: SignedIn, turn: ChatTurn, *, fresh: bool = True
+    runtime: ChatRuntime,
+    who: SignedIn,
+    turn: ChatTurn,
+    *,
+    attached: bool,
+    started: bool,
+    fresh: bool = True,
 ) -> None:
     """Extend the page the user saw with this turn, for the page that follows the POST
     (``fresh``); a streamed turn's page is already in the browser (not fresh: the next
-    load lists again), but the next turn extends it."""
+    load lists again), but the next turn extends it. ``attached``: the turn sent files;
+    ``started``: it started the conversation (posted without one)."""
     pages = runtime.pages
     if pages is None:
         return
@@ -464,6 +485,8 @@ async def _remember_turn(
             turn.conversation_id,
             HistoryMessage(turn.user_message_id, "USER", turn.user_message, None),
             HistoryMessage(turn.system_message_id, "SYSTEM", turn.text, None, turn.citations),
+            attached=attached,
+            started=started,
         )
     if extended is not None:
         await pages.put(who.session.id, dataclasses.replace(extended, fresh=fresh))
@@ -491,10 +514,9 @@ async def _render_chat(
     status = 200
     try:
         page = await _page_for(runtime, who, conversation_id)
-        extras = await _with_client(runtime, who, lambda c: _page_extras(c, conversation_id))
         data = PageData(page.conversations, tuple(_messages(page.history, conversation_id)),
-                        last_answer_id(page.history), extras.attachments,
-                        extras.controls)  # fmt: skip
+                        last_answer_id(page.history), page.attachments or (),
+                        page.controls or ChatControls.default())  # fmt: skip
     except QbizfedError as exc:
         if conversation_id and _status_for(exc) == 404:
             # Another user's conversation, or a deleted one: Q Business cannot tell them
@@ -669,7 +691,8 @@ async def ask(request: Request) -> Response:
     )  # fmt: skip
     target = _chat_path(turn.conversation_id or conversation_id)
     if not turn.failed_attachments:
-        await _remember_turn(runtime, who, turn)
+        await _remember_turn(runtime, who, turn, attached=bool(attachments),
+                             started=conversation_id is None)  # fmt: skip
     if turn.failed_attachments:
         # An AttachmentOutput may come back without its name: fall back to the names sent.
         names = ", ".join(f.name for f in turn.failed_attachments if f.name) or ", ".join(

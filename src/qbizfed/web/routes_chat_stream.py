@@ -114,7 +114,15 @@ async def ask_streaming(request: Request) -> Response:
     finally:
         await question.close()
     return StreamingResponse(
-        _events(request, who, stream, message, runtime),
+        _events(
+            request,
+            who,
+            stream,
+            message,
+            runtime,
+            attached=bool(attachments),
+            started=conversation_id is None,
+        ),
         media_type="text/event-stream",
         headers=SSE_HEADERS,
     )
@@ -122,7 +130,7 @@ async def ask_streaming(request: Request) -> Response:
 
 async def _events(
     request: Request, who: SignedIn, stream: AsyncChatStream, message: str,
-    runtime: ChatRuntime,
+    runtime: ChatRuntime, *, attached: bool, started: bool,
 ) -> AsyncIterator[bytes]:  # fmt: skip
     """The SSE body: Q Business's events pumped through a queue so that heartbeats can
     be sent while it is silent (a timeout on the stream itself would cancel it)."""
@@ -166,7 +174,9 @@ async def _events(
             elif isinstance(event, ChatTurn):
                 log.info("chat turn (streamed): email=%s citations=%d",
                          who.user.email, len(event.citations))  # fmt: skip
-                await _remember_turn(runtime, who, event, fresh=False)  # the next turn's base
+                # not fresh: the page is in the browser already; the next turn's base
+                await _remember_turn(runtime, who, event, attached=attached, started=started,
+                                     fresh=False)  # fmt: skip
                 yield sse("done", _done(request, who, event))
             else:
                 log.info("chat stream error: email=%s code=%s",
