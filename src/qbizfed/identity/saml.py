@@ -19,7 +19,8 @@ passed every check: a refused response never costs the user their pending login.
 
 XML is parsed by python3-saml's hardened lxml parser: DTDs and entity declarations are
 refused (``DTDForbidden`` / ``EntitiesForbidden``), no network, no entity resolution.
-A quick ``<!DOCTYPE`` check runs first so hostile documents never reach the parser.
+A quick byte scan for ``<!DOCTYPE`` runs first, so a hostile document in an ASCII-based
+encoding never reaches the parser (one in UTF-16 does, and the parser refuses it).
 """
 
 from __future__ import annotations
