@@ -237,22 +237,23 @@ def test_settings_from_idp_metadata_without_a_redirect_sso_service_leave_the_url
 def test_idp_metadata_without_a_signing_certificate_is_refused() -> None:
     with pytest.raises(ConfigError) as info:
         SamlSpSettings.from_idp_metadata(_metadata(), sp_entity_id=SP_ENTITY, acs_url=ACS)
-    assert "the IdP metadata lacks an entityID or a signing certificate" in str(info.value)
-    assert "the IdP's full metadata document" in info.value.remedy
+    assert "the IdP metadata cannot be used: it has no signing certificate" in str(info.value)
+    assert "includes the IdP's signing certificate" in info.value.remedy
 
 
 def test_metadata_that_is_not_idp_metadata_is_refused() -> None:
     sp_only = f'<md:EntityDescriptor xmlns:md="{MD}" entityID="{SP_ENTITY}"/>'
     with pytest.raises(ConfigError) as info:
         SamlSpSettings.from_idp_metadata(sp_only, sp_entity_id=SP_ENTITY, acs_url=ACS)
-    assert "lacks an entityID or a signing certificate" in str(info.value)
+    assert "it has no IDPSSODescriptor" in str(info.value)
+    assert "the *IdP* metadata" in info.value.remedy
 
 
 def test_unreadable_idp_metadata_is_refused_with_a_remedy() -> None:
     with pytest.raises(ConfigError) as info:
         SamlSpSettings.from_idp_metadata("<not metadata", sp_entity_id=SP_ENTITY, acs_url=ACS)
-    assert "the IdP metadata could not be read" in str(info.value)
-    assert "the IdP's SAML metadata XML again" in info.value.remedy
+    assert "the IdP metadata cannot be used: it is not well-formed XML" in str(info.value)
+    assert "download the metadata XML again" in info.value.remedy
 
 
 def test_invalid_sp_settings_name_the_problem_and_what_to_check() -> None:

@@ -53,6 +53,7 @@ from qbizfed.identity.saml_attributes import (
     parse_roles,
     parse_transitive_tag_keys,
 )
+from qbizfed.identity.saml_metadata import SamlMetadataError, parse_idp_metadata
 from qbizfed.identity.saml_stores import ReplayCache, RequestIdStore
 
 saml_schemas.install()
@@ -137,31 +138,24 @@ class SamlSpSettings:
     def from_idp_metadata(
         cls, metadata_xml: str, *, sp_entity_id: str, acs_url: str, **kwargs: Any
     ) -> SamlSpSettings:
-        """Read the IdP's entity ID, Redirect SSO URL and signing certificates."""
-        from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
-
+        """Read the IdP's entity ID, Redirect SSO URL and signing certificates
+        (:func:`qbizfed.identity.saml_metadata.parse_idp_metadata`, the one reader)."""
         try:
-            parsed = OneLogin_Saml2_IdPMetadataParser.parse(metadata_xml)
-        except Exception as exc:  # python3-saml raises plain exceptions for bad metadata
+            metadata = parse_idp_metadata(metadata_xml)
+        except SamlMetadataError as exc:
             raise ConfigError(
-                "the IdP metadata could not be read",
-                remedy="download the IdP's SAML metadata XML again",
+                f"the IdP metadata cannot be used: {exc.message}", remedy=exc.remedy
             ) from exc
-        idp = parsed.get("idp", {})
-        certs = list(idp.get("x509certMulti", {}).get("signing", []))
-        if idp.get("x509cert"):
-            certs.append(idp["x509cert"])
-        if not idp.get("entityId") or not certs:
-            raise ConfigError(
-                "the IdP metadata lacks an entityID or a signing certificate",
-                remedy="use the IdP's full metadata document",
-            )
         return cls(
             sp_entity_id=sp_entity_id,
             acs_url=acs_url,
-            idp_entity_id=idp["entityId"],
-            idp_sso_url=idp.get("singleSignOnService", {}).get("url", ""),
-            idp_certificates=tuple(dict.fromkeys(certs)),
+            idp_entity_id=metadata.entity_id,
+            idp_sso_url=metadata.redirect_sso_url,
+            idp_certificates=tuple(
+                dict.fromkeys(
+                    base64.b64encode(cert.der).decode("ascii") for cert in metadata.certificates
+                )
+            ),
             **kwargs,
         )
 

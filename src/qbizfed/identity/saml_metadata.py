@@ -25,6 +25,7 @@ from qbizfed.errors import ConfigError
 
 MD_NS = "urn:oasis:names:tc:SAML:2.0:metadata"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
+REDIRECT_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 
 
 class SamlMetadataError(ConfigError):
@@ -49,6 +50,9 @@ class IdpMetadata:
     entity_id: str
     sso_urls: tuple[str, ...]
     certificates: tuple[SigningCertificate, ...]
+    redirect_sso_url: str = ""
+    """The first SingleSignOnService with the HTTP-Redirect binding (where an SP sends
+    its AuthnRequest), or empty when the IdP publishes none."""
 
 
 def safe_parser() -> etree.XMLParser:
@@ -114,8 +118,9 @@ def parse_idp_metadata(document: str) -> IdpMetadata:
             "it has no IDPSSODescriptor (is it the SP's metadata?)",
             remedy="use the *IdP* metadata (not the SP's)",
         )
-    sso = tuple(str(e.get("Location")) for e in idp.findall(f"{{{MD_NS}}}SingleSignOnService")
-                if e.get("Location"))
+    services = [e for e in idp.findall(f"{{{MD_NS}}}SingleSignOnService") if e.get("Location")]
+    sso = tuple(str(e.get("Location")) for e in services)
+    redirect = [str(e.get("Location")) for e in services if e.get("Binding") == REDIRECT_BINDING]
     certificates = [
         _certificate(element)
         for key in idp.findall(f"{{{MD_NS}}}KeyDescriptor")
@@ -127,4 +132,5 @@ def parse_idp_metadata(document: str) -> IdpMetadata:
             "it has no signing certificate",
             remedy="export metadata that includes the IdP's signing certificate",
         )
-    return IdpMetadata(entity_id=entity_id, sso_urls=sso, certificates=tuple(certificates))
+    return IdpMetadata(entity_id=entity_id, sso_urls=sso, certificates=tuple(certificates),
+                       redirect_sso_url=redirect[0] if redirect else "")
