@@ -410,6 +410,63 @@ def test_refresh_does_not_ask_userinfo() -> None:
     assert idp.received("/userinfo") == []
 
 
+def refreshed(idp: ScriptedIdp, **kwargs: Any) -> TokenSet:
+    return run(idp, lambda rp: rp.refresh("rt-1", **kwargs))
+
+
+@pytest.mark.parametrize(
+    ("nonce", "original_nonce", "accepted"),
+    [
+        ("n-login", "n-login", True),
+        (None, "n-login", True),  # OIDC Core §12.2: it should carry none
+        ("n-other", None, True),  # nothing to compare with
+        ("n-other", "n-login", False),
+        (42, "n-login", False),
+    ],
+)
+def test_refreshed_id_token_may_carry_only_the_original_logins_nonce(
+    nonce: object, original_nonce: str | None, accepted: bool
+) -> None:
+    idp = ScriptedIdp()
+    claims = idp.claims()
+    if nonce is not None:
+        claims["nonce"] = nonce
+    idp.token_body = {"id_token": idp.mint(claims)}
+    if accepted:
+        assert refreshed(idp, original_nonce=original_nonce).identity.subject == "user-alice"
+        return
+    with pytest.raises(IdTokenError) as info:
+        refreshed(idp, original_nonce=original_nonce)
+    assert info.value.reason == "nonce"
+    assert "the refreshed ID token carries another login's nonce" in str(info.value)
+    assert info.value.remedy == "sign in again"
+
+
+@pytest.mark.parametrize(
+    ("auth_time", "original_auth_time", "accepted"),
+    [
+        (1_700_000_000, 1_700_000_000.0, True),
+        (None, 1_700_000_000.0, True),
+        (1_700_000_900, None, True),
+        (1_700_000_900, 1_700_000_000.0, False),
+    ],
+)
+def test_refreshed_id_token_names_the_original_authentication_time(
+    auth_time: int | None, original_auth_time: float | None, accepted: bool
+) -> None:
+    idp = ScriptedIdp()
+    idp.token_body = {"id_token": idp.mint(idp.claims(auth_time=auth_time))}
+    if accepted:
+        tokens = refreshed(idp, original_auth_time=original_auth_time)
+        assert tokens.identity.subject == "user-alice"
+        return
+    with pytest.raises(IdTokenError) as info:
+        refreshed(idp, original_auth_time=original_auth_time)
+    assert info.value.reason == "auth_time"
+    assert "auth_time differs" in str(info.value)
+    assert info.value.remedy == "sign in again"
+
+
 @pytest.mark.parametrize(
     ("status", "body", "error", "message"),
     [
