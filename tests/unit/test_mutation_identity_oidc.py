@@ -438,7 +438,7 @@ def test_refreshed_id_token_may_carry_only_the_original_logins_nonce(
     with pytest.raises(IdTokenError) as info:
         refreshed(idp, original_nonce=original_nonce)
     assert info.value.reason == "nonce"
-    assert "the refreshed ID token carries another login's nonce" in str(info.value)
+    assert str(info.value).startswith("the refreshed ID token carries another login's nonce")
     assert info.value.remedy == "sign in again"
 
 
@@ -506,6 +506,31 @@ def test_token_responses_are_read_up_to_their_size_limit(extra: int, accepted: b
     else:
         with pytest.raises(TokenEndpointError, match=r"refused the request \(HTTP 200\)"):
             run(idp, lambda rp: rp.refresh("rt-1"))
+
+
+def test_revocation_endpoint_answering_200_without_a_body_has_revoked() -> None:
+    """RFC 7009 §2.2: the revocation endpoint answers 200 and nothing else."""
+    idp = ScriptedIdp(revocation_endpoint=f"{ISSUER}/revoke")
+    idp.answers["/revoke"] = lambda r: httpx.Response(200)
+    assert run(idp, lambda rp: rp.revoke("rt-1")) is True
+    (request,) = idp.received("/revoke")
+    assert form_of(request) == {"token": "rt-1", "token_type_hint": "refresh_token"}
+    assert request.headers["authorization"].startswith("Basic ")
+
+
+def test_revocation_refusal_names_the_revocation_endpoint() -> None:
+    idp = ScriptedIdp(revocation_endpoint=f"{ISSUER}/revoke")
+    idp.answers["/revoke"] = lambda r: httpx.Response(400, json={"error": "invalid_request"})
+    with pytest.raises(TokenEndpointError) as info:
+        run(idp, lambda rp: rp.revoke("rt-1"))
+    assert "the IdP's revocation endpoint refused the request (HTTP 400" in str(info.value)
+    assert info.value.error == "invalid_request"
+
+
+def test_idp_without_a_revocation_endpoint_is_not_asked_to_revoke() -> None:
+    idp = ScriptedIdp()
+    assert run(idp, lambda rp: rp.revoke("rt-1")) is False
+    assert [r for r in idp.requests if r.method == "POST"] == []
 
 
 def test_token_endpoint_over_plain_http_is_refused_by_name() -> None:
