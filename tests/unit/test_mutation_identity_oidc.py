@@ -29,7 +29,6 @@ from qbizfed.identity.device_authorization import (
 from qbizfed.identity.errors import (
     AuthorizationError,
     IdTokenError,
-    InsecureEndpointError,
     MissingEmailClaimError,
     TokenEndpointError,
     UserInfoError,
@@ -38,12 +37,13 @@ from qbizfed.identity.id_token import ValidatedIdToken
 from qbizfed.identity.oidc import (
     MAX_TOKEN_RESPONSE_BYTES,
     MAX_USERINFO_BYTES,
-    OidcClientSettings,
     OidcRelyingParty,
     PendingAuthorization,
     TokenSet,
 )
 from qbizfed.identity.pkce import s256_challenge
+from qbizfed.settings.oidc import OidcRegistration
+from qbizfed.url_policy import InsecureEndpointError
 from tests.support.rp_idp import SigningKey
 
 T = TypeVar("T")
@@ -52,7 +52,7 @@ REDIRECT_URI = "https://app.example.test/oidc/callback"
 TAGS_CLAIM = "https://aws.amazon.com/tags"
 
 
-def client_settings(**changes: Any) -> OidcClientSettings:
+def client_settings(**changes: Any) -> OidcRegistration:
     """The one place the client registration is built (a confidential client by default)."""
     base: dict[str, Any] = {
         "issuer": ISSUER,
@@ -61,7 +61,7 @@ def client_settings(**changes: Any) -> OidcClientSettings:
         "redirect_uri": REDIRECT_URI,
     }
     base.update(changes)
-    return OidcClientSettings(**base)
+    return OidcRegistration(**base)
 
 
 class ScriptedIdp:
@@ -142,12 +142,14 @@ def run(
     use: Callable[[OidcRelyingParty], Awaitable[T]],
     *,
     cached_metadata: Mapping[str, Any] | None = None,
+    expectations: Mapping[str, Any] | None = None,
     **settings: Any,
 ) -> T:
     """Discover ``idp`` and hand the relying party to ``use`` (one event loop per test).
 
     ``cached_metadata`` changes the discovered metadata, as if the relying party had been
-    built from a stored copy (the endpoints' own URL checks still apply).
+    built from a stored copy (the endpoints' own URL checks still apply); ``expectations``
+    changes what an ID token must look like (clock leeway, size limit).
     """
 
     async def main() -> T:
@@ -156,6 +158,8 @@ def run(
             if cached_metadata is not None:
                 metadata = replace(rp.metadata, **cached_metadata)
                 rp = OidcRelyingParty(rp.settings, metadata, http=http)
+            if expectations is not None:
+                rp.expectations = replace(rp.expectations, **expectations)
             return await use(rp)
 
     return asyncio.run(main())
@@ -564,7 +568,7 @@ def test_configured_clock_leeway_accepts_a_token_just_expired() -> None:
         idp.token_body = {"id_token": idp.mint(idp.claims(nonce=pending.nonce, **claims))}
         return await rp.complete(pending, {"state": pending.state, "code": "code-1"})
 
-    assert run(idp, use, leeway_seconds=300).identity.subject == "user-alice"
+    assert run(idp, use, expectations={"leeway_seconds": 300}).identity.subject == "user-alice"
 
 
 def test_configured_id_token_size_limit_is_applied() -> None:
@@ -577,7 +581,7 @@ def test_configured_id_token_size_limit_is_applied() -> None:
 
     assert run(idp, use).identity.subject == "user-alice"  # well under the default 16 KiB
     with pytest.raises(IdTokenError) as info:
-        run(idp, use, max_token_bytes=200)
+        run(idp, use, expectations={"max_token_bytes": 200})
     assert info.value.reason == "size"
 
 
