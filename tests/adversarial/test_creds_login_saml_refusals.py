@@ -25,6 +25,7 @@ from lxml import etree
 
 from qbizfed.creds import cache
 from qbizfed.creds.login import login
+from qbizfed.errors import ConfigError
 from qbizfed.identity.errors import SamlResponseError
 from qbizfed.identity.federated import FederatedIdentity
 from qbizfed.settings.profiles import Profile
@@ -104,3 +105,56 @@ def test_saml_login_refuses_a_signed_response_failing_a_later_check(
     assert says in refused.value.message
     assert refused.value.remedy
     assert cache.load("saml-attacked") is None
+
+
+def test_saml_login_refuses_idp_metadata_larger_than_iam_accepts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The IdP's real metadata, then whitespace (well-formed XML all the same) past IAM's
+    # 10,000,000-byte limit, sent in chunks without a Content-Length: only the limit,
+    # applied while reading, can refuse it before the login goes on to the browser.
+    from qbizfed.identity.saml_metadata import MAX_METADATA_BYTES
+
+    metadata = IDP.metadata_xml().encode()
+    padding = b" " * (1 << 20)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/samlmetadata+xml")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            try:
+                for chunk in [metadata] + [padding] * (MAX_METADATA_BYTES // len(padding) + 1):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.write(b"0\r\n\r\n")
+            except OSError:
+                pass  # the client stopped reading: what the limit is for
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("QBIZFED_CACHE_DIR", str(tmp_path / "cache"))
+    profile = Profile(
+        name="saml-huge-metadata", protocol="saml", role_arn=ROLE, redirect_port=free_port(),
+        allow_insecure_loopback_http=True, provider_arn=PROVIDER,
+        idp_metadata_url=f"http://127.0.0.1:{server.server_address[1]}/metadata",
+    )  # fmt: skip
+
+    def no_browser(url: str) -> bool:
+        raise AssertionError("metadata over IAM's limit must be refused before the browser")
+
+    try:
+        with pytest.raises(ConfigError) as refused:
+            login(profile, announce=lambda _: None, open_browser=no_browser,
+                  exchange=never_called, timeout=20)  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert f"larger than {MAX_METADATA_BYTES:,} bytes" in refused.value.message
+    assert "idp_metadata_url" in refused.value.remedy
+    assert cache.load("saml-huge-metadata") is None

@@ -135,19 +135,30 @@ def _fetch_metadata(profile: Profile) -> str:
         what="idp_metadata_url",
         allow_insecure_loopback_http=profile.allow_insecure_loopback_http,
     )
+    from qbizfed.identity.saml_metadata import MAX_METADATA_BYTES
+
     try:
-        response = httpx.get(url, timeout=10.0, follow_redirects=False)
+        with httpx.stream("GET", url, timeout=10.0, follow_redirects=False) as response:
+            if response.status_code != 200:
+                raise ConfigError(
+                    f"the IdP's SAML metadata URL answered HTTP {response.status_code}",
+                    remedy="check idp_metadata_url in the profile",
+                )
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_METADATA_BYTES:
+                    raise ConfigError(
+                        f"the IdP's SAML metadata at {url} is larger than "
+                        f"{MAX_METADATA_BYTES:,} bytes (IAM's limit)",
+                        remedy="check idp_metadata_url: it should name the IdP's metadata XML",
+                    )
     except httpx.HTTPError as exc:
         raise NetworkError(
             f"could not fetch the IdP's SAML metadata: {type(exc).__name__}",
             remedy=f"check that {url} is reachable from this machine",
         ) from exc
-    if response.status_code != 200:
-        raise ConfigError(
-            f"the IdP's SAML metadata URL answered HTTP {response.status_code}",
-            remedy="check idp_metadata_url in the profile",
-        )
-    return response.text
+    return bytes(body).decode(response.encoding or "utf-8", errors="replace")
 
 
 def _login_saml(

@@ -26,6 +26,9 @@ from qbizfed.errors import ConfigError
 MD_NS = "urn:oasis:names:tc:SAML:2.0:metadata"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 REDIRECT_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+MAX_METADATA_BYTES = 10_000_000
+"""IAM's own limit for a SAML provider's metadata document (docs/aws-facts.md, "Trust
+policies and IAM identity providers"): a larger download is refused before parsing."""
 
 
 class SamlMetadataError(ConfigError):
