@@ -102,6 +102,8 @@ class LoadResult:
     logins before are left out: they cost both paths the same)."""
     workers: int = 1
     """serve's processes, and the load generator's: each has ``chat_concurrency``."""
+    session_store: str = "memory"
+    """serve's session store: ``redis`` (a local ``redis-server``) or ``memory``."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -340,14 +342,16 @@ def run_load(
         chat_phase_turns_per_second=len(measured.turn_times)
         / max(measured.last_turn - measured.first_turn, 1e-9),
         workers=stack.workers,
+        session_store="redis" if stack.redis_sessions else "memory",
     )
 
 
 def run(
     *, users: int, turns: int, deadline: float, via: str, ramp_up: float,
-    chatsync_latency_ms: int, concurrency: int, workers: int = 1,
+    chatsync_latency_ms: int, concurrency: int, workers: int = 1, redis_sessions: bool = False,
 ) -> LoadResult:  # fmt: skip
-    with BenchStack(chat_concurrency=concurrency, workers=workers) as stack:
+    with BenchStack(chat_concurrency=concurrency, workers=workers,
+                    redis_sessions=redis_sessions) as stack:  # fmt: skip
         return run_load(
             stack, users=users, turns=turns, deadline=deadline, via=via, ramp_up=ramp_up,
             chatsync_latency_ms=chatsync_latency_ms,
@@ -359,7 +363,8 @@ def describe(result: LoadResult) -> list[str]:
         f"load test: {result.users} concurrent users, full OIDC login + {result.turns_per_user} "
         f"chat turns each (via {result.chat_via}), started over {result.ramp_up_seconds:g} s, "
         f"at most {result.peak_concurrent_users} in flight, in {result.seconds:.1f} s; "
-        f"ChatSync +{result.chatsync_latency_ms} ms; {result.workers} serve worker(s) and "
+        f"ChatSync +{result.chatsync_latency_ms} ms; {result.workers} serve worker(s) "
+        f"({result.session_store} sessions) and "
         f"{result.workers} load-generator process(es), each with {result.chat_concurrency} "
         "Q Business calls at once",
         f"  completed {result.completed}/{result.users}, errors {result.errors} "
@@ -392,12 +397,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1,
                         help="serve's worker processes (> 1: Redis sessions) and as many "
                         "load-generator processes")  # fmt: skip
+    parser.add_argument("--redis-sessions", action="store_true",
+                        help="serve's sessions in Redis even with one worker (the control "
+                        "for --workers)")  # fmt: skip
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     result = run(
         users=args.users, turns=args.turns, deadline=args.deadline, via=args.via,
         ramp_up=args.ramp_up, chatsync_latency_ms=args.chatsync_ms,
         concurrency=args.concurrency, workers=args.workers,
+        redis_sessions=args.redis_sessions,
     )  # fmt: skip
     print(json.dumps(result.as_dict()) if args.json else "\n".join(describe(result)))
 

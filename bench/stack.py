@@ -137,6 +137,7 @@ class BenchStack:
     def __init__(
         self, *, token_delay_ms: float = 0.0, with_baseline: bool = False,
         stream_delay_ms: int = 0, chat_concurrency: int = CHAT_CONCURRENCY, workers: int = 1,
+        redis_sessions: bool = False,
     ) -> None:  # fmt: skip
         self.token_delay_ms = token_delay_ms
         self.stream_delay_ms = stream_delay_ms
@@ -145,6 +146,8 @@ class BenchStack:
         """Per serve process (each worker has its own allowance)."""
         self.workers = workers
         """serve's processes; more than one share a Redis session store."""
+        self.redis_sessions = redis_sessions or workers > 1
+        """Sessions in a Redis of serve's own (always with several workers)."""
         self.redis: RedisServer | None = None
         self.with_baseline = with_baseline
         self.children: list[ChildServer] = []
@@ -225,7 +228,7 @@ class BenchStack:
             "chat_concurrency": self.chat_concurrency,
             "workers": self.workers,
         }
-        if self.workers > 1:
+        if self.redis_sessions:
             from tests.support.redis_server import RedisServer
 
             self.redis = RedisServer().start()
