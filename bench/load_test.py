@@ -15,18 +15,21 @@ user signs in through serve (relying party -> dev IdP login form -> callback), t
   ``/credentials/credential-process`` and ask through the chat library
   (:class:`qbizfed.aws.chat.ChatClient`), directly against the Q Business emulator.
 
-Equal allowance: both sides make their Q Business calls from one process (serve's, or
-the load generator's) with at most ``--concurrency`` calls at once (serve's chat slots,
-the library side's threads), and a turn's time includes waiting for a slot on both
-sides (each library turn is handed to the pool on its own, as each serve turn waits
-for a slot); serve also parses, renders and answers two HTTP requests per turn.
+Equal allowance: both sides make their Q Business calls from ``--workers`` processes
+(serve's workers, or as many load-generator processes, each with its share of the
+users) with at most ``--concurrency`` calls at once in each process (a serve worker's
+chat slots, a generator's threads), and a turn's time includes waiting for a slot on
+both sides (each library turn is handed to the pool on its own, as each serve turn
+waits for a slot); serve also parses, renders and answers two HTTP requests per turn.
+With ``--workers N`` > 1 serve runs as ``qbizfed serve --workers N`` (its own Redis as
+the session store) and the load generator runs in N processes on both paths.
 
 Bounded: ``--users`` journeys, started evenly over ``--ramp-up`` seconds (0: all at
 once; the peak number in flight is reported), and a ``--deadline`` after which
 unfinished journeys are cancelled and counted as errors. Prints throughput, p50/p95/p99
 of logins and chat turns, and errors (goal: 0 at 200 users).
 
-Run: ``.venv/bin/python -m bench.load_test [--users 200] [--turns 5]``.
+Run: ``.venv/bin/python -m bench.load_test [--users 200] [--turns 5] [--workers 2]``.
 """
 
 from __future__ import annotations
@@ -36,9 +39,10 @@ import asyncio
 import collections
 import itertools
 import json
+import multiprocessing
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import boto3
@@ -96,13 +100,52 @@ class LoadResult:
     chat_phase_turns_per_second: float = 0.0
     """Turns over the time from the first turn's start to the last turn's end (the
     logins before are left out: they cost both paths the same)."""
+    workers: int = 1
+    """serve's processes, and the load generator's: each has ``chat_concurrency``."""
+    session_store: str = "memory"
+    """serve's session store: ``redis`` (a local ``redis-server``) or ``memory``."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+GENERATOR_START_SECONDS = 10.0
+"""Load-generator processes start their users together, this long after being asked
+(spawning a process and importing boto3 takes seconds on a loaded machine)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a load-generator process sends its users (picklable, unlike the stack)."""
+
+    serve_url: str
+    aws_url: str
+    application_id: str
+
+    @classmethod
+    def of(cls, stack: BenchStack) -> Target:
+        return cls(stack.serve_url, stack.aws_url, stack.application_id)
+
+
+@dataclass
+class _Measured:
+    """What one load-generator process measured (merged over the processes)."""
+
+    via: str
+    started: float
+    ended: float
+    login_times: list[float] = field(default_factory=list)
+    turn_times: list[float] = field(default_factory=list)
+    first_event_times: list[float] = field(default_factory=list)
+    first_turn: float = float("inf")
+    last_turn: float = 0.0
+    sourced: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    peak_in_flight: int = 0
+
+
 class _Journeys:
-    def __init__(self, stack: BenchStack, turns: int, via: str, concurrency: int) -> None:
+    def __init__(self, stack: Target, turns: int, via: str, concurrency: int) -> None:
         self.stack = stack
         self.turns = turns
         self.via = via
@@ -184,6 +227,7 @@ class _Journeys:
 
 
 async def _drive(journeys: _Journeys, users: int, deadline: float, ramp_up: float) -> float:
+    """Runs the users' journeys; returns when they started (``perf_counter``)."""
     names = itertools.cycle(DEMO_USERS)
     tasks = [
         asyncio.create_task(journeys.journey(next(names), ramp_up * i / users))
@@ -196,7 +240,58 @@ async def _drive(journeys: _Journeys, users: int, deadline: float, ramp_up: floa
     if pending:
         journeys.errors["DeadlineExceeded"] += len(pending)
         await asyncio.wait(pending)
-    return time.perf_counter() - started
+    return started
+
+
+def _generate(
+    target: Target, *, users: int, turns: int, deadline: float, via: str, ramp_up: float,
+    concurrency: int, start_at: float | None = None,
+) -> _Measured:  # fmt: skip
+    """One load-generator process's share: ``users`` journeys, ``concurrency`` threads.
+    ``start_at`` (``perf_counter``, the same clock in every process on Linux) lines the
+    processes up."""
+    if start_at is not None:
+        time.sleep(max(0.0, start_at - time.perf_counter()))
+    journeys = _Journeys(target, turns, via, concurrency)
+    try:
+        started = asyncio.run(_drive(journeys, users, deadline, ramp_up))
+    finally:
+        journeys.pool.shutdown(wait=True, cancel_futures=True)
+    return _Measured(
+        via=journeys.via, started=started, ended=time.perf_counter(),
+        login_times=journeys.login_times, turn_times=journeys.turn_times,
+        first_event_times=journeys.first_event_times, first_turn=journeys.first_turn,
+        last_turn=journeys.last_turn, sourced=journeys.sourced, errors=dict(journeys.errors),
+        peak_in_flight=journeys.peak_in_flight,
+    )  # fmt: skip
+
+
+def _generate_in_processes(target: Target, processes: int, users: int, **work: Any) -> _Measured:
+    """:func:`_generate` in ``processes`` processes, the users shared out; merged."""
+    shares = [users // processes + (i < users % processes) for i in range(processes)]
+    start_at = time.perf_counter() + GENERATOR_START_SECONDS
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        parts = list(pool.map(_generate_share, [(target, share, start_at, work)
+                                                for share in shares]))  # fmt: skip
+    errors: collections.Counter[str] = collections.Counter()
+    for part in parts:
+        errors.update(part.errors)
+    return _Measured(
+        via=parts[0].via, started=min(p.started for p in parts),
+        ended=max(p.ended for p in parts),
+        login_times=[t for p in parts for t in p.login_times],
+        turn_times=[t for p in parts for t in p.turn_times],
+        first_event_times=[t for p in parts for t in p.first_event_times],
+        first_turn=min(p.first_turn for p in parts), last_turn=max(p.last_turn for p in parts),
+        sourced=sum(p.sourced for p in parts), errors=dict(errors),
+        peak_in_flight=sum(p.peak_in_flight for p in parts),
+    )  # fmt: skip
+
+
+def _generate_share(job: tuple[Target, int, float, dict[str, Any]]) -> _Measured:
+    target, users, start_at, work = job
+    return _generate(target, users=users, start_at=start_at, **work)
 
 
 def run_load(
@@ -209,46 +304,54 @@ def run_load(
     ramp_up: float = RAMP_UP_SECONDS,
     chatsync_latency_ms: int = 0,
 ) -> LoadResult:
-    """The library side gets ``stack.chat_concurrency`` threads: serve's own allowance."""
-    journeys = _Journeys(stack, turns, via, stack.chat_concurrency)
+    """The load generator runs in as many processes as serve has workers, each with
+    ``stack.chat_concurrency`` threads: a serve worker's own allowance."""
+    work: dict[str, Any] = {"turns": turns, "deadline": deadline, "via": via,
+                            "ramp_up": ramp_up, "concurrency": stack.chat_concurrency}  # fmt: skip
     stack.slow_chatsync(chatsync_latency_ms)
     try:
-        seconds = asyncio.run(_drive(journeys, users, deadline, ramp_up))
+        if stack.workers > 1:
+            measured = _generate_in_processes(Target.of(stack), stack.workers, users, **work)
+        else:
+            measured = _generate(Target.of(stack), users=users, **work)
     finally:
-        journeys.pool.shutdown(wait=True, cancel_futures=True)
         stack.slow_chatsync(0)
-    errors = sum(journeys.errors.values())
+    errors = sum(measured.errors.values())
+    seconds = measured.ended - measured.started
     return LoadResult(
         users=users,
         turns_per_user=turns,
         completed=users - errors,
         errors=errors,
-        error_kinds=dict(journeys.errors),
+        error_kinds=measured.errors,
         seconds=seconds,
         journeys_per_second=(users - errors) / seconds,
-        logins_per_second=len(journeys.login_times) / seconds,
-        turns_per_second=len(journeys.turn_times) / seconds,
-        login=Latency.of_seconds(journeys.login_times),
-        chat_turn=Latency.of_seconds(journeys.turn_times),
-        first_event=Latency.of_seconds(journeys.first_event_times)
-        if journeys.first_event_times
+        logins_per_second=len(measured.login_times) / seconds,
+        turns_per_second=len(measured.turn_times) / seconds,
+        login=Latency.of_seconds(measured.login_times),
+        chat_turn=Latency.of_seconds(measured.turn_times),
+        first_event=Latency.of_seconds(measured.first_event_times)
+        if measured.first_event_times
         else None,
-        answered_with_sources=journeys.sourced,
-        chat_via=journeys.via,
+        answered_with_sources=measured.sourced,
+        chat_via=measured.via,
         ramp_up_seconds=ramp_up,
-        peak_concurrent_users=journeys.peak_in_flight,
+        peak_concurrent_users=measured.peak_in_flight,
         chat_concurrency=stack.chat_concurrency,
         chatsync_latency_ms=chatsync_latency_ms,
-        chat_phase_turns_per_second=len(journeys.turn_times)
-        / max(journeys.last_turn - journeys.first_turn, 1e-9),
+        chat_phase_turns_per_second=len(measured.turn_times)
+        / max(measured.last_turn - measured.first_turn, 1e-9),
+        workers=stack.workers,
+        session_store="redis" if stack.redis_sessions else "memory",
     )
 
 
 def run(
     *, users: int, turns: int, deadline: float, via: str, ramp_up: float,
-    chatsync_latency_ms: int, concurrency: int,
+    chatsync_latency_ms: int, concurrency: int, workers: int = 1, redis_sessions: bool = False,
 ) -> LoadResult:  # fmt: skip
-    with BenchStack(chat_concurrency=concurrency) as stack:
+    with BenchStack(chat_concurrency=concurrency, workers=workers,
+                    redis_sessions=redis_sessions) as stack:  # fmt: skip
         return run_load(
             stack, users=users, turns=turns, deadline=deadline, via=via, ramp_up=ramp_up,
             chatsync_latency_ms=chatsync_latency_ms,
@@ -260,8 +363,10 @@ def describe(result: LoadResult) -> list[str]:
         f"load test: {result.users} concurrent users, full OIDC login + {result.turns_per_user} "
         f"chat turns each (via {result.chat_via}), started over {result.ramp_up_seconds:g} s, "
         f"at most {result.peak_concurrent_users} in flight, in {result.seconds:.1f} s; "
-        f"ChatSync +{result.chatsync_latency_ms} ms, {result.chat_concurrency} Q Business "
-        "calls at once",
+        f"ChatSync +{result.chatsync_latency_ms} ms; {result.workers} serve worker(s) "
+        f"({result.session_store} sessions) and "
+        f"{result.workers} load-generator process(es), each with {result.chat_concurrency} "
+        "Q Business calls at once",
         f"  completed {result.completed}/{result.users}, errors {result.errors} "
         f"{result.error_kinds or ''}",
         f"  throughput: {result.journeys_per_second:.1f} journeys/s, "
@@ -288,13 +393,20 @@ def main() -> None:
     parser.add_argument("--ramp-up", type=float, default=RAMP_UP_SECONDS, help="seconds")
     parser.add_argument("--chatsync-ms", type=int, default=0, help="emulator ChatSync latency")
     parser.add_argument("--concurrency", type=int, default=CHAT_CONCURRENCY,
-                        help="Q Business calls at once, on each side")  # fmt: skip
+                        help="Q Business calls at once, per process on each side")  # fmt: skip
+    parser.add_argument("--workers", type=int, default=1,
+                        help="serve's worker processes (> 1: Redis sessions) and as many "
+                        "load-generator processes")  # fmt: skip
+    parser.add_argument("--redis-sessions", action="store_true",
+                        help="serve's sessions in Redis even with one worker (the control "
+                        "for --workers)")  # fmt: skip
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     result = run(
         users=args.users, turns=args.turns, deadline=args.deadline, via=args.via,
         ramp_up=args.ramp_up, chatsync_latency_ms=args.chatsync_ms,
-        concurrency=args.concurrency,
+        concurrency=args.concurrency, workers=args.workers,
+        redis_sessions=args.redis_sessions,
     )  # fmt: skip
     print(json.dumps(result.as_dict()) if args.json else "\n".join(describe(result)))
 

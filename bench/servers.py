@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -174,12 +175,17 @@ def _run_asgi(app: Any, fd: int, url: str, *, kind: str) -> None:
 
 
 def run_serve(config: dict[str, Any]) -> None:
+    """serve with its chat pages; ``workers`` > 1 as ``qbizfed serve --workers`` runs it."""
+    from starlette.datastructures import Secret
+
+    from qbizfed.settings.chat import ChatSettings
     from qbizfed.settings.oidc import OidcRegistration
     from qbizfed.settings.saml import SamlRegistration
-    from qbizfed.settings.serve import WebSettings
+    from qbizfed.settings.serve import SessionSettings, WebSettings
     from qbizfed.web.app import create_app
 
     saml = config.get("saml")
+    key = config.get("session_key")
     settings = WebSettings(
         oidc=OidcRegistration(
             issuer=config["issuer"],
@@ -202,22 +208,39 @@ def run_serve(config: dict[str, Any]) -> None:
         else None,
         aws_region=config["region"],
         aws_endpoint_url=config["aws_url"],
+        chat=ChatSettings(
+            application_id=config.get("application_id") or None,
+            max_concurrent_calls=int(config.get("chat_concurrency", 32)),
+        ),
+        sessions=SessionSettings(
+            store=config.get("session_store", "memory://"), key=Secret(key) if key else None
+        ),
+        workers=int(config.get("workers", 1)),
     )
-    app = create_app(settings)
-    if config.get("application_id"):
-        _install_chat(app, str(config["application_id"]), int(config.get("chat_concurrency", 32)))
-    _run_asgi(app, int(config["fd"]), config["url"], kind="serve")
+    if settings.workers > 1:
+        _run_workers(settings, int(config["fd"]), config["url"])
+        return
+    _run_asgi(create_app(settings), int(config["fd"]), config["url"], kind="serve")
 
 
-def _install_chat(app: Any, application_id: str, concurrency: int) -> None:
-    """serve's chat pages, as ``qbizfed serve`` installs them for a configured application."""
-    from qbizfed.settings.chat import ChatSettings
-    from qbizfed.web.routes_chat import install_chat
+def _run_workers(settings: Any, fd: int, url: str) -> None:
+    """``qbizfed serve --workers N`` on the inherited socket: the same supervisor and app
+    factory; stopped (SIGTERM to the supervisor) when the parent closes our stdin."""
+    import uvicorn
 
-    install_chat(
-        app,
-        settings=ChatSettings(application_id=application_id, max_concurrent_calls=concurrency),
+    from qbizfed.cli.serve import BrokerApp, run_workers
+
+    wait_for_parent(lambda: os.kill(os.getpid(), signal.SIGTERM))
+    config = uvicorn.Config(
+        BrokerApp(settings, log_level="warning"),
+        factory=True,
+        workers=settings.workers,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
+    run_workers(config, socket.socket(fileno=fd), ready=json.dumps({"url": url}))
 
 
 def run_baseline(config: dict[str, Any]) -> None:

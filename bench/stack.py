@@ -7,7 +7,9 @@ trusting each (``sts:TagSession`` included; the SAML one for the ACS URLs of ser
 the SAML baseline), both with the web experience permission policy, and an
 auto-subscribing Q Business application whose index holds the demo corpus. ``serve``
 signs in with OIDC and SAML; with ``with_baseline`` the sample's ``oidcapp.py`` and
-``samlapp.py`` designs run beside it, against the same IdP and AWS.
+``samlapp.py`` designs run beside it, against the same IdP and AWS. With ``workers`` > 1,
+serve runs as ``qbizfed serve --workers N`` does (uvicorn's worker processes on one port)
+with a real ``redis-server`` of its own as the shared session store.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import httpx
@@ -31,6 +33,10 @@ from qbizfed.policies import (
     saml_trust_policy,
     web_experience_permission_policy,
 )
+from qbizfed.web.sealing import SessionKeys
+
+if TYPE_CHECKING:
+    from tests.support.redis_server import RedisServer
 
 REGION = "us-east-1"
 CLIENT_ID = "qbizfed-bench"
@@ -130,12 +136,19 @@ class BenchStack:
 
     def __init__(
         self, *, token_delay_ms: float = 0.0, with_baseline: bool = False,
-        stream_delay_ms: int = 0, chat_concurrency: int = CHAT_CONCURRENCY,
+        stream_delay_ms: int = 0, chat_concurrency: int = CHAT_CONCURRENCY, workers: int = 1,
+        redis_sessions: bool = False,
     ) -> None:  # fmt: skip
         self.token_delay_ms = token_delay_ms
         self.stream_delay_ms = stream_delay_ms
         """The emulator's pause between the text events of a streamed answer."""
         self.chat_concurrency = chat_concurrency
+        """Per serve process (each worker has its own allowance)."""
+        self.workers = workers
+        """serve's processes; more than one share a Redis session store."""
+        self.redis_sessions = redis_sessions or workers > 1
+        """Sessions in a Redis of serve's own (always with several workers)."""
+        self.redis: RedisServer | None = None
         self.with_baseline = with_baseline
         self.children: list[ChildServer] = []
         self.aws: ChildServer | None = None
@@ -213,7 +226,14 @@ class BenchStack:
             "application_id": self.federation.application_id,
             "saml": saml_config,
             "chat_concurrency": self.chat_concurrency,
+            "workers": self.workers,
         }
+        if self.redis_sessions:
+            from tests.support.redis_server import RedisServer
+
+            self.redis = RedisServer().start()
+            serve_config["session_store"] = self.redis.url
+            serve_config["session_key"] = SessionKeys.generate().encoded()
         serve = self._child("serve", serve_config, sock=serve_sock)
         if baseline_sock is not None and saml_baseline_sock is not None:
             baseline = self._child(
@@ -238,8 +258,11 @@ class BenchStack:
         """Every STS call of the local AWS waits this long first (0: none), like a real,
         remote STS; through the local stack's fault control endpoint."""
         rules = [{"kind": "latency", "service": "sts", "latency_ms": int(milliseconds)}]
-        response = httpx.post(self.aws_url + "/_qbizfed/faults",
-                              json={"rules": rules if milliseconds else []}, timeout=10)
+        response = httpx.post(
+            self.aws_url + "/_qbizfed/faults",
+            json={"rules": rules if milliseconds else []},
+            timeout=10,
+        )
         response.raise_for_status()
 
     def _child(self, kind: str, config: dict[str, Any], **kwargs: Any) -> ChildServer:
@@ -274,6 +297,9 @@ class BenchStack:
         for child in reversed(self.children):
             child.stop()
         self.children.clear()
+        if self.redis is not None:
+            self.redis.close()
+            self.redis = None
 
     def __enter__(self) -> BenchStack:
         return self.start()

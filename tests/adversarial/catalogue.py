@@ -81,6 +81,7 @@ SURFACES: dict[str, Surface] = {
     "test_gap_saml_xsw.py": Surface("SAML", "service provider and local STS"),
     "test_gap_saml_attacks.py": Surface("SAML", "local STS: assertion validation", LOCAL),
     "test_web_saml_refusals.py": Surface("SAML", "serve: SAML login"),
+    "test_serve_workers_attacks.py": Surface("SAML", "serve --workers: shared replay cache"),
     "test_idp_saml_refusals.py": Surface("SAML", "dev IdP: SAML IdP", LOCAL),
     "test_sts_saml_attacks.py": Surface("SAML", "local STS: AssumeRoleWithSAML", LOCAL),
     "test_web_open_redirects.py": Surface("Web", "serve: redirects"),

@@ -3,22 +3,37 @@
 Settings come from the sample's environment variables and/or the ``[serve]`` table of
 ``--config`` (see :mod:`qbizfed.settings.serve`). uvicorn's access log is replaced by a
 path-only one, because callback URLs carry authorization codes and states.
+
+``--workers N`` (N > 1) runs uvicorn's own multi-process mode: this process binds the
+port, starts N worker processes sharing it, restarts a worker that dies, and stops them
+all on Ctrl-C or SIGTERM. Each worker builds its app with :class:`BrokerApp` from the
+settings loaded here (pickled to it: settings are values), so every worker serves the
+same configuration; sessions, pending sign-ins, SAML request and assertion IDs, CSRF
+tokens and the renewal lock live in the shared (Redis) session store.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from qbizfed.errors import ConfigError
+from qbizfed.settings.serve import WebSettings
 
 if TYPE_CHECKING:
     import uvicorn
+    from fastapi import FastAPI
+
+    from qbizfed.web.sessions import SessionStore
+
+WORKER_START_SECONDS = 120.0
+"""How long the workers may take to start (imports and app) before serve gives up."""
 
 # At DEBUG these libraries log request bodies (ID tokens, SAML assertions, credentials).
 _QUIET_LIBRARIES = ("botocore", "boto3", "urllib3", "httpcore", "s3transfer")
@@ -64,6 +79,65 @@ def broker_server(config: uvicorn.Config, *, ready: str) -> uvicorn.Server:
     return BrokerServer(config)
 
 
+def configure_logging(level: str, *, workers: int) -> None:
+    """Log lines on stderr; with several workers each line names its process id."""
+    import logging
+
+    process = " [%(process)d]" if workers > 1 else ""
+    logging.basicConfig(
+        level=level.upper(), format=f"%(asctime)s %(levelname)s %(name)s{process} %(message)s"
+    )
+    for name in _QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
+
+
+@dataclass(frozen=True)
+class BrokerApp:
+    """The app factory each worker process calls (uvicorn ``factory=True``): values only,
+    so that it is pickled to workers started with ``spawn``."""
+
+    settings: WebSettings
+    log_level: str = "info"
+
+    def __call__(self) -> FastAPI:
+        from qbizfed.web.app import create_app
+
+        configure_logging(self.log_level, workers=self.settings.workers)
+        return create_app(self.settings, session_store=session_store_of(self.settings))
+
+
+def session_store_of(settings: WebSettings) -> SessionStore:
+    """The store ``settings.sessions`` names (``memory://`` or Redis, sealed by its key)."""
+    from qbizfed.web.redis_store import session_store_from_url
+
+    key = settings.sessions.key
+    return session_store_from_url(settings.sessions.store, key=str(key) if key else None)
+
+
+def run_workers(config: uvicorn.Config, sock: socket.socket, *, ready: str) -> None:
+    """uvicorn's supervisor for ``config.workers`` processes on ``sock``: prints ``ready``
+    once every worker accepts connections; returns when stopped (Ctrl-C, SIGTERM);
+    raises ``ConfigError`` when a worker cannot start."""
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    class BrokerWorkers(Multiprocess):
+        def init_processes(self) -> None:
+            super().init_processes()
+            for process in self.processes:
+                if not process.wait_until_ready(WORKER_START_SECONDS, self.should_exit):
+                    return  # the supervisor's loop sees the failed worker and stops
+            typer.echo(ready)
+
+    supervisor = BrokerWorkers(config, sockets=[sock])
+    supervisor.run()
+    if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
+        raise ConfigError(
+            "a serve worker could not start (its error is logged above)",
+            remedy="fix what the worker's log names, then start serve again",
+        )
+
+
 def serve(
     config: Path | None = typer.Option(
         None, "--config", help="TOML file whose serve table overrides the environment."
@@ -78,41 +152,52 @@ def serve(
         "instances behind a load balancer; needs a session key). Default: [serve.sessions] "
         "store, else QBIZFED_SESSION_STORE, else memory://.",
     ),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        help="Processes serving the port (uvicorn's multi-process mode), about one per "
+        "core; more than 1 needs a Redis --session-store. Default: [serve] workers, else 1.",
+    ),
 ) -> None:
     """Run the web broker: users sign in with OIDC or SAML and get tagged AWS credentials."""
-    import logging
-
     import uvicorn
 
     from qbizfed.settings.serve import load_settings
     from qbizfed.web.app import create_app
-    from qbizfed.web.redis_store import session_store_from_url
 
     settings = load_settings(config, env=os.environ)
-    key = settings.sessions.key
-    store = session_store_from_url(
-        session_store or settings.sessions.store, key=str(key) if key is not None else None
-    )
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    for name in _QUIET_LIBRARIES:
-        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
+    settings = replace(
+        settings,
+        sessions=replace(settings.sessions, store=session_store or settings.sessions.store),
+        workers=settings.workers if workers is None else workers,
+    ).check()
+    store = session_store_of(settings)  # refuses a malformed URL or key before binding
+    configure_logging(log_level, workers=settings.workers)
     sock = bind(host, port)
     bound_port = int(sock.getsockname()[1])
     methods = [name for name, on in (("OIDC", settings.oidc), ("SAML", settings.saml)) if on]
     shown = f"[{host}]" if ":" in host else host
-    server = broker_server(
-        uvicorn.Config(
-            create_app(settings, session_store=store),
-            access_log=False,
-            log_level=log_level.lower(),
-            proxy_headers=False,
-            server_header=False,
-        ),
-        ready=f"qbizfed serve: {' and '.join(methods)} sign-in on http://{shown}:{bound_port}/",
-    )
+    ready = f"qbizfed serve: {' and '.join(methods)} sign-in on http://{shown}:{bound_port}/"
+    options: dict[str, Any] = {
+        "access_log": False,
+        "log_level": log_level.lower(),
+        "proxy_headers": False,
+        "server_header": False,
+    }
     try:
-        server.run(sockets=[sock])
+        if settings.workers > 1:
+            run_workers(
+                uvicorn.Config(
+                    BrokerApp(settings, log_level),
+                    factory=True,
+                    workers=settings.workers,
+                    **options,
+                ),
+                sock,
+                ready=ready + f" ({settings.workers} workers)",
+            )
+            return
+        app = create_app(settings, session_store=store)
+        broker_server(uvicorn.Config(app, **options), ready=ready).run(sockets=[sock])
     finally:
         sock.close()

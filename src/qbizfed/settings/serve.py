@@ -14,6 +14,7 @@ certificate, ``QBIZFED_*`` switches). A ``[serve]`` table of the file given to
     max_body_bytes = 65536              # request body limits (413 above them)
     max_chat_body_bytes = 53477376      # a chat question with its attachments
     max_saml_body_bytes = 524288        # the SAML ACS POST
+    workers = 1                         # processes sharing the port (> 1 needs Redis)
 
     [serve.oidc]
     discovery_url = "https://idp.example.com/oauth2/default"
@@ -73,6 +74,9 @@ from qbizfed.settings.saml import SamlRegistration
 from qbizfed.settings.toml_file import check_table, naming_file
 from qbizfed.url_policy import require_secure_url
 
+MAX_WORKERS = 64
+"""More processes than this only contend for the machine's cores and Redis connections."""
+
 
 def _origin(url: str) -> str:
     parts = urlsplit(url)
@@ -119,6 +123,9 @@ class WebSettings:
     """The SAML ACS POST: a base64 response of at most 256 KiB, form-encoded, and RelayState."""
     chat: ChatSettings = field(default_factory=ChatSettings)
     sessions: SessionSettings = field(default_factory=SessionSettings)
+    workers: int = 1
+    """Processes serving the one port (``qbizfed serve --workers``); more than one needs a
+    shared session store, since each process would otherwise keep its own sessions."""
 
     @property
     def cookie_secure(self) -> bool:
@@ -191,6 +198,19 @@ class WebSettings:
                 "session key is set to encrypt sessions and credentials",
                 remedy="set serve.sessions.key (or key_env, or QBIZFED_SESSION_KEY) to 32 random "
                 "bytes in base64 (openssl rand -base64 32), the same on every instance",
+            )
+        if not 1 <= self.workers <= MAX_WORKERS:
+            raise ConfigError(
+                f"serve.workers is {self.workers}; it must be 1 to {MAX_WORKERS}",
+                remedy="give the number of processes to serve with (about one per core)",
+            )
+        if self.workers > 1 and self.sessions.store.startswith("memory:"):
+            raise ConfigError(
+                f"{self.workers} workers cannot share the memory:// session store: each "
+                "process would keep its own sign-ins, sessions and SAML replay cache",
+                remedy="pass --session-store redis://host:6379/0 (or [serve.sessions] store) "
+                "with QBIZFED_SESSION_KEY set, the same for every worker, or serve with "
+                "--workers 1",
             )
         if "*" in self.trusted_hosts and self.cookie_secure:
             raise ConfigError(
@@ -298,7 +318,8 @@ _SERVE_KEYS: Mapping[str, str] = {
     "max_session_seconds": "int", "renew_before_seconds": "int",
     "anonymous_session_seconds": "int", "max_body_bytes": "int",
     "max_chat_body_bytes": "int", "max_saml_body_bytes": "int",
-    "trusted_hosts": "strings", "secure_cookies": "bool", "oidc": "table", "saml": "table",
+    "trusted_hosts": "strings", "secure_cookies": "bool", "workers": "int",
+    "oidc": "table", "saml": "table",
     "chat": "table", "sessions": "table",
 }  # fmt: skip
 _OIDC_KEYS: Mapping[str, str] = {
