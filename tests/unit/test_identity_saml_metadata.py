@@ -184,3 +184,28 @@ def test_the_safe_parser_loads_no_external_dtd(tmp_path: Path) -> None:
     dtd.write_text('<!ATTLIST a injected CDATA "from-the-dtd">')
     document = f'<!DOCTYPE a SYSTEM "{dtd.as_uri()}"><a/>'.encode()
     assert etree.fromstring(document, parser=safe_parser()).get("injected") is None
+
+
+BINDINGS = "urn:oasis:names:tc:SAML:2.0:bindings:"
+
+
+def sso_service(binding: str, location: str) -> str:
+    return f'<md:SingleSignOnService Binding="{BINDINGS}{binding}" Location="{location}"/>'
+
+
+def test_the_redirect_sso_url_is_the_first_http_redirect_service_whatever_comes_before() -> None:
+    services = (sso_service("HTTP-POST", "https://idp.example.test/post")
+                + sso_service("HTTP-Redirect", "https://idp.example.test/redirect")
+                + sso_service("HTTP-Redirect", "https://idp.example.test/second"))
+    metadata = parse_idp_metadata(idp_metadata(key_descriptor(SIGNING), sso=services))
+    assert metadata.redirect_sso_url == "https://idp.example.test/redirect"
+    assert metadata.sso_urls == ("https://idp.example.test/post",
+                                 "https://idp.example.test/redirect",
+                                 "https://idp.example.test/second")
+
+
+def test_an_idp_without_a_redirect_sso_service_has_no_redirect_sso_url() -> None:
+    metadata = parse_idp_metadata(idp_metadata(
+        key_descriptor(SIGNING), sso=sso_service("HTTP-POST", "https://idp.example.test/post")))
+    assert metadata.redirect_sso_url == ""
+    assert metadata.sso_urls == ("https://idp.example.test/post",)
