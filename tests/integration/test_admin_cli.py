@@ -98,7 +98,7 @@ def test_preflight_runs_before_any_aws_call(tmp_path: Path) -> None:
             "[oidc]", "[oidc]\nallow_insecure_loopback_http = true"))
         result = runner.invoke(app, ["admin", "plan", "--config", str(config)])
     assert result.exit_code != 0
-    assert "discovery document says issuer" in str(result.exception)
+    assert "discovery document names issuer" in str(result.exception)
 
 
 def test_bad_configuration_is_printed_with_its_fix(
