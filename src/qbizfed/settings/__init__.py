@@ -15,5 +15,5 @@ One module per section of the file and per source:
   and the ``QBIZFED_*`` ones.
 
 ``cli/`` hands the environment to these loaders; the web broker gets the result as
-values and reads no environment at all (``tests/unit/test_layering_web_env.py``).
+values and reads no environment at all (``tests/unit/test_architecture.py``).
 """
