@@ -13,7 +13,6 @@ stop-gap; the chat calls themselves only depend on the session's Email tag).
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
-from qbizfed.local.idp.users import OidcClient, Secret, ServiceProvider
+from qbizfed.local.idp.users import OidcClient, Secret
 from qbizfed.local.qbusiness.corpus import demo_corpus_path
 from qbizfed.local.stack import LocalAws, LocalAwsSettings
 from qbizfed.settings.chat import ChatSettings
@@ -35,10 +34,8 @@ from qbizfed.web.sessions import InMemorySessionStore
 from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import FAKE_ADMIN_KEY, FAKE_ADMIN_SECRET, REGION
 from tests.integration.test_serve_harness import UvicornServer
-from tests.support.chat_permissions import grant_chat_permissions
 from tests.support.dev_idp_broker import dev_idp_web_settings
-from tests.support.oidc_issuer import oidc_trust_policy
-from tests.support.saml_assertions import saml_trust_policy
+from tests.support.dev_idp_federation import federate_dev_idp
 from tests.support.session_clock import MovableClock
 from tests.support.stream_faults import stream_pacing
 
@@ -141,32 +138,9 @@ def running_chat_stack(
         ).start()
         iam = admin_client_at(aws, "iam")
         name = "chat" + uuid.uuid4().hex[:8]
-        host_path = idp.issuer.split("://", 1)[1]
-        oidc_provider = iam.create_open_id_connect_provider(
-            Url=idp.issuer, ClientIDList=[CLIENT_ID], ThumbprintList=["0" * 40]
-        )["OpenIDConnectProviderArn"]
-        oidc_role = iam.create_role(
-            RoleName=name + "-oidc",
-            AssumeRolePolicyDocument=json.dumps(
-                oidc_trust_policy(oidc_provider, host_path, CLIENT_ID)
-            ),
-        )["Role"]["Arn"]
-        grant_chat_permissions(iam, oidc_role)
-        saml_provider = iam.create_saml_provider(
-            SAMLMetadataDocument=idp.saml_metadata_xml, Name=name + "-saml"
-        )["SAMLProviderArn"]
-        saml_role = iam.create_role(
-            RoleName=name + "-saml",
-            AssumeRolePolicyDocument=json.dumps(saml_trust_policy(saml_provider, [base + "/saml"])),
-        )["Role"]["Arn"]
-        grant_chat_permissions(iam, saml_role)
-        idp.register_service_provider(
-            ServiceProvider(
-                entity_id=base + "/saml",
-                acs_urls=(base + "/saml",),
-                role_arn=saml_role,
-                provider_arn=saml_provider,
-            )
+        roles = federate_dev_idp(iam, idp, name=name, base=base, client_id=CLIENT_ID)
+        oidc_provider, oidc_role, saml_provider = (
+            roles.oidc_provider, roles.oidc_role, roles.saml_provider
         )
         qb = admin_client_at(aws, "qbusiness")
         oidc_app, oidc_type = _oidc_application(qb, oidc_provider, saml_provider)

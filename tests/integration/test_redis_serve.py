@@ -35,7 +35,7 @@ from botocore.exceptions import ClientError
 from fastapi import FastAPI
 
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
-from qbizfed.local.idp.users import OidcClient, Secret, ServiceProvider
+from qbizfed.local.idp.users import OidcClient, Secret
 from qbizfed.local.stack import LocalAws
 from qbizfed.settings.serve import WebSettings
 from qbizfed.web.app import create_app
@@ -46,12 +46,10 @@ from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import REGION
 from tests.integration.test_serve_harness import UvicornServer
 from tests.peers.flows import SamlPost, browse, login_for_saml
-from tests.support.chat_permissions import grant_chat_permissions
 from tests.support.dev_idp_broker import dev_idp_web_settings
-from tests.support.oidc_issuer import oidc_trust_policy
+from tests.support.dev_idp_federation import federate_dev_idp
 from tests.support.qbusiness_app import subscribed_application
 from tests.support.redis_server import RedisServer, redis_or_skip
-from tests.support.saml_assertions import saml_trust_policy
 
 CLIENT_ID = "qbizfed-web-redis"
 CLIENT_SECRET = "redis-secret-0123456789abcdef"
@@ -145,35 +143,8 @@ def cluster(local_aws: LocalAws) -> Iterator[Cluster]:
         )
     ).start()
     try:
-        host_path = idp.issuer.split("://", 1)[1]
-        oidc_provider = iam.create_open_id_connect_provider(
-            Url=idp.issuer, ClientIDList=[CLIENT_ID], ThumbprintList=["0" * 40]
-        )["OpenIDConnectProviderArn"]
-        oidc_role = iam.create_role(
-            RoleName=name + "-oidc",
-            AssumeRolePolicyDocument=json.dumps(
-                oidc_trust_policy(oidc_provider, host_path, CLIENT_ID)
-            ),
-        )["Role"]["Arn"]
-        grant_chat_permissions(iam, oidc_role)
-        saml_provider = iam.create_saml_provider(
-            SAMLMetadataDocument=idp.saml_metadata_xml, Name=name + "-saml"
-        )["SAMLProviderArn"]
-        saml_role = iam.create_role(
-            RoleName=name + "-saml",
-            AssumeRolePolicyDocument=json.dumps(
-                saml_trust_policy(saml_provider, [public + "/saml"])
-            ),
-        )["Role"]["Arn"]
-        grant_chat_permissions(iam, saml_role)
-        idp.register_service_provider(
-            ServiceProvider(
-                entity_id=public + "/saml",
-                acs_urls=(public + "/saml",),
-                role_arn=saml_role,
-                provider_arn=saml_provider,
-            )
-        )
+        roles = federate_dev_idp(iam, idp, name=name, base=public, client_id=CLIENT_ID)
+        oidc_role, saml_provider, saml_role = roles.oidc_role, roles.saml_provider, roles.saml_role
         application_id = subscribed_application(
             admin.client("qbusiness", endpoint_url=local_aws.url),
             saml_provider,

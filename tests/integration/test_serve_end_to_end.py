@@ -24,7 +24,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
-from qbizfed.local.idp.users import OidcClient, Secret, ServiceProvider
+from qbizfed.local.idp.users import OidcClient, Secret
 from qbizfed.local.stack import LocalAws
 from qbizfed.settings.oidc import OidcRegistration
 from qbizfed.settings.serve import WebSettings
@@ -34,11 +34,10 @@ from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import REGION
 from tests.integration.test_serve_harness import UvicornServer
 from tests.peers.flows import browse, login_for_saml
-from tests.support.chat_permissions import grant_chat_permissions
 from tests.support.dev_idp_broker import dev_idp_web_settings
+from tests.support.dev_idp_federation import federate_dev_idp
 from tests.support.oidc_issuer import oidc_trust_policy
 from tests.support.qbusiness_app import subscribed_application
-from tests.support.saml_assertions import saml_trust_policy
 
 CLIENT_ID = "qbizfed-web-e2e"
 CLIENT_SECRET = "e2e-secret-0123456789abcdef"
@@ -75,31 +74,8 @@ def stack(local_aws: LocalAws) -> Iterator[Stack]:
             ),
         )
     ).start()
-    host_path = idp.issuer.split("://", 1)[1]
-    oidc_provider = iam.create_open_id_connect_provider(
-        Url=idp.issuer, ClientIDList=[CLIENT_ID], ThumbprintList=["0" * 40]
-    )["OpenIDConnectProviderArn"]
-    oidc_role = iam.create_role(
-        RoleName=name + "-oidc",
-        AssumeRolePolicyDocument=json.dumps(oidc_trust_policy(oidc_provider, host_path, CLIENT_ID)),
-    )["Role"]["Arn"]
-    grant_chat_permissions(iam, oidc_role)
-    saml_provider = iam.create_saml_provider(
-        SAMLMetadataDocument=idp.saml_metadata_xml, Name=name + "-saml"
-    )["SAMLProviderArn"]
-    saml_role = iam.create_role(
-        RoleName=name + "-saml",
-        AssumeRolePolicyDocument=json.dumps(saml_trust_policy(saml_provider, [base + "/saml"])),
-    )["Role"]["Arn"]
-    grant_chat_permissions(iam, saml_role)
-    idp.register_service_provider(
-        ServiceProvider(
-            entity_id=base + "/saml",
-            acs_urls=(base + "/saml",),
-            role_arn=saml_role,
-            provider_arn=saml_provider,
-        )
-    )
+    roles = federate_dev_idp(iam, idp, name=name, base=base, client_id=CLIENT_ID)
+    oidc_role, saml_provider, saml_role = roles.oidc_role, roles.saml_provider, roles.saml_role
     # A SAML provider stands in for the application's identity provider: these tests are
     # about the broker, and one application serves both sign-in protocols here.
     application_id = subscribed_application(

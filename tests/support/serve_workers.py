@@ -12,7 +12,6 @@ process id when several workers run (``qbizfed.web.access [pid] GET / 200 ...``)
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -26,16 +25,14 @@ import boto3
 import httpx
 
 from qbizfed.local.idp.server import DevIdp, DevIdpSettings
-from qbizfed.local.idp.users import OidcClient, Secret, ServiceProvider
+from qbizfed.local.idp.users import OidcClient, Secret
 from qbizfed.local.stack import LocalAws
 from qbizfed.web.sealing import SessionKeys
 from tests.conftest import REGION
-from tests.support.chat_permissions import grant_chat_permissions
 from tests.support.console_script import RunningQbizfed, running_qbizfed
-from tests.support.oidc_issuer import oidc_trust_policy
+from tests.support.dev_idp_federation import federate_dev_idp
 from tests.support.qbusiness_app import subscribed_application
 from tests.support.redis_server import RedisServer
-from tests.support.saml_assertions import saml_trust_policy
 
 CLIENT_ID = "qbizfed-workers"
 CLIENT_SECRET = "workers-secret-0123456789abcdef"
@@ -101,34 +98,8 @@ def serve_workers(local_aws: LocalAws, redis: RedisServer, tmp_path: Path) -> It
         )
     ).start()
     try:
-        provider = iam.create_open_id_connect_provider(
-            Url=idp.issuer, ClientIDList=[CLIENT_ID], ThumbprintList=["0" * 40]
-        )["OpenIDConnectProviderArn"]
-        oidc_role = iam.create_role(
-            RoleName=name + "-oidc",
-            AssumeRolePolicyDocument=json.dumps(
-                oidc_trust_policy(provider, idp.issuer.split("://", 1)[1], CLIENT_ID)
-            ),
-        )["Role"]["Arn"]
-        grant_chat_permissions(iam, oidc_role)
-        saml_provider = iam.create_saml_provider(
-            SAMLMetadataDocument=idp.saml_metadata_xml, Name=name + "-saml"
-        )["SAMLProviderArn"]
-        saml_role = iam.create_role(
-            RoleName=name + "-saml",
-            AssumeRolePolicyDocument=json.dumps(
-                saml_trust_policy(saml_provider, [BROKER_BASE + "/saml"])
-            ),
-        )["Role"]["Arn"]
-        grant_chat_permissions(iam, saml_role)
-        idp.register_service_provider(
-            ServiceProvider(
-                entity_id=BROKER_BASE + "/saml",
-                acs_urls=(BROKER_BASE + "/saml",),
-                role_arn=saml_role,
-                provider_arn=saml_provider,
-            )
-        )
+        roles = federate_dev_idp(iam, idp, name=name, base=BROKER_BASE, client_id=CLIENT_ID)
+        oidc_role, saml_provider = roles.oidc_role, roles.saml_provider
         application_id = subscribed_application(
             admin.client("qbusiness", endpoint_url=local_aws.url), saml_provider,
             name_prefix="workers",
