@@ -13,6 +13,12 @@ configured), keyed by session id, so the page after a POST renders the same whic
 instance serves it: no sticky sessions. History is kept for one conversation only, in
 reading order, and capped, so an entry stays small.
 
+Each instance also remembers, per session, the last entry it wrote or read together
+with the page it stands for: an entry read back *equal* to that one (the usual case: the
+page after a POST, the POST after a page) is not decoded again, and a turn's entry
+re-encodes only the two messages it adds. Equality with what the store holds is checked
+on every read, so an entry written by another instance is always decoded.
+
 An entry also remembers what the page showed beside the conversation: the application's
 chat controls, and whether the conversation had no attached files. The page that follows
 a turn shows those again instead of asking Q Business (GetChatControlsConfiguration,
@@ -23,6 +29,8 @@ the titles (ListConversations), not ListMessages.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -43,6 +51,8 @@ TTL_SECONDS = 600.0
 """An unused entry goes after ten minutes; the next page load lists again."""
 MAX_CACHED_MESSAGES = 200
 """A longer conversation is listed from Q Business on every page load (no entry kept)."""
+SESSIONS_REMEMBERED = 1024
+"""Sessions whose last entry this instance keeps decoded; the least recently used go."""
 
 
 @dataclass(frozen=True)
@@ -178,14 +188,30 @@ def _controls(data: Mapping[str, Any] | None) -> ChatControls | None:
     )
 
 
-def _page_json(page: CachedPage) -> JsonObject:
-    return {
-        "conversation": page.conversation_id,
-        "list": [
+def _page_json(page: CachedPage, known: tuple[JsonObject, CachedPage] | None = None) -> JsonObject:
+    """The entry of ``page``; the parts that ``known`` (an entry and its page) shares with
+    it by identity (the same immutable objects: a turn's page reuses its base's list and
+    messages) are taken from ``known``'s entry instead of being encoded again."""
+    base_json, base = known if known is not None else ({}, None)
+    if base is not None and page.conversations is base.conversations:
+        listed = base_json["list"]
+    else:
+        listed = [
             [c.conversation_id, c.title, c.start_time.isoformat() if c.start_time else None]
             for c in page.conversations
-        ],
-        "history": [_message_json(m) for m in page.history],
+        ]
+    shared = 0
+    if base is not None:
+        for ours, theirs in zip(page.history, base.history, strict=False):
+            if ours is not theirs:
+                break
+            shared += 1
+    history = base_json["history"][:shared] if shared else []
+    history.extend(_message_json(m) for m in page.history[shared:])
+    return {
+        "conversation": page.conversation_id,
+        "list": listed,
+        "history": history,
         "fresh": page.fresh,
         "no_attachments": page.attachments == (),
         "controls": _controls_json(page.controls),
@@ -208,29 +234,71 @@ def _page(data: Mapping[str, Any]) -> CachedPage:
     )
 
 
+def _as_stored(page: CachedPage) -> CachedPage:
+    """``page`` as its entry reads back (only an absence of attachments is kept)."""
+    return page if page.attachments in ((), None) else replace(page, attachments=None)
+
+
 class ChatPageCache:
     """``CachedPage`` per session id in a :class:`SessionStore`."""
 
-    def __init__(self, store: SessionStore, *, ttl_seconds: float = TTL_SECONDS) -> None:
+    def __init__(
+        self,
+        store: SessionStore,
+        *,
+        ttl_seconds: float = TTL_SECONDS,
+        remembered: int = SESSIONS_REMEMBERED,
+    ) -> None:
         self._store = store
         self._ttl = ttl_seconds
+        self._known: OrderedDict[str, tuple[JsonObject, CachedPage]] = OrderedDict()
+        self._remembered = remembered
+        self._lock = threading.Lock()
+
+    def _recall(self, session_id: str) -> tuple[JsonObject, CachedPage] | None:
+        with self._lock:
+            known = self._known.get(session_id)
+            if known is not None:
+                self._known.move_to_end(session_id)
+            return known
+
+    def _remember(self, session_id: str, data: JsonObject, page: CachedPage) -> None:
+        with self._lock:
+            self._known[session_id] = (data, page)
+            self._known.move_to_end(session_id)
+            while len(self._known) > self._remembered:
+                self._known.popitem(last=False)
+
+    def _drop(self, session_id: str) -> None:
+        with self._lock:
+            self._known.pop(session_id, None)
 
     async def get(self, session_id: str) -> CachedPage | None:
         data = await self._store.get(KEY_PREFIX + session_id)
         if data is None:
+            self._drop(session_id)
             return None
+        known = self._recall(session_id)
+        if known is not None and known[0] == data:
+            return known[1]
         try:
-            return _page(data)
+            page = _page(data)
         except (KeyError, TypeError, ValueError):  # written by another version: list again
+            self._drop(session_id)
             return None
+        self._remember(session_id, data, page)
+        return page
 
     async def put(self, session_id: str, page: CachedPage) -> None:
         if len(page.history) > MAX_CACHED_MESSAGES:
             await self.forget(session_id)
             return
-        await self._store.set(KEY_PREFIX + session_id, _page_json(page), ttl_seconds=self._ttl)
+        data = _page_json(page, self._recall(session_id))
+        await self._store.set(KEY_PREFIX + session_id, data, ttl_seconds=self._ttl)
+        self._remember(session_id, data, _as_stored(page))
 
     async def forget(self, session_id: str) -> None:
+        self._drop(session_id)
         await self._store.delete(KEY_PREFIX + session_id)
 
 

@@ -61,6 +61,7 @@ from qbizfed.credentials import AwsCredentials
 from qbizfed.errors import AwsError, ConfigError, QbizfedError
 from qbizfed.settings.chat import DEFAULT_CONCURRENCY, ChatSettings
 from qbizfed.web.browser_session import SignedInUser, WebSession
+from qbizfed.web.chat_fragments import ChatFragments
 from qbizfed.web.chat_page_cache import CachedPage, ChatPageCache, last_answer_id
 from qbizfed.web.chat_rendering import SourceView, render_answer, source_views
 from qbizfed.web.context import WebContext, expires_iso, web_context
@@ -151,6 +152,8 @@ class ChatRuntime:
     qbusiness: QBusinessFactory
 
     pages: ChatPageCache | None = None
+    fragments: ChatFragments | None = None
+    """The page's sidebar and messages rendered once per session (None: every time)."""
 
     def client_for(self, user: SignedInUser, credentials: AwsCredentials) -> ChatClient:
         """Blocking when the client is not cached yet (making one costs ms of CPU): call it
@@ -204,6 +207,7 @@ def install_chat(
         settings=settings or web.settings.chat,
         qbusiness=factory,
         pages=ChatPageCache(web.store),
+        fragments=ChatFragments(web.templates.env),
     )
     if not installed:  # idempotent: a second call only replaces the settings and clients
         from qbizfed.web.routes_chat_documents import router as documents_router
@@ -498,6 +502,8 @@ async def _forget_page(runtime: ChatRuntime, who: SignedIn) -> None:
     """The conversation changed in a way the cached page cannot show: list it next time."""
     if runtime.pages is not None:
         await runtime.pages.forget(who.session.id)
+    if runtime.fragments is not None:
+        runtime.fragments.forget(who.session.id)
 
 
 async def _render_chat(
@@ -531,19 +537,26 @@ async def _render_chat(
     # silently (qbizfed.web.session_renewal), so only its maximum lifetime shows.
     seconds_left = who.ctx.sessions.seconds_left(who.session)
     path = _chat_path(conversation_id)
+    fragments = runtime.fragments or ChatFragments(who.ctx.templates.env, sessions=1)
+    session_id, csrf_token = who.session.id, who.session.csrf_token
     return who.ctx.render(
         request,
         "chat.html",
         session=who.session,
         status_code=status,
         conversations=data.conversations,
+        conversation_items=fragments.conversation_items(
+            session_id, data.conversations, conversation_id, csrf_token
+        ),
         messages=data.messages,
+        message_items=fragments.message_items(
+            session_id, data.messages, conversation_id, csrf_token, REASON_LABELS
+        ),
         conversation_id=conversation_id,
         parent_message_id=data.parent_message_id,
         error=error,
         draft=draft,
         notice=notice,
-        reasons=REASON_LABELS,
         expires_iso=expires_iso(who.ctx.sessions.ends_at(who.session)),
         expiring=seconds_left <= runtime.settings.expiry_warning_seconds,
         minutes_left=max(0, int(seconds_left // 60)),
