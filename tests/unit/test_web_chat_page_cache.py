@@ -121,3 +121,65 @@ def test_a_turn_that_started_a_conversation_is_its_history_and_only_the_titles_a
     with_files = home.after_turn(CID, QUESTION, ANSWER, started=True, attached=True)
     assert with_files is not None
     assert with_files.attachments is None
+
+
+def test_another_instance_reads_the_page_this_one_wrote() -> None:
+    store = InMemorySessionStore()
+    known = replace(PAGE, attachments=(), controls=CONTROLS)
+    asyncio.run(ChatPageCache(store).put("sid", known))
+    assert asyncio.run(ChatPageCache(store).get("sid")) == known  # decoded, not remembered
+
+
+def test_a_page_written_by_another_instance_replaces_the_one_remembered() -> None:
+    store = InMemorySessionStore()
+    ours, theirs = ChatPageCache(store), ChatPageCache(store)
+    asyncio.run(ours.put("sid", PAGE))
+    assert asyncio.run(ours.get("sid")) == PAGE
+    extended = PAGE.after_turn(CID, QUESTION, ANSWER)
+    assert extended is not None
+    asyncio.run(theirs.put("sid", extended))
+    assert asyncio.run(ours.get("sid")) == extended
+    asyncio.run(theirs.forget("sid"))
+    assert asyncio.run(ours.get("sid")) is None
+
+
+def test_a_fresh_page_is_fresh_once_shown_it_is_not_and_the_entry_stays() -> None:
+    store = InMemorySessionStore()
+    cache = ChatPageCache(store)
+    extended = PAGE.after_turn(CID, QUESTION, ANSWER)
+    assert extended is not None
+    asyncio.run(cache.put("sid", extended))
+    seen = asyncio.run(cache.get("sid"))
+    assert seen is not None
+    assert seen.fresh
+    asyncio.run(cache.shown("sid"))
+    for reader in (cache, ChatPageCache(store)):
+        again = asyncio.run(reader.get("sid"))
+        assert again == replace(extended, fresh=False)
+
+
+def test_an_entry_the_state_does_not_name_is_not_shown() -> None:
+    # Written between the entry and its state by another instance: neither is trusted.
+    store = InMemorySessionStore()
+    cache = ChatPageCache(store)
+    asyncio.run(cache.put("sid", PAGE))
+    asyncio.run(store.set("chat-page-state:sid", {"nonce": "another", "fresh": True},
+                          ttl_seconds=60))  # fmt: skip
+    assert asyncio.run(cache.get("sid")) is None
+    assert asyncio.run(ChatPageCache(store).get("sid")) is None
+
+
+def test_a_turn_keeps_the_list_and_the_earlier_messages_as_they_were() -> None:
+    store = InMemorySessionStore()
+    cache = ChatPageCache(store)
+    asyncio.run(cache.put("sid", PAGE))
+    base = asyncio.run(store.get("chat-page:sid"))
+    extended = PAGE.after_turn(CID, QUESTION, ANSWER)
+    assert extended is not None
+    asyncio.run(cache.put("sid", extended))
+    assert asyncio.run(ChatPageCache(store).get("sid")) == extended
+    entry = asyncio.run(store.get("chat-page:sid"))
+    assert base is not None
+    assert entry is not None
+    assert entry["list"] == base["list"]
+    assert entry["history"][:2] == base["history"]

@@ -7,9 +7,10 @@ the CPU a page cost. So each sidebar entry and each message is rendered by its J
 (``chat_conversations.html``, ``chat_message.html``: the markup lives there, and the
 templates escape exactly as before) and kept, per session id, under *all* the inputs it
 was rendered from: a renamed conversation, another current conversation, another CSRF
-token or an earlier answer's changed anchors are other keys, rendered afresh. Nothing is
-shared between sessions (they are keyed as the page cache is); entries live in this
-process only, the least recently used session's first out.
+token or an earlier answer's changed anchors are other keys, rendered afresh. A session
+keeps only the fragments of the last page rendered for it. Nothing is shared between
+sessions (they are keyed as the page cache is); fragments live in this process only,
+the least recently used session's first out.
 """
 
 from __future__ import annotations
@@ -24,10 +25,17 @@ from markupsafe import Markup
 
 from qbizfed.aws.chat import ConversationSummary
 
-SESSIONS_KEPT = 1024
-"""Sessions whose fragments are kept; the least recently used beyond go."""
-FRAGMENTS_KEPT = 512
-"""Fragments kept per session: a page shows 50 conversations and at most 200 messages."""
+SESSIONS_KEPT = 512
+"""Sessions whose fragments are kept; the least recently used beyond go. A session keeps
+the fragments of the last page rendered for it only (so at most about one page of HTML)."""
+
+
+class _Kept:
+    """A session's fragments: those of the last page rendered for it, by their inputs."""
+
+    def __init__(self) -> None:
+        self.conversations: dict[Hashable, Markup] = {}
+        self.messages: dict[Hashable, Markup] = {}
 
 
 class ChatFragments:
@@ -37,27 +45,21 @@ class ChatFragments:
         # The templates' macros (Jinja types a module's exports as nothing in particular).
         self._conversations: Any = env.get_template("chat_conversations.html").module
         self._messages: Any = env.get_template("chat_message.html").module
-        self._sessions: OrderedDict[str, OrderedDict[Hashable, Markup]] = OrderedDict()
+        self._sessions: OrderedDict[str, _Kept] = OrderedDict()
         self._size = sessions
         # Pages render on the event loop, but a cache must not depend on that to stay whole.
         self._lock = threading.Lock()
 
-    def _of(self, session_id: str) -> OrderedDict[Hashable, Markup]:
+    def _of(self, session_id: str) -> _Kept:
         with self._lock:
-            fragments = self._sessions.get(session_id)
-            if fragments is None:
-                fragments = self._sessions[session_id] = OrderedDict()
+            kept = self._sessions.get(session_id)
+            if kept is None:
+                kept = self._sessions[session_id] = _Kept()
                 while len(self._sessions) > self._size:
                     self._sessions.popitem(last=False)
             else:
                 self._sessions.move_to_end(session_id)
-            return fragments
-
-    @staticmethod
-    def _keep(fragments: OrderedDict[Hashable, Markup], key: Hashable, html: Markup) -> None:
-        fragments[key] = html
-        while len(fragments) > FRAGMENTS_KEPT:  # the oldest first out
-            fragments.popitem(last=False)
+            return kept
 
     def conversation_items(
         self,
@@ -67,18 +69,20 @@ class ChatFragments:
         csrf_token: str,
     ) -> list[Markup]:
         """Each conversation's ``<li>`` of the sidebar, the current one marked."""
-        fragments = self._of(session_id)
+        kept = self._of(session_id)
+        before, now = kept.conversations, dict[Hashable, Markup]()
         items: list[Markup] = []
         for summary in conversations:
             current = summary.conversation_id == conversation_id
-            key = ("conversation", summary, current, csrf_token)
-            html = fragments.get(key)
+            key = (summary, current, csrf_token)
+            html = before.get(key)
             if html is None:
                 html = Markup(  # noqa: S704 - the macro's output, autoescaped by the template
                     self._conversations.conversation_item(summary, current, csrf_token)
                 )
-                self._keep(fragments, key, html)
+            now[key] = html
             items.append(html)
+        kept.conversations = now
         return items
 
     def message_items(
@@ -91,21 +95,23 @@ class ChatFragments:
     ) -> list[Markup]:
         """Each message's ``<li>`` (``chat_message.html``), the last one marked latest.
         ``reasons`` (the feedback reasons) must not change while the process runs."""
-        fragments = self._of(session_id)
+        kept = self._of(session_id)
+        before, now = kept.messages, dict[Hashable, Markup]()
         items: list[Markup] = []
         last = len(messages) - 1
         for number, message in enumerate(messages):
             latest = number == last
-            key = ("message", message, conversation_id, csrf_token, latest)
-            html = fragments.get(key)
+            key = (message, conversation_id, csrf_token, latest)
+            html = before.get(key)
             if html is None:
                 html = Markup(  # noqa: S704 - the macro's output, autoescaped by the template
                     self._messages.message_item(
                         message, conversation_id, csrf_token, reasons, latest
                     )
                 )
-                self._keep(fragments, key, html)
+            now[key] = html
             items.append(html)
+        kept.messages = now
         return items
 
     def forget(self, session_id: str) -> None:

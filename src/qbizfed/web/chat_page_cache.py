@@ -13,11 +13,14 @@ configured), keyed by session id, so the page after a POST renders the same whic
 instance serves it: no sticky sessions. History is kept for one conversation only, in
 reading order, and capped, so an entry stays small.
 
-Each instance also remembers, per session, the last entry it wrote or read together
-with the page it stands for: an entry read back *equal* to that one (the usual case: the
-page after a POST, the POST after a page) is not decoded again, and a turn's entry
-re-encodes only the two messages it adds. Equality with what the store holds is checked
-on every read, so an entry written by another instance is always decoded.
+Every entry written gets a new random *nonce*, and a small second key (the entry's state)
+names the current nonce and whether the page is fresh. Each instance remembers, per
+session, the last entry it wrote or read with the page it stands for: when the state
+names that nonce (the usual case: the page after a POST, the POST after a page) the
+entry is neither read nor decoded again, showing a fresh page only rewrites the state,
+and a turn's entry re-encodes only the two messages it adds. An entry written by another
+instance has another nonce, so it is read and decoded; an entry that does not carry the
+nonce its state names (written between the two keys) is treated as absent.
 
 An entry also remembers what the page showed beside the conversation: the application's
 chat controls, and whether the conversation had no attached files. The page that follows
@@ -30,6 +33,7 @@ the titles (ListConversations), not ListMessages.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -47,6 +51,7 @@ from qbizfed.aws.chat_controls import ChatControls
 from qbizfed.web.sessions import JsonObject, SessionStore
 
 KEY_PREFIX = "chat-page:"
+STATE_PREFIX = "chat-page-state:"
 TTL_SECONDS = 600.0
 """An unused entry goes after ten minutes; the next page load lists again."""
 MAX_CACHED_MESSAGES = 200
@@ -212,7 +217,6 @@ def _page_json(page: CachedPage, known: tuple[JsonObject, CachedPage] | None = N
         "conversation": page.conversation_id,
         "list": listed,
         "history": history,
-        "fresh": page.fresh,
         "no_attachments": page.attachments == (),
         "controls": _controls_json(page.controls),
         "titles": page.titles_known,
@@ -227,7 +231,6 @@ def _page(data: Mapping[str, Any]) -> CachedPage:
             for i, t, s in data["list"]
         ),
         history=tuple(_message(m) for m in data["history"]),
-        fresh=bool(data.get("fresh")),
         attachments=() if data.get("no_attachments") else None,
         controls=_controls(data.get("controls")),
         titles_known=bool(data.get("titles", True)),
@@ -235,8 +238,17 @@ def _page(data: Mapping[str, Any]) -> CachedPage:
 
 
 def _as_stored(page: CachedPage) -> CachedPage:
-    """``page`` as its entry reads back (only an absence of attachments is kept)."""
-    return page if page.attachments in ((), None) else replace(page, attachments=None)
+    """``page`` as its entry reads back, not fresh (only an absence of attachments is kept)."""
+    return replace(page, fresh=False, attachments=None if page.attachments else page.attachments)
+
+
+@dataclass(frozen=True)
+class _Known:
+    """The last entry this instance wrote or read for a session, and its page (not fresh)."""
+
+    nonce: str
+    data: JsonObject
+    page: CachedPage
 
 
 class ChatPageCache:
@@ -251,20 +263,20 @@ class ChatPageCache:
     ) -> None:
         self._store = store
         self._ttl = ttl_seconds
-        self._known: OrderedDict[str, tuple[JsonObject, CachedPage]] = OrderedDict()
+        self._known: OrderedDict[str, _Known] = OrderedDict()
         self._remembered = remembered
         self._lock = threading.Lock()
 
-    def _recall(self, session_id: str) -> tuple[JsonObject, CachedPage] | None:
+    def _recall(self, session_id: str) -> _Known | None:
         with self._lock:
             known = self._known.get(session_id)
             if known is not None:
                 self._known.move_to_end(session_id)
             return known
 
-    def _remember(self, session_id: str, data: JsonObject, page: CachedPage) -> None:
+    def _remember(self, session_id: str, known: _Known) -> None:
         with self._lock:
-            self._known[session_id] = (data, page)
+            self._known[session_id] = known
             self._known.move_to_end(session_id)
             while len(self._known) > self._remembered:
                 self._known.popitem(last=False)
@@ -274,31 +286,48 @@ class ChatPageCache:
             self._known.pop(session_id, None)
 
     async def get(self, session_id: str) -> CachedPage | None:
-        data = await self._store.get(KEY_PREFIX + session_id)
-        if data is None:
-            self._drop(session_id)
-            return None
+        state = await self._store.get(STATE_PREFIX + session_id)
+        nonce = state.get("nonce") if state is not None else None
+        fresh = bool(state.get("fresh")) if state is not None else False
         known = self._recall(session_id)
-        if known is not None and known[0] == data:
-            return known[1]
-        try:
-            page = _page(data)
-        except (KeyError, TypeError, ValueError):  # written by another version: list again
-            self._drop(session_id)
-            return None
-        self._remember(session_id, data, page)
-        return page
+        if known is None or nonce is None or known.nonce != nonce:
+            data = await self._store.get(KEY_PREFIX + session_id)
+            if data is None or data.get("nonce") != nonce:  # absent, or not the one named
+                self._drop(session_id)
+                return None
+            try:
+                known = _Known(str(nonce), data, _page(data))
+            except (KeyError, TypeError, ValueError):  # written by another version: list again
+                self._drop(session_id)
+                return None
+            self._remember(session_id, known)
+        return replace(known.page, fresh=True) if fresh else known.page
 
     async def put(self, session_id: str, page: CachedPage) -> None:
         if len(page.history) > MAX_CACHED_MESSAGES:
             await self.forget(session_id)
             return
-        data = _page_json(page, self._recall(session_id))
+        known = self._recall(session_id)
+        nonce = uuid.uuid4().hex
+        data = _page_json(page, (known.data, known.page) if known is not None else None)
+        data["nonce"] = nonce
         await self._store.set(KEY_PREFIX + session_id, data, ttl_seconds=self._ttl)
-        self._remember(session_id, data, _as_stored(page))
+        self._remember(session_id, _Known(nonce, data, _as_stored(page)))
+        await self._store.set(STATE_PREFIX + session_id, {"nonce": nonce, "fresh": page.fresh},
+                              ttl_seconds=self._ttl)  # fmt: skip
+
+    async def shown(self, session_id: str) -> None:
+        """The fresh page was shown: the next load lists again (only the state changes)."""
+        known = self._recall(session_id)
+        if known is None:
+            await self.forget(session_id)
+            return
+        await self._store.set(STATE_PREFIX + session_id, {"nonce": known.nonce, "fresh": False},
+                              ttl_seconds=self._ttl)  # fmt: skip
 
     async def forget(self, session_id: str) -> None:
         self._drop(session_id)
+        await self._store.delete(STATE_PREFIX + session_id)
         await self._store.delete(KEY_PREFIX + session_id)
 
 

@@ -455,9 +455,10 @@ async def _page_for(runtime: ChatRuntime, who: SignedIn, conversation_id: str | 
     if pages is not None:
         cached = await pages.get(who.session.id)
         if cached is not None and cached.fresh and cached.conversation_id == conversation_id:
-            page = cached
-            if not page.complete:
-                page = await _with_client(runtime, who, lambda c: _completed(c, cached))
+            if cached.complete:
+                await pages.shown(who.session.id)
+                return cached
+            page = await _with_client(runtime, who, lambda c: _completed(c, cached))
             await pages.put(who.session.id, dataclasses.replace(page, fresh=False))
             return page
     page = await _with_client(runtime, who, lambda c: _list_page(c, conversation_id))
