@@ -74,7 +74,9 @@ class ChatFragments:
         items: list[Markup] = []
         for summary in conversations:
             current = summary.conversation_id == conversation_id
-            key = (summary, current, csrf_token)
+            # What the macro reads, as plain strings (hashed and compared in C, unlike
+            # the dataclass): 50 entries a page.
+            key = (summary.conversation_id, summary.title, current, csrf_token)
             html = before.get(key)
             if html is None:
                 html = Markup(  # noqa: S704 - the macro's output, autoescaped by the template
