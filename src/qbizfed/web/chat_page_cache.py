@@ -32,8 +32,8 @@ the titles (ListConversations), not ListMessages.
 
 from __future__ import annotations
 
+import secrets
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -308,7 +308,7 @@ class ChatPageCache:
             await self.forget(session_id)
             return
         known = self._recall(session_id)
-        nonce = uuid.uuid4().hex
+        nonce = secrets.token_hex(8)
         data = _page_json(page, (known.data, known.page) if known is not None else None)
         data["nonce"] = nonce
         await self._store.set(KEY_PREFIX + session_id, data, ttl_seconds=self._ttl)
