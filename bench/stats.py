@@ -68,7 +68,7 @@ class Difference:
         return f"{self.value:+.2f} {unit} (noise ±{self.noise:.2f} {unit})"
 
 
-def _half_range(values: Sequence[float]) -> float:
+def half_range(values: Sequence[float]) -> float:
     return (max(values) - min(values)) / 2 if values else math.nan
 
 
@@ -85,7 +85,7 @@ def median_difference(
         for i in range(blocks)
     ]
     value = percentile(ours, 50) - percentile(baseline, 50)
-    return Difference(value=value, noise=_half_range(per_block), blocks=blocks)
+    return Difference(value=value, noise=half_range(per_block), blocks=blocks)
 
 
 @dataclass(frozen=True)
@@ -126,4 +126,4 @@ def ratio_over_phases(
         for (w_o, s_o), (w_b, s_b) in zip(ours, baseline, strict=True)
     ]
     ratio = rate(ours) / max(rate(baseline), 1e-12)
-    return RatioWithNoise(ratio=ratio, noise=_half_range(per_phase), phases=len(per_phase))
+    return RatioWithNoise(ratio=ratio, noise=half_range(per_phase), phases=len(per_phase))

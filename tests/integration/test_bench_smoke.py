@@ -63,9 +63,11 @@ def test_logins_and_chats_make_no_errors(quick_results: tuple[Path, dict[str, ob
             assert run["latency"]["count"] == run["logins"]
         assert runs[0]["logins"] == runs[1]["logins"]  # equal work
         assert len(runs[0]["phase_rates"]) == len(runs[1]["phase_rates"]) >= 2
+    # serve against the library in alternating (ABBA) rounds, then the streamed answers
+    assert [load["chat_via"] for load in details["load"]] == [*run_all.LOAD_ROUNDS, "serve-stream"]
+    assert run_all.LOAD_ROUNDS == ("library", "serve", "serve", "library")
     loads = {load["chat_via"]: load for load in details["load"]}
-    assert set(loads) == {"library", "serve", "serve-stream"}
-    for load in loads.values():
+    for load in details["load"]:
         assert load["errors"] == 0, load["error_kinds"]
         assert load["completed"] == load["users"]
         assert load["chat_turn"]["count"] == load["users"] * load["turns_per_user"]

@@ -30,12 +30,11 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
-import anyio
-import anyio.to_thread
 import boto3
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from markupsafe import Markup
@@ -374,23 +373,41 @@ def _chat_controls(client: ChatClient) -> ChatControls:
 
 # Chat calls block for as long as Q Business takes. Sharing Starlette's whole thread
 # pool with sign-ins (STS runs there too) lets a burst of chat starve the event loop
-# under load, so chat calls get their own allowance (one limiter per loop), sized by
-# ChatSettings.max_concurrent_calls.
-_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+# under load, so chat calls get their own pool of worker threads (one per loop), as many
+# as ChatSettings.max_concurrent_calls: the allowance is the pool's size. A thread is free
+# again the moment its call returns, even while the event loop is busy with other
+# requests (a limiter released by the awaiting coroutine held its slot until the loop got
+# back to that coroutine), as the chat library's callers' own thread pools do.
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[int, ThreadPoolExecutor]] = (
     weakref.WeakKeyDictionary()
 )
 
 
+def _pool(loop: asyncio.AbstractEventLoop, allowance: int | None) -> ThreadPoolExecutor:
+    size, pool = _pools.get(loop, (0, None))
+    if pool is None or (allowance is not None and allowance != size):
+        if pool is not None:
+            pool.shutdown(wait=False)  # its running calls finish; new ones go to the new pool
+        size = allowance or DEFAULT_CONCURRENCY
+        pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="qbizfed-chat")
+        _pools[loop] = (size, pool)
+    return pool
+
+
 async def _blocking(func: Callable[..., _T], *args: Any, allowance: int | None = None) -> _T:
-    """Run blocking Q Business calls in one worker-thread hop, within the chat allowance
-    (``allowance``: ``ChatSettings.max_concurrent_calls``; None keeps the current one)."""
+    """Run blocking Q Business calls in one worker-thread hop, at most ``allowance``
+    (``ChatSettings.max_concurrent_calls``; None keeps the current one) at once.
+
+    A cancelled request (the browser went away) still waits for its call to end before
+    the cancellation goes on: a turn Q Business is answering is never abandoned halfway
+    through the code that follows it."""
     loop = asyncio.get_running_loop()
-    limiter = _limiters.get(loop)
-    if limiter is None:
-        limiter = _limiters[loop] = anyio.CapacityLimiter(allowance or DEFAULT_CONCURRENCY)
-    elif allowance is not None and limiter.total_tokens != allowance:
-        limiter.total_tokens = allowance
-    return await anyio.to_thread.run_sync(functools.partial(func, *args), limiter=limiter)
+    call = loop.run_in_executor(_pool(loop, allowance), functools.partial(func, *args))
+    try:
+        return await asyncio.shield(call)
+    except asyncio.CancelledError:
+        await asyncio.wait([call])
+        raise
 
 
 async def _client(runtime: ChatRuntime, who: SignedIn) -> ChatClient:
