@@ -379,9 +379,9 @@ def _serve_chat_row(chat: dict[str, Any]) -> Row:
                    goal="overhead < 3 ms", met=None, why=chat["serve_note"] + ".")  # fmt: skip
     return _overhead_row(
         name, chat["serve"], chat["raw"], chat["serve_ratio"], chat["serve_difference"],
-        " It is two HTTP requests from a browser-like client (and its parsing of the page), "
-        "form parsing, session and CSRF checks, the turn in a worker thread, the page cache "
-        "and the rendered page.",
+        " It is two HTTP requests from a browser-like client (httpx), the broker's own CPU "
+        "per turn (row below: form, session and CSRF checks, the turn in a worker thread, "
+        "the page cache and the rendered page) and the hops between threads.",
     )
 
 
