@@ -135,8 +135,8 @@ def run_idp(config: dict[str, Any]) -> None:
 
 
 BASELINE_SERVER_OPTIONS: dict[str, Any] = {"http": "h11", "loop": "asyncio"}
-"""The samples run under plain ``uvicorn`` (no ``[standard]`` extra): pure-Python h11 and
-asyncio's own loop, whatever else is installed here."""
+"""The samples' designs keep the uvicorn defaults they were always measured with here
+(pure-Python h11, asyncio's own loop), whatever else the web extra installs."""
 
 
 def _run_asgi(app: Any, fd: int, url: str, *, kind: str, options: dict[str, Any]) -> None:
