@@ -40,16 +40,17 @@ SERVER_OPTIONS: dict[str, Any] = {
     "proxy_headers": False,
     "server_header": False,
     "http": "h11",
-    "loop": "uvloop",
+    "loop": "asyncio",
 }
-"""uvicorn's options for the broker (also used by its tests and benchmarks).
+"""uvicorn's options for the broker (also used by its tests and benchmarks), named so that
+installing uvicorn's optional speed-ups never changes them silently.
 
-uvloop runs the event loop and its sockets in C (less CPU per request and per IdP or STS
-call). The HTTP parser stays h11 on purpose: uvicorn's ``httptools`` parser, though
-cheaper, accepts a request head of any size (an 8 MB header was served) where h11
-answers 400 once an unfinished head outgrows 16 KiB (a 200 KB header), and it also
-accepts HTTP/0.9 and HTTP/1.1 without ``Host``; tests/adversarial/test_web_request_limits.py
-holds serve to h11's refusal of an endless head."""
+The HTTP parser is h11 on purpose: uvicorn's ``httptools`` parser, though cheaper,
+accepts a request head of any size (an 8 MB header was served) where h11 answers 400 once
+an unfinished head outgrows 16 KiB (a 200 KB header), and it also accepts HTTP/0.9 and
+HTTP/1.1 without ``Host``; tests/adversarial/test_web_request_limits.py holds serve to
+h11's refusal of an endless head. uvloop was measured and left out: the broker's CPU per
+sign-in was the same as on asyncio's loop (login benchmark, alternating runs)."""
 
 # At DEBUG these libraries log request bodies (ID tokens, SAML assertions, credentials).
 _QUIET_LIBRARIES = ("botocore", "boto3", "urllib3", "httpcore", "s3transfer")
