@@ -134,7 +134,12 @@ def run_idp(config: dict[str, Any]) -> None:
     server.server_close()
 
 
-def _run_asgi(app: Any, fd: int, url: str, *, kind: str) -> None:
+BASELINE_SERVER_OPTIONS: dict[str, Any] = {"http": "h11", "loop": "asyncio"}
+"""The samples' designs keep the uvicorn defaults they were always measured with here
+(pure-Python h11, asyncio's own loop), whatever else the web extra installs."""
+
+
+def _run_asgi(app: Any, fd: int, url: str, *, kind: str, options: dict[str, Any]) -> None:
     """uvicorn on the inherited socket; with ``QBIZFED_BENCH_PROFILE_DIR`` set, the event
     loop's thread runs under cProfile and the stats land in that folder on exit."""
     import uvicorn
@@ -145,8 +150,8 @@ def _run_asgi(app: Any, fd: int, url: str, *, kind: str) -> None:
     server = uvicorn.Server(
         uvicorn.Config(
             app,
+            **{"access_log": False, **options},
             log_level="warning",
-            access_log=False,
             lifespan="on",
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
@@ -220,7 +225,12 @@ def run_serve(config: dict[str, Any]) -> None:
     if settings.workers > 1:
         _run_workers(settings, int(config["fd"]), config["url"])
         return
-    _run_asgi(create_app(settings), int(config["fd"]), config["url"], kind="serve")
+    from qbizfed.cli.serve import SERVER_OPTIONS
+
+    _run_asgi(
+        create_app(settings), int(config["fd"]), config["url"], kind="serve",
+        options=SERVER_OPTIONS,
+    )  # fmt: skip
 
 
 def _run_workers(settings: Any, fd: int, url: str) -> None:
@@ -228,15 +238,15 @@ def _run_workers(settings: Any, fd: int, url: str) -> None:
     factory; stopped (SIGTERM to the supervisor) when the parent closes our stdin."""
     import uvicorn
 
-    from qbizfed.cli.serve import BrokerApp, run_workers
+    from qbizfed.cli.serve import SERVER_OPTIONS, BrokerApp, run_workers
 
     wait_for_parent(lambda: os.kill(os.getpid(), signal.SIGTERM))
     config = uvicorn.Config(
         BrokerApp(settings, log_level="warning"),
         factory=True,
         workers=settings.workers,
+        **SERVER_OPTIONS,
         log_level="warning",
-        access_log=False,
         lifespan="on",
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
@@ -255,7 +265,10 @@ def run_baseline(config: dict[str, Any]) -> None:
         region=config["region"],
         aws_endpoint_url=config["aws_url"],
     )
-    _run_asgi(create_sample_app(settings), int(config["fd"]), config["url"], kind="baseline")
+    _run_asgi(
+        create_sample_app(settings), int(config["fd"]), config["url"], kind="baseline",
+        options=BASELINE_SERVER_OPTIONS,
+    )  # fmt: skip
 
 
 def run_saml_baseline(config: dict[str, Any]) -> None:
@@ -271,7 +284,10 @@ def run_saml_baseline(config: dict[str, Any]) -> None:
         aws_endpoint_url=config["aws_url"],
     )
     app = create_sample_saml_app(settings)
-    _run_asgi(app, int(config["fd"]), config["url"], kind="saml_baseline")
+    _run_asgi(
+        app, int(config["fd"]), config["url"], kind="saml_baseline",
+        options=BASELINE_SERVER_OPTIONS,
+    )  # fmt: skip
 
 
 KINDS: dict[str, Callable[[dict[str, Any]], None]] = {

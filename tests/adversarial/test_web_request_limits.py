@@ -198,3 +198,24 @@ def test_a_chunked_body_is_cut_at_the_limit_while_it_is_read(saml_broker: Served
     )  # fmt: skip
     assert status == 413
     assert "max_saml_body_bytes" in body
+
+
+def test_an_oversized_request_head_is_refused_with_400_before_it_ends(broker: Broker) -> None:
+    """A request head that never ends (one endless header) is refused once it outgrows
+    h11's 16 KiB limit, while the client is still sending; a parser without that limit
+    (uvicorn's httptools) keeps buffering, never answers, and the read times out."""
+    parts = urlsplit(broker.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=ANSWER_TIMEOUT) as sock:
+        sock.sendall(f"GET / HTTP/1.1\r\nHost: {parts.netloc}\r\nX-Filler: ".encode())
+        for _ in range(64):  # up to 4 MiB, never the end of the header
+            try:
+                sock.sendall(b"a" * 65536)
+            except OSError:
+                break  # the server answered and closed: what we are testing for
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            data = sock.recv(65536)  # socket.timeout here means: it kept reading the head
+            if not data:
+                break
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:80]

@@ -76,6 +76,26 @@ def test_userinfo_gets_the_access_token_as_bearer_and_supplies_the_display_name(
     assert [call[1].email for call in issuer.calls] == ["alice@example.com"]
 
 
+def test_userinfo_is_not_asked_when_the_id_token_carries_name_and_groups(
+    broker: Broker, idp: LoopbackOidcIdp
+) -> None:
+    """Control: an ID token with ``name`` and ``groups`` leaves UserInfo nothing to add,
+    so sign-in does not call it (a UserInfo naming another user is then never seen)."""
+    idp.userinfo_response = {"sub": "mallory", "name": "Mallory"}
+    with httpx.Client(timeout=10) as client:
+        start = client.get(broker.url + "/login/oidc")
+        params = {k: v[0] for k, v in parse_qs(urlsplit(start.headers["location"]).query).items()}
+        claims = idp.claims(nonce=params["nonce"], groups=["engineering"])
+        idp.token_response = {"access_token": ACCESS_TOKEN, "token_type": "Bearer",
+                              "id_token": idp.mint(claims)}  # fmt: skip
+        done = client.get(broker.url + "/auth/oidc/callback",
+                          params={"code": "c", "state": params["state"]})  # fmt: skip
+        assert done.status_code == 303, done.text[:1500]
+        home = client.get(broker.url + "/")
+    assert idp.userinfo_authorizations == []
+    assert 'id="name">Alice Example<' in home.text
+
+
 @pytest.mark.parametrize(
     ("attack", "answer", "status", "says"),
     [

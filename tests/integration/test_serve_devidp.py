@@ -100,13 +100,20 @@ def test_oidc_sign_in_lands_on_a_page_saying_who_and_until_when(broker: Broker) 
     assert identity.issuer == broker.idp.issuer
 
 
-def test_oidc_sign_in_asks_the_dev_idps_userinfo_with_the_access_token(broker: Broker) -> None:
+def test_oidc_sign_in_skips_userinfo_when_the_id_token_carries_name_and_groups(
+    broker: Broker,
+) -> None:
+    """The dev IdP puts name and groups in the ID token (as OIDC Core §5.4 allows), so
+    UserInfo would add nothing: one IdP round trip fewer per sign-in. (An ID token
+    without them still gets UserInfo: tests/adversarial/test_web_userinfo.py.)"""
     broker.idp_calls.clear()
     with httpx.Client(timeout=10) as browser:
         assert oidc_login(broker, browser).status_code == 303
         home = browser.get(broker.url + "/")
-    assert ("/oidc/userinfo", "Bearer", 200) in broker.idp_calls
-    assert 'id="name">' in home.text
+    paths = [path for path, _, _ in broker.idp_calls]
+    assert "/oidc/token" in paths  # the recording works
+    assert "/oidc/userinfo" not in paths
+    assert 'id="name">Alice' in home.text
 
 
 def test_saml_sign_in_lands_on_a_page_saying_who(broker: Broker) -> None:

@@ -20,6 +20,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from qbizfed.cli.serve import SERVER_OPTIONS
 from qbizfed.credentials import AwsCredentials
 from qbizfed.identity.federated import FederatedIdentity, SamlRole
 
@@ -38,7 +39,8 @@ class UvicornServer:
         self._thread: threading.Thread | None = None
 
     def start(self, app: FastAPI) -> UvicornServer:
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        # serve's own uvicorn options (event loop, HTTP parser), so tests see what users do
+        config = uvicorn.Config(app, **SERVER_OPTIONS, log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self.sock]}, daemon=True

@@ -329,6 +329,27 @@ def test_jwks_older_than_max_age_is_fetched_again(idp: LoopbackOidcIdp) -> None:
     run(validate_twice)
 
 
+def test_jwks_key_is_imported_once_per_fetch(idp: LoopbackOidcIdp) -> None:
+    """A login reuses the imported key (parsing an RSA JWK costs more than verifying);
+    keys fetched again are imported again, so a replaced key is never served stale."""
+    now = [0.0]
+    cache = JwksCache(
+        f"{idp.base_url}/jwks", allow_insecure_loopback_http=True, max_age=600, clock=lambda: now[0]
+    )
+
+    async def keys(http: httpx.AsyncClient) -> tuple[object, object, object]:
+        first = await cache.key(idp.key.kid, "RS256", http=http)
+        again = await cache.key(idp.key.kid, "RS256", http=http)
+        now[0] += 600
+        refetched = await cache.key(idp.key.kid, "RS256", http=http)
+        return first, again, refetched
+
+    first, again, refetched = run(keys)
+    assert again is first
+    assert refetched is not first
+    assert cache.fetch_count == 2
+
+
 def test_validated_id_token_is_immutable_and_does_not_print_the_token(
     idp: LoopbackOidcIdp,
 ) -> None:

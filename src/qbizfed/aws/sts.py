@@ -3,8 +3,10 @@
 ``StsFederation`` wraps one boto3 STS client (unsigned requests: federation calls carry
 the IdP's proof, not AWS credentials; endpoint from ``AWS_ENDPOINT_URL`` /
 ``AWS_ENDPOINT_URL_STS`` as boto3 resolves it; botocore's *standard* retry mode, which
-backs off on throttling). ``assume`` blocks; ``assume_async`` runs the same call in a
-thread pool so that an event loop is never blocked.
+backs off on throttling). When it builds that client itself, the calls go through
+:mod:`qbizfed.aws.unsigned_sts` (botocore's parts without the client's per-call
+machinery, same retries and errors). ``assume`` blocks; ``assume_async`` runs the same
+call in a thread pool so that an event loop is never blocked.
 
 STS errors become qbizfed errors with the probable cause and fix:
 
@@ -42,6 +44,7 @@ import botocore
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from qbizfed.aws.unsigned_sts import UnsignedStsCalls
 from qbizfed.credentials import AwsCredentials
 from qbizfed.errors import AwsError, NetworkError
 from qbizfed.identity.federated import FederatedIdentity, SamlRole
@@ -307,6 +310,7 @@ class StsFederation:
         self._max_attempts = max_attempts
         self._executor = executor
         self._lock = threading.Lock()
+        self._lean: UnsignedStsCalls | None = None
 
     @property
     def client(self) -> Any:
@@ -317,7 +321,17 @@ class StsFederation:
                     max_attempts=self._max_attempts,
                     endpoint_url=self._endpoint_url,
                 )
+                # Our own unsigned client: its calls skip boto3's per-call machinery. An
+                # injected client (a stub, a test double) is always called as it is.
+                self._lean = UnsignedStsCalls.of(self._client, max_attempts=self._max_attempts)
             return self._client
+
+    def _call(self, operation: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        client = self.client
+        if self._lean is not None:
+            return self._lean.call(operation, params)
+        answer: dict[str, Any] = getattr(client, method)(**params)
+        return answer
 
     def assume(
         self,
@@ -339,7 +353,8 @@ class StsFederation:
                 "PrincipalArn": role.provider_arn,
                 "SAMLAssertion": identity.credential,
             }
-            call, target = self.client.assume_role_with_saml, role.role_arn
+            operation, method = "AssumeRoleWithSAML", "assume_role_with_saml"
+            target = role.role_arn
         else:
             if not role_arn:
                 raise StsError(
@@ -350,11 +365,12 @@ class StsFederation:
                 "RoleSessionName": role_session_name(identity.email),
                 "WebIdentityToken": identity.credential,
             }
-            call, target = self.client.assume_role_with_web_identity, role_arn
+            operation, method = "AssumeRoleWithWebIdentity", "assume_role_with_web_identity"
+            target = role_arn
         if duration_seconds is not None:
             params["DurationSeconds"] = duration_seconds
         try:
-            answer = call(**params)
+            answer = self._call(operation, method, params)
         except ClientError as exc:
             raise translate_sts_error(exc, identity=identity, role_arn=target) from None
         except BotoCoreError as exc:

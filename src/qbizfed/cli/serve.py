@@ -35,6 +35,23 @@ if TYPE_CHECKING:
 WORKER_START_SECONDS = 120.0
 """How long the workers may take to start (imports and app) before serve gives up."""
 
+SERVER_OPTIONS: dict[str, Any] = {
+    "access_log": False,
+    "proxy_headers": False,
+    "server_header": False,
+    "http": "h11",
+    "loop": "asyncio",
+}
+"""uvicorn's options for the broker (also used by its tests and benchmarks), named so that
+installing uvicorn's optional speed-ups never changes them silently.
+
+The HTTP parser is h11 on purpose: uvicorn's ``httptools`` parser, though cheaper,
+accepts a request head of any size (an 8 MB header was served) where h11 answers 400 once
+an unfinished head outgrows 16 KiB (a 200 KB header), and it also accepts HTTP/0.9 and
+HTTP/1.1 without ``Host``; tests/adversarial/test_web_request_limits.py holds serve to
+h11's refusal of an endless head. uvloop was measured and left out: the broker's CPU per
+sign-in was the same as on asyncio's loop (login benchmark, alternating runs)."""
+
 # At DEBUG these libraries log request bodies (ID tokens, SAML assertions, credentials).
 _QUIET_LIBRARIES = ("botocore", "boto3", "urllib3", "httpcore", "s3transfer")
 
@@ -178,12 +195,7 @@ def serve(
     methods = [name for name, on in (("OIDC", settings.oidc), ("SAML", settings.saml)) if on]
     shown = f"[{host}]" if ":" in host else host
     ready = f"qbizfed serve: {' and '.join(methods)} sign-in on http://{shown}:{bound_port}/"
-    options: dict[str, Any] = {
-        "access_log": False,
-        "log_level": log_level.lower(),
-        "proxy_headers": False,
-        "server_header": False,
-    }
+    options: dict[str, Any] = {**SERVER_OPTIONS, "log_level": log_level.lower()}
     try:
         if settings.workers > 1:
             run_workers(

@@ -116,6 +116,15 @@ def with_userinfo(identity: FederatedIdentity, userinfo: Mapping[str, Any]) -> F
     )
 
 
+def carries_display_claims(claims: Mapping[str, Any]) -> bool:
+    """Whether the ID token already holds everything :func:`with_userinfo` could add: a
+    ``name`` and a ``groups`` list. OIDC Core §5.4-5.5 let an IdP return these claims in
+    the ID token instead of (or as well as) UserInfo; asking UserInfo then adds nothing
+    but a round trip to the IdP on every sign-in."""
+    name = claims.get("name")
+    return isinstance(name, str) and bool(name) and isinstance(claims.get("groups"), list)
+
+
 def identity_from_id_token(token: ValidatedIdToken) -> FederatedIdentity:
     """Turn a validated ID token into the identity STS and the web layer use."""
     tags = session_tags_from_claims(token.claims, issuer=token.issuer)
@@ -510,7 +519,8 @@ class OidcRelyingParty:
     async def _token_set(
         self, payload: Mapping[str, Any], *, nonce: str | None, ask_userinfo: bool = False
     ) -> TokenSet:
-        """Validate the ID token; at sign-in (``ask_userinfo``) add UserInfo's display claims.
+        """Validate the ID token; at sign-in (``ask_userinfo``) add UserInfo's display claims
+        unless the ID token already carries them (:func:`carries_display_claims`).
 
         A refresh does not ask UserInfo again: nothing is shown to a user then, and a
         silent ``credential_process`` renewal should not depend on one more endpoint.
@@ -526,7 +536,13 @@ class OidcRelyingParty:
         refresh = payload.get("refresh_token")
         expires_in = payload.get("expires_in")
         identity = identity_from_id_token(token)
-        if ask_userinfo and self.metadata.userinfo_endpoint and isinstance(access, str) and access:
+        if (
+            ask_userinfo
+            and self.metadata.userinfo_endpoint
+            and isinstance(access, str)
+            and access
+            and not carries_display_claims(token.claims)
+        ):
             identity = with_userinfo(identity, await self.userinfo(access, subject=token.subject))
         return TokenSet(
             id_token=token,
