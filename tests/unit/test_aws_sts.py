@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from qbizfed.aws.sts import (
+    CONCURRENT_CALLS,
     IdentityTokenExpiredError,
     IdpCommunicationError,
     MissingEmailTagError,
@@ -318,3 +320,36 @@ def test_access_denied_without_email_tag_points_at_the_idp(
     with pytest.raises(MissingEmailTagError) as info:
         sts.assume(oidc_identity(session_tags=()), ROLE)
     assert "https://aws.amazon.com/tags" in info.value.remedy
+
+
+def test_many_sign_ins_reach_sts_at_once_not_only_the_default_pools_few() -> None:
+    """asyncio's default pool has min(32, cores + 4) threads (6 on 2 cores): with STS
+    answering in 100 ms that capped a broker near 60 sign-ins/s. StsFederation runs
+    CONCURRENT_CALLS at once, with as many pooled connections."""
+    client = federation_client(region="us-east-1")
+    lock = threading.Lock()
+    running, most = 0, 0
+
+    def slow(**_: Any) -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.2)
+        with lock:
+            running -= 1
+
+    client.meta.events.register("before-parameter-build.sts.AssumeRoleWithWebIdentity", slow)
+    stubber = Stubber(client)
+    calls = 20
+    for _ in range(calls):
+        stubber.add_response("assume_role_with_web_identity", sts_answer())
+    sts = StsFederation(client=client)
+
+    async def main() -> None:
+        await asyncio.gather(*(sts.assume_async(oidc_identity(), ROLE) for _ in range(calls)))
+
+    with stubber:
+        asyncio.run(main())
+    assert most == calls <= CONCURRENT_CALLS
+    assert client.meta.config.max_pool_connections >= CONCURRENT_CALLS

@@ -7,6 +7,8 @@ registration and of the SAML service provider is passed through, secrets include
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 import pytest
 
@@ -15,7 +17,7 @@ from qbizfed.identity.federated import FederatedIdentity, SamlRole
 from qbizfed.settings.saml import SamlRegistration
 from qbizfed.web.csrf import CsrfError, own_origin, verify_csrf
 from qbizfed.web.routes_saml import _offered_role
-from qbizfed.web.saml_service_provider import SamlLogin, sp_settings
+from qbizfed.web.saml_service_provider import SAML_WORK_AT_ONCE, SamlLogin, sp_settings
 from qbizfed.web.sessions import InMemorySessionStore
 from tests.support.rp_idp import CertifiedKey
 from tests.unit.test_web_csrf import SESSION, post
@@ -132,3 +134,33 @@ def test_opaque_origin_null_is_judged_by_the_token_alone() -> None:
 
 def test_own_origin_without_a_host_header_is_scheme_only() -> None:
     assert own_origin(post({}), None) == "http://"
+
+
+# -- SAML work runs on a few threads -----------------------------------------------------
+
+
+def test_saml_validations_run_at_most_saml_work_at_once_together() -> None:
+    """CPU-bound SAML work stays on a few threads (their compiled schemas stay warm): a
+    burst of 12 validations never has more than SAML_WORK_AT_ONCE running at once, and
+    every one is answered."""
+    login = SamlLogin(saml(), store=InMemorySessionStore())
+    lock = threading.Lock()
+    running, most = 0, 0
+
+    def validate(response: str) -> FederatedIdentity:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        return _identity()
+
+    login.sp.validate_response = validate  # type: ignore[method-assign,assignment]
+
+    async def burst() -> list[FederatedIdentity]:
+        return await asyncio.gather(*(login.validate(f"r{n}") for n in range(12)))
+
+    assert len(asyncio.run(burst())) == 12
+    assert most == SAML_WORK_AT_ONCE

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+import anyio
 import anyio.to_thread
 
 from qbizfed.identity.federated import FederatedIdentity
@@ -34,6 +35,13 @@ def sp_settings(settings: SamlRegistration, *, request_ttl_seconds: int) -> Saml
     )
 
 
+SAML_WORK_AT_ONCE = 4
+"""AuthnRequests built and Responses validated at once (CPU work: XML, XSD, xmlsec). Few
+worker threads then do all of it, so the compiled schemas each thread keeps
+(:mod:`qbizfed.identity.saml_schemas`, ~2 ms to build) stay warm: with anyio's whole
+pool (40 threads), a burst of sign-ins had new threads compile them again and again."""
+
+
 class SamlLogin:
     """Async facade: ``await start(relay_state)``, ``await validate(response)``, metadata."""
 
@@ -46,14 +54,17 @@ class SamlLogin:
             requests=StoreRequestIds(store),
             replay=StoreReplayCache(store),
         )
+        self._limiter = anyio.CapacityLimiter(SAML_WORK_AT_ONCE)
 
     async def start(self, relay_state: str) -> AuthnRedirect:
         return await anyio.to_thread.run_sync(
-            lambda: self.sp.authn_request(relay_state=relay_state)
+            lambda: self.sp.authn_request(relay_state=relay_state), limiter=self._limiter
         )
 
     async def validate(self, saml_response: str) -> FederatedIdentity:
-        return await anyio.to_thread.run_sync(self.sp.validate_response, saml_response)
+        return await anyio.to_thread.run_sync(
+            self.sp.validate_response, saml_response, limiter=self._limiter
+        )
 
     @cached_property
     def metadata_xml(self) -> str:
