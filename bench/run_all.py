@@ -234,7 +234,8 @@ def load_rows(loads: list[load_test.LoadResult]) -> list[Row]:
                   for s, b in zip(serve, library, strict=True)]  # fmt: skip
     p50s = [s.chat_turn.p50 / b.chat_turn.p50 for s, b in zip(serve, library, strict=True)]
     p50 = sum(p50s) / len(p50s)
-    tail = max(s.chat_turn.p99 / s.chat_turn.p50 for s in serve)
+    worst = max(serve, key=lambda s: s.chat_turn.p99 / s.chat_turn.p50)
+    tail = worst.chat_turn.p99 / worst.chat_turn.p50
     errors = sum(load.errors for load in serve)
     why = (
         "The machine's CPU, shared by every process of the run (and other work: see the load "
@@ -260,9 +261,9 @@ def load_rows(loads: list[load_test.LoadResult]) -> list[Row]:
                  + ("" if p50 <= 2 else why)),
             baseline_label="chat library, same run"),
         Row(name=f"chat-turn p99 through serve vs its p50 ({setting})",
-            ours=max(s.chat_turn.p99 for s in serve),
-            baseline=min(s.chat_turn.p50 for s in serve), unit="ms", ratio=tail,
-            goal="≤ 5x", met=tail <= 5, why="The worst round." + ("" if tail <= 5 else why),
+            ours=worst.chat_turn.p99, baseline=worst.chat_turn.p50, unit="ms", ratio=tail,
+            goal="≤ 5x", met=tail <= 5,
+            why="The round with the highest ratio." + ("" if tail <= 5 else " " + why),
             baseline_label="serve's p50"),
     ]  # fmt: skip
 

@@ -48,6 +48,24 @@ def saml_broker() -> Iterator[Served]:
 Answer = tuple[int, dict[str, str], str]
 
 
+def send_then_read_head(sock: socket.socket, chunks: list[bytes]) -> bytes:
+    """Send ``chunks`` (stopping when the server has answered and closed: what these tests
+    look for), then read until the answer's head has arrived. A socket timeout while
+    reading means the server was still waiting for the request."""
+    for chunk in chunks:
+        try:
+            sock.sendall(chunk)
+        except OSError:
+            break
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        data = sock.recv(65536)
+        if not data:
+            break
+        answer += data
+    return answer
+
+
 def post_partially(url: str, path: str, *, headers: dict[str, str], first_bytes: bytes,
                    chunks: list[bytes] | None = None) -> Answer:  # fmt: skip
     """Send the headers and ``first_bytes`` (then ``chunks``, if any); never the rest.
@@ -60,18 +78,7 @@ def post_partially(url: str, path: str, *, headers: dict[str, str], first_bytes:
         head = f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n" + "".join(
             f"{k}: {v}\r\n" for k, v in headers.items()
         )
-        sock.sendall(head.encode() + b"\r\n" + first_bytes)
-        for chunk in chunks or []:
-            try:
-                sock.sendall(chunk)
-            except OSError:
-                break  # the server answered and closed: what we are testing for
-        answer = b""
-        while b"\r\n\r\n" not in answer:
-            data = sock.recv(65536)  # socket.timeout here means: it waited for the body
-            if not data:
-                break
-            answer += data
+        answer = send_then_read_head(sock, [head.encode() + b"\r\n" + first_bytes, *(chunks or [])])
         head_bytes, _, body = answer.partition(b"\r\n\r\n")
         lines = head_bytes.decode("latin-1").split("\r\n")
         response_headers = {
@@ -206,16 +213,7 @@ def test_an_oversized_request_head_is_refused_with_400_before_it_ends(broker: Br
     (uvicorn's httptools) keeps buffering, never answers, and the read times out."""
     parts = urlsplit(broker.url)
     with socket.create_connection((parts.hostname, parts.port), timeout=ANSWER_TIMEOUT) as sock:
-        sock.sendall(f"GET / HTTP/1.1\r\nHost: {parts.netloc}\r\nX-Filler: ".encode())
-        for _ in range(64):  # up to 4 MiB, never the end of the header
-            try:
-                sock.sendall(b"a" * 65536)
-            except OSError:
-                break  # the server answered and closed: what we are testing for
-        answer = b""
-        while b"\r\n\r\n" not in answer:
-            data = sock.recv(65536)  # socket.timeout here means: it kept reading the head
-            if not data:
-                break
-            answer += data
+        start = f"GET / HTTP/1.1\r\nHost: {parts.netloc}\r\nX-Filler: ".encode()
+        # up to 4 MiB, never the end of the header; a timeout reading means it kept reading
+        answer = send_then_read_head(sock, [start, *[b"a" * 65536] * 64])
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:80]
