@@ -43,7 +43,7 @@ from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 from onelogin.saml2.xmlparser import DTDForbidden, EntitiesForbidden, NotSupportedError
 
 from qbizfed.errors import ConfigError
-from qbizfed.identity import saml_schemas, saml_xpath
+from qbizfed.identity import saml_schemas
 from qbizfed.identity.errors import SamlAttributeError, SamlResponseError
 from qbizfed.identity.federated import FederatedIdentity
 from qbizfed.identity.saml_attributes import (
@@ -57,7 +57,6 @@ from qbizfed.identity.saml_metadata import SamlMetadataError, parse_idp_metadata
 from qbizfed.identity.saml_stores import ReplayCache, RequestIdStore
 
 saml_schemas.install()
-saml_xpath.install()
 
 MAX_RESPONSE_BYTES = 256 * 1024
 EMAIL_NAMEID = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
