@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import shutil
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +28,7 @@ from qbizfed.web.app import create_app
 from qbizfed.web.sts_issuer import ThreadPoolStsIssuer
 from tests.conftest import REGION
 from tests.integration.test_serve_harness import UvicornServer
-from tests.peers.conftest import PEER_DIR, PEER_USERS, _await_listening, missing_peer
+from tests.peers.conftest import PEER_USERS, missing_peer, running_oidc_provider
 from tests.peers.flows import browse, login_for_saml
 from tests.support.chat_permissions import grant_chat_permissions
 from tests.support.oidc_issuer import oidc_trust_policy
@@ -54,32 +50,15 @@ def server() -> Iterator[UvicornServer]:
 @pytest.fixture(scope="module")
 def node_peer(server: UvicornServer) -> Iterator[str]:
     """npm oidc-provider knowing this broker's callback; yields its issuer."""
-    node = shutil.which("node")
-    if node is None or not (PEER_DIR / "node_modules" / "oidc-provider").is_dir():
-        missing_peer("node or npm oidc-provider is missing: run tests/peers/install.sh")
-    config = {
-        "clients": [{
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "redirect_uris": [server.url + "/auth/oidc/callback"],
-            "post_logout_redirect_uris": [server.url + "/signed-out"],
-        }],
-        "users": PEER_USERS,
-        "profile_in_userinfo_only": True,  # the name reaches the broker only by UserInfo
-    }  # fmt: skip
-    env = {**os.environ, "QBIZFED_PEER_CONFIG": json.dumps(config), "NODE_NO_WARNINGS": "1"}
-    with tempfile.TemporaryFile() as stderr:
-        process = subprocess.Popen(
-            [str(node), "server.mjs"], cwd=PEER_DIR, env=env,
-            stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            yield _await_listening(process, stderr)
-        finally:
-            process.terminate()
-            process.wait(timeout=5)
-            if process.stdout is not None:
-                process.stdout.close()
+    client: dict[str, object] = {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "redirect_uris": [server.url + "/auth/oidc/callback"],
+        "post_logout_redirect_uris": [server.url + "/signed-out"],
+    }
+    # the name reaches the broker only by UserInfo
+    with running_oidc_provider([client], profile_in_userinfo_only=True) as issuer:
+        yield issuer
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
-import subprocess
-import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -39,7 +35,7 @@ from tests.conftest import REGION
 from tests.integration.test_redis_serve import close_store_on_shutdown, csrf_token
 from tests.integration.test_serve_harness import UvicornServer
 from tests.integration.test_session_renewal import FIFTEEN_MINUTES, ask, conversation_of
-from tests.peers.conftest import PEER_DIR, PEER_USERS, _await_listening, missing_peer
+from tests.peers.conftest import running_oidc_provider
 from tests.peers.flows import browse
 from tests.support.chat_permissions import grant_chat_permissions
 from tests.support.oidc_issuer import oidc_trust_policy
@@ -64,27 +60,13 @@ class PeerCluster:
 @contextlib.contextmanager
 def _node_peer(redirect_base: str) -> Iterator[str]:
     """npm oidc-provider with one client (refresh_token grant allowed); yields its issuer."""
-    node = shutil.which("node")
-    if node is None or not (PEER_DIR / "node_modules" / "oidc-provider").is_dir():
-        missing_peer("node or npm oidc-provider is missing: run tests/peers/install.sh")
-    config = {"clients": [{
+    client: dict[str, object] = {
         "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
         "redirect_uris": [redirect_base + "/auth/oidc/callback"],
         "post_logout_redirect_uris": [redirect_base + "/signed-out"],
-    }], "users": PEER_USERS}  # fmt: skip
-    env = {**os.environ, "QBIZFED_PEER_CONFIG": json.dumps(config), "NODE_NO_WARNINGS": "1"}
-    with tempfile.TemporaryFile() as stderr:
-        process = subprocess.Popen(
-            [str(node), "server.mjs"], cwd=PEER_DIR, env=env,
-            stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            yield _await_listening(process, stderr)
-        finally:
-            process.terminate()
-            process.wait(timeout=5)
-            if process.stdout is not None:
-                process.stdout.close()
+    }  # fmt: skip
+    with running_oidc_provider([client]) as issuer:
+        yield issuer
 
 
 @pytest.fixture(scope="module")
