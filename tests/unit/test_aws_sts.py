@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,6 +36,7 @@ from qbizfed.aws.sts import (
 )
 from qbizfed.credentials import AwsCredentials
 from qbizfed.identity.federated import FederatedIdentity, SamlRole
+from tests.support.calls_at_once import CallsAtOnce
 
 ROLE = "arn:aws:iam::123456789012:role/QBizWeb"
 PROVIDER = "arn:aws:iam::123456789012:saml-provider/TestIdp"
@@ -327,17 +327,10 @@ def test_many_sign_ins_reach_sts_at_once_not_only_the_default_pools_few() -> Non
     answering in 100 ms that capped a broker near 60 sign-ins/s. StsFederation runs
     CONCURRENT_CALLS at once, with as many pooled connections."""
     client = federation_client(region="us-east-1")
-    lock = threading.Lock()
-    running, most = 0, 0
+    at_once = CallsAtOnce()
 
     def slow(**_: Any) -> None:
-        nonlocal running, most
-        with lock:
-            running += 1
-            most = max(most, running)
-        time.sleep(0.2)
-        with lock:
-            running -= 1
+        at_once.hold(0.2)
 
     client.meta.events.register("before-parameter-build.sts.AssumeRoleWithWebIdentity", slow)
     stubber = Stubber(client)
@@ -351,5 +344,5 @@ def test_many_sign_ins_reach_sts_at_once_not_only_the_default_pools_few() -> Non
 
     with stubber:
         asyncio.run(main())
-    assert most == calls <= CONCURRENT_CALLS
+    assert at_once.most == calls <= CONCURRENT_CALLS
     assert client.meta.config.max_pool_connections >= CONCURRENT_CALLS

@@ -7,8 +7,6 @@ registration and of the SAML service provider is passed through, secrets include
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 
 import pytest
 
@@ -19,6 +17,7 @@ from qbizfed.web.csrf import CsrfError, own_origin, verify_csrf
 from qbizfed.web.routes_saml import _offered_role
 from qbizfed.web.saml_service_provider import SAML_WORK_AT_ONCE, SamlLogin, sp_settings
 from qbizfed.web.sessions import InMemorySessionStore
+from tests.support.calls_at_once import CallsAtOnce
 from tests.support.rp_idp import CertifiedKey
 from tests.unit.test_web_csrf import SESSION, post
 
@@ -144,17 +143,10 @@ def test_saml_validations_run_at_most_saml_work_at_once_together() -> None:
     burst of 12 validations never has more than SAML_WORK_AT_ONCE running at once, and
     every one is answered."""
     login = SamlLogin(saml(), store=InMemorySessionStore())
-    lock = threading.Lock()
-    running, most = 0, 0
+    at_once = CallsAtOnce()
 
     def validate(response: str) -> FederatedIdentity:
-        nonlocal running, most
-        with lock:
-            running += 1
-            most = max(most, running)
-        time.sleep(0.05)
-        with lock:
-            running -= 1
+        at_once.hold(0.05)
         return _identity()
 
     login.sp.validate_response = validate  # type: ignore[method-assign,assignment]
@@ -163,4 +155,4 @@ def test_saml_validations_run_at_most_saml_work_at_once_together() -> None:
         return await asyncio.gather(*(login.validate(f"r{n}") for n in range(12)))
 
     assert len(asyncio.run(burst())) == 12
-    assert most == SAML_WORK_AT_ONCE
+    assert at_once.most == SAML_WORK_AT_ONCE

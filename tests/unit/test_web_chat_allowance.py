@@ -8,29 +8,16 @@ request (the browser went away) waits for its call to end instead of abandoning 
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 
 from qbizfed.web.routes_chat import _blocking
+from tests.support.calls_at_once import CallsAtOnce
 
 
-class Recorder:
+class Recorder(CallsAtOnce):
     """A blocking call that records how many of its kind run at once."""
 
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.running = 0
-        self.most = 0
-        self.finished = 0
-
     def call(self, number: int, seconds: float = 0.05) -> int:
-        with self.lock:
-            self.running += 1
-            self.most = max(self.most, self.running)
-        time.sleep(seconds)
-        with self.lock:
-            self.running -= 1
-            self.finished += 1
+        self.hold(seconds)
         return number
 
 
@@ -73,6 +60,6 @@ def test_a_cancelled_request_waits_for_its_call_to_end() -> None:
             raise AssertionError("the cancellation was lost")
         # cancellation reached the request only once its call had ended
         assert recorder.finished == 1
-        assert recorder.running == 0
+        assert recorder.now == 0
 
     asyncio.run(main())
